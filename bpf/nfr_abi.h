@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Map keys, values and constants shared by the tc program (bpf/) and
+ * nfr-agent. Every map layout is defined here and only here.
+ */
+#ifndef NFR_ABI_H
+#define NFR_ABI_H
+
+#include <linux/types.h>
+
+/* Kernel contract (DESIGN section 2). */
+#define NFR_BPF_F_NETFILTER (1ULL << 12)
+#define NFR_HOOK_REDIRECT_INGRESS 6
+#define NFR_HOOK_REDIRECT_EGRESS 7
+#define NFR_KERNEL_ABI_VERSION 1
+
+/* Map names; also the pin file names under the pin directory. */
+#define NFR_MAP_CONFIG "nfr_config"
+#define NFR_MAP_FLOWS "nfr_flows"
+#define NFR_MAP_SEL_V4 "nfr_sel_v4"
+#define NFR_MAP_SEL_V6 "nfr_sel_v6"
+#define NFR_MAP_SEL_PROTO "nfr_sel_proto"
+#define NFR_MAP_SEL_PORTS "nfr_sel_ports"
+#define NFR_MAP_IFACES "nfr_ifaces"
+#define NFR_MAP_STATS "nfr_stats"
+
+#define NFR_FLOWS_MAX 65536
+#define NFR_SEL_PREFIXES_MAX 1024
+#define NFR_IFACES_MAX 256
+
+enum nfr_mode {
+	NFR_MODE_OFF = 0,	/* program passes everything */
+	NFR_MODE_NATIVE = 1,	/* bpf_redirect(0, BPF_F_NETFILTER) */
+	NFR_MODE_COMPAT = 2,	/* mark; one netfilter rule queues it */
+};
+
+#define NFR_CFG_FAIL_CLOSED (1U << 0)	/* no pathway available: drop */
+#define NFR_CFG_PORT_FILTER (1U << 1)	/* only dports set in nfr_sel_ports */
+#define NFR_CFG_V4_PREFIX_FILTER (1U << 2) /* src or dst must hit nfr_sel_v4 */
+#define NFR_CFG_V6_PREFIX_FILTER (1U << 3) /* src or dst must hit nfr_sel_v6 */
+
+/* nfr_config: ARRAY, one entry at key 0. */
+struct nfr_config {
+	__u32 mode;		/* enum nfr_mode */
+	__u32 flags;		/* NFR_CFG_* */
+	__u32 compat_mark;	/* OR-ed into skb->mark in compat mode */
+	__u32 pending_ttl_ms;	/* lifetime of pending entries the program adds */
+};
+
+enum nfr_verdict {
+	NFR_VERDICT_NONE = 0,
+	NFR_VERDICT_ALLOW = 1,
+	NFR_VERDICT_DENY = 2,
+	NFR_VERDICT_PENDING = 3,	/* waiting for userspace; packets go up */
+};
+
+/*
+ * nfr_flows: LRU_HASH. Directional 5-tuple as seen by the program.
+ * family is AF_INET (2) or AF_INET6 (10); IPv4 addresses use word 0,
+ * other words zero. Ports in network order; for ICMP/ICMPv6 echo
+ * sport is the echo identifier and dport is 0.
+ */
+struct nfr_flow_key {
+	__u8 family;
+	__u8 proto;
+	__u16 pad;
+	__be16 sport;
+	__be16 dport;
+	__be32 saddr[4];
+	__be32 daddr[4];
+};
+
+struct nfr_flow_value {
+	__u64 expires_ns;	/* CLOCK_MONOTONIC == bpf_ktime_get_ns() */
+	__u32 verdict;		/* enum nfr_verdict */
+	__u32 pad;
+};
+
+/* nfr_sel_v4 / nfr_sel_v6: LPM_TRIE, value __u8 (1 = selected). */
+struct nfr_lpm_v4_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
+struct nfr_lpm_v6_key {
+	__u32 prefixlen;
+	__be32 addr[4];
+};
+
+/* nfr_sel_proto: ARRAY[256] of __u8, keyed by IP protocol number. */
+/* nfr_sel_ports: ARRAY[65536] of __u8, keyed by host-order dport. */
+
+/* nfr_ifaces: HASH ifindex -> struct nfr_iface. Absent = not enabled. */
+#define NFR_IF_INGRESS (1U << 0)
+#define NFR_IF_EGRESS (1U << 1)
+struct nfr_iface {
+	__u32 flags;		/* NFR_IF_* */
+};
+
+/* nfr_stats: PERCPU_ARRAY[NFR_STAT_MAX] of __u64. */
+enum nfr_stat {
+	NFR_STAT_PACKETS = 0,		/* seen on an enabled interface */
+	NFR_STAT_NOT_IP,		/* non-IP or unparseable: passed */
+	NFR_STAT_UNSELECTED,		/* selectors did not match: passed */
+	NFR_STAT_NOT_NEW,		/* no cache entry, not a new flow */
+	NFR_STAT_CACHE_ALLOW,		/* cached allow: passed in kernel */
+	NFR_STAT_CACHE_DENY,		/* cached deny: dropped in kernel */
+	NFR_STAT_CACHE_PENDING,		/* flow pending: sent up again */
+	NFR_STAT_TO_NATIVE,		/* redirected to the netfilter hook */
+	NFR_STAT_TO_COMPAT,		/* marked for the compat rule */
+	NFR_STAT_NATIVE_REFUSED,	/* kernel refused BPF_F_NETFILTER */
+	NFR_STAT_NO_PATHWAY,		/* egress in compat mode, etc. */
+	NFR_STAT_FAIL_CLOSED_DROP,	/* dropped because no pathway */
+	NFR_STAT_MAX,
+};
+
+#endif /* NFR_ABI_H */
