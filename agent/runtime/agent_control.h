@@ -1,0 +1,79 @@
+// The agent as the control plane (gRPC API) sees it: policy, pending
+// connections, decisions and status. Implemented by runtime/, used by api/.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "nfr/v1/flow.pb.h"
+#include "nfr/v1/policy.pb.h"
+
+namespace nfr {
+
+// Receives verdict-engine events. Called from queue threads: must not block.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void OnPendingAdded(const nfr::v1::PendingConnection& pending) = 0;
+  // The pending connection left the table; `decision` says why and how.
+  virtual void OnPendingResolved(const nfr::v1::PendingConnection& pending,
+                                 const nfr::v1::Decision& decision) = 0;
+  // A flow decided without being pending (policy accept/drop).
+  virtual void OnFlowDecided(const nfr::v1::Decision& decision) = 0;
+};
+
+struct DecideRequest {
+  uint64_t pending_id = 0;
+  nfr::v1::Verdict verdict = nfr::v1::VERDICT_UNSPECIFIED;
+  nfr::v1::DecisionScope scope = nfr::v1::DECISION_SCOPE_ONCE;
+  absl::Duration ttl = absl::ZeroDuration();  // FLOW scope; zero = policy TTL
+  std::string decider;
+  std::string reason;
+};
+
+struct AgentCounters {
+  // BPF per-CPU counters summed, indexed by enum nfr_stat.
+  std::vector<uint64_t> bpf;
+  uint64_t queued_packets = 0;
+  uint64_t verdicts_accept = 0;
+  uint64_t verdicts_drop = 0;
+  uint64_t enobufs = 0;
+  uint64_t pending_now = 0;
+  uint64_t pending_expired = 0;
+  uint64_t pending_overflow = 0;
+};
+
+struct AgentStatusInfo {
+  std::string version;
+  std::string mode;  // "native" or "compat"
+  std::string kernel_capability;  // e.g. "tc_nf_redirect abi 1" or "none"
+  std::string compat_backend;  // "iptables", "nftables" or ""
+  std::vector<std::string> interfaces;
+  std::vector<uint32_t> queues;
+  absl::Time started;
+  AgentCounters counters;
+};
+
+class AgentControl {
+ public:
+  virtual ~AgentControl() = default;
+
+  virtual nfr::v1::Policy GetPolicy() const = 0;
+  // Validates, compiles and swaps in `policy` (version already assigned by
+  // the caller). INVALID_ARGUMENT naming the field; nothing changes on error.
+  virtual absl::Status InstallPolicy(const nfr::v1::Policy& policy) = 0;
+
+  virtual std::vector<nfr::v1::PendingConnection> ListPending() const = 0;
+  // Applies a verdict to a pending connection. NOT_FOUND for unknown ids.
+  // The returned decision is also delivered to the EventSink.
+  virtual absl::StatusOr<nfr::v1::Decision> Decide(const DecideRequest& request) = 0;
+
+  virtual AgentStatusInfo Status() const = 0;
+};
+
+}  // namespace nfr
