@@ -9,7 +9,7 @@ PKGS=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libgtest-dev libgmock-dev libsqlite3-dev libssl-dev
   iproute2 iptables nftables iperf3 python3 python3-scapy socat openssl
-  procps psmisc netcat-openbsd
+  procps psmisc netcat-openbsd iputils-ping
 )
 VM_PKGS=(
   qemu-system-x86 linux-source-6.12 bc bison flex libssl-dev dwarves
