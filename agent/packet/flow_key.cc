@@ -42,7 +42,7 @@ std::string AddressToString(uint8_t family, const std::array<uint8_t, 16>& addr)
   return buf;
 }
 
-nfr::v1::Flow FlowOf(const PacketInfo& packet, std::string_view interface,
+nfr::v1::Flow FlowOf(const PacketInfo& packet, absl::string_view interface,
                      nfr::v1::Direction direction) {
   nfr::v1::Flow flow;
   flow.set_family(packet.family);

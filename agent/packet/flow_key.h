@@ -3,7 +3,7 @@
 #pragma once
 
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "agent/packet/packet_parser.h"
 #include "nfr/v1/flow.pb.h"
@@ -17,7 +17,7 @@ nfr_flow_key FlowKeyOf(const PacketInfo& packet);
 // The key of the opposite direction (addresses and ports swapped).
 nfr_flow_key ReverseFlowKey(const nfr_flow_key& key);
 
-nfr::v1::Flow FlowOf(const PacketInfo& packet, std::string_view interface,
+nfr::v1::Flow FlowOf(const PacketInfo& packet, absl::string_view interface,
                      nfr::v1::Direction direction);
 
 // "10.0.0.1" / "fd77::1" from a 16-byte network-order address.

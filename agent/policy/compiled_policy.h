@@ -1,0 +1,81 @@
+// An immutable, validated policy ready for matching (first match wins), and a
+// holder that swaps snapshots atomically so queue threads never wait on a lock.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agent/packet/packet_parser.h"
+#include "agent/policy/prefix.h"
+#include "nfr/v1/flow.pb.h"
+#include "nfr/v1/policy.pb.h"
+
+namespace nfr {
+
+struct PolicyMatch {
+  nfr::v1::Action action = nfr::v1::ACTION_UNSPECIFIED;  // ACCEPT, DROP or ASK
+  std::string rule_id;  // empty: no rule matched, the default verdict applies
+  absl::Duration ttl;   // flow-cache lifetime for ACCEPT/DROP
+};
+
+class CompiledPolicy {
+ public:
+  // Validates (INVALID_ARGUMENT naming the field) and compiles.
+  static absl::StatusOr<std::shared_ptr<const CompiledPolicy>> Compile(nfr::v1::Policy policy);
+
+  PolicyMatch Match(const PacketInfo& packet, absl::string_view interface,
+                    nfr::v1::Direction direction) const;
+
+  const nfr::v1::Policy& policy() const { return policy_; }
+  nfr::v1::Verdict default_verdict() const { return policy_.default_verdict(); }
+  absl::Duration pending_timeout() const { return pending_timeout_; }
+  absl::Duration flow_ttl() const { return flow_ttl_; }
+
+ private:
+  struct PortRange {
+    uint16_t first, last;
+  };
+  struct Rule {
+    std::string id;
+    std::string interface;
+    nfr::v1::Direction direction;
+    uint8_t protocol;
+    std::vector<Prefix> src, dst;
+    std::vector<PortRange> sports, dports;
+    nfr::v1::Action action;
+    absl::Duration ttl;
+  };
+  static bool Matches(const Rule& rule, const PacketInfo& packet, absl::string_view interface,
+                      nfr::v1::Direction direction);
+
+  nfr::v1::Policy policy_;
+  std::vector<Rule> rules_;
+  absl::Duration pending_timeout_;
+  absl::Duration flow_ttl_;
+};
+
+class PolicyHolder {
+ public:
+  explicit PolicyHolder(std::shared_ptr<const CompiledPolicy> initial)
+      : current_(std::move(initial)) {}
+  std::shared_ptr<const CompiledPolicy> Get() const {
+    return current_.load(std::memory_order_acquire);
+  }
+  void Set(std::shared_ptr<const CompiledPolicy> next) {
+    current_.store(std::move(next), std::memory_order_release);
+  }
+
+ private:
+  std::atomic<std::shared_ptr<const CompiledPolicy>> current_;
+};
+
+// A rule that matches `flow`'s connections from the same source host to the
+// same destination host and port (any source port), for DECISION_SCOPE_RULE.
+nfr::v1::Rule RuleForFlow(const nfr::v1::Flow& flow, nfr::v1::Verdict verdict, std::string id);
+
+}  // namespace nfr
