@@ -1,0 +1,403 @@
+"""Integration-test harness: lab namespaces, the real nfr-agent, real traffic, BPF counters.
+
+Everything a test creates carries this process's pid in its name (namespaces nit<pid>x<n>-*,
+pin dirs /sys/fs/bpf/nfr-it-<pid>-<n>) so leftovers of a killed run can be found and removed.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+LAB_SH = Path(os.environ.get("NFR_LAB_SH", ROOT / "scripts" / "lab.sh"))
+NETPROBE = HERE / "netprobe.py"
+PYTHON = "/usr/bin/python3"
+BPF_FS = Path("/sys/fs/bpf")
+PIN_PREFIX = "nfr-it-"
+
+# enum nfr_stat in bpf/nfr_abi.h, in order.
+STAT_NAMES = [
+    "PACKETS", "NOT_IP", "UNSELECTED", "NOT_NEW", "CACHE_ALLOW", "CACHE_DENY",
+    "CACHE_PENDING", "TO_NATIVE", "TO_COMPAT", "NATIVE_REFUSED", "NO_PATHWAY",
+    "FAIL_CLOSED_DROP",
+]
+
+# Lab addresses (scripts/lab.sh).
+CLI4, RTR_CLI4, RTR_SRV4, SRV4 = "10.77.0.2", "10.77.0.1", "10.77.1.1", "10.77.1.2"
+CLI6, RTR_CLI6, RTR_SRV6, SRV6 = "fd77::2", "fd77::1", "fd77:1::1", "fd77:1::2"
+
+_counter = [0]
+
+
+def _next_id():
+    _counter[0] += 1
+    return _counter[0]
+
+
+def agent_binary():
+    path = os.environ.get("NFR_AGENT", "")
+    if not path or not os.access(path, os.X_OK):
+        raise unittest.SkipTest(f"NFR_AGENT={path!r} is not an executable nfr-agent (ctest sets it)")
+    return path
+
+
+def ctl_binary():
+    path = os.environ.get("NFR_CTL", "")
+    return path if path and os.access(path, os.X_OK) else None
+
+
+def run(argv, timeout=30, check=True, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check, **kw)
+
+
+def ensure_bpffs():
+    if not os.path.ismount(BPF_FS):
+        run(["mount", "-t", "bpf", "bpf", str(BPF_FS)])
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def clean_stale():
+    """Removes namespaces and pin dirs left by integration runs whose process is gone."""
+    netns = Path("/run/netns")
+    if netns.is_dir():
+        for p in netns.iterdir():
+            m = re.fullmatch(r"nit(\d+)x\d+-(cli|rtr|srv)", p.name)
+            if m and not _pid_alive(int(m.group(1))):
+                run(["ip", "netns", "del", p.name], check=False)
+    if BPF_FS.is_dir():
+        for p in BPF_FS.iterdir():
+            m = re.fullmatch(re.escape(PIN_PREFIX) + r"(\d+)-\d+", p.name)
+            if m and not _pid_alive(int(m.group(1))):
+                shutil.rmtree(p, ignore_errors=True)
+
+
+class Lab:
+    """The three namespaces of scripts/lab.sh under a unique prefix."""
+
+    def __init__(self):
+        self.prefix = f"nit{os.getpid()}x{_next_id()}-"
+        self.cli, self.rtr, self.srv = (self.prefix + s for s in ("cli", "rtr", "srv"))
+        self._procs = []
+
+    def up(self):
+        r = run([str(LAB_SH), "up", "--prefix", self.prefix], check=False)
+        if r.returncode != 0:
+            raise RuntimeError(f"lab.sh up failed: {r.stdout}{r.stderr}")
+        return self
+
+    def down(self):
+        for p in self._procs:
+            stop_process(p)
+        self._procs.clear()
+        run([str(LAB_SH), "down", "--prefix", self.prefix], check=False)
+
+    @staticmethod
+    def nsenter(ns):
+        return ["nsenter", f"--net=/run/netns/{ns}", "--"]
+
+    def run(self, ns, argv, timeout=30, check=False):
+        return run(self.nsenter(ns) + list(argv), timeout=timeout, check=check)
+
+    def popen(self, ns, argv, **kw):
+        p = subprocess.Popen(self.nsenter(ns) + list(argv), start_new_session=True, **kw)
+        self._procs.append(p)
+        return p
+
+    def start_servers(self, tcp=(), udp=()):
+        """netprobe servers in the server namespace (dual-stack, every port given)."""
+        p = self.popen(self.srv, [PYTHON, str(NETPROBE), "serve",
+                                  "--tcp", ",".join(map(str, tcp)),
+                                  "--udp", ",".join(map(str, udp)), "--until-stdin-eof"],
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = p.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"netprobe server did not start: {line!r}")
+        return p
+
+    def _probe(self, argv, timeout):
+        r = self.run(self.cli, [PYTHON, str(NETPROBE)] + argv, timeout=timeout + 10)
+        try:
+            out = json.loads(r.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            out = {"ok": False, "error": f"netprobe output {r.stdout!r} {r.stderr!r}"}
+        return out
+
+    def tcp(self, addr, port, send=0, timeout=3.0):
+        """Client connect from the client namespace; dict with ok, connect_ms, error."""
+        return self._probe(["tcp", addr, str(port), "--send", str(send),
+                            "--timeout", str(timeout)], timeout)
+
+    def udp(self, addr, port, count=1, timeout=1.0):
+        return self._probe(["udp", addr, str(port), "--count", str(count),
+                            "--timeout", str(timeout)], timeout * count)
+
+    def ping(self, addr, count=1, timeout=2):
+        argv = ["ping", "-6" if ":" in addr else "-4", "-c", str(count), "-W", str(timeout),
+                "-i", "0.2", addr]
+        return self.run(self.cli, argv, timeout=timeout * count + 10).returncode == 0
+
+    def tc_filters(self, dev="r-cli", direction="ingress"):
+        r = self.run(self.rtr, ["tc", "filter", "show", "dev", dev, direction])
+        return [l for l in r.stdout.splitlines() if " bpf " in l or "bpf" in l.split()]
+
+    def compat_rules(self):
+        """Netfilter rules in the router namespace that queue packets (any backend)."""
+        rules = []
+        for tool in ("iptables-legacy-save", "ip6tables-legacy-save"):
+            if shutil.which(tool):
+                rules += [l for l in self.run(self.rtr, [tool]).stdout.splitlines()
+                          if "NFQUEUE" in l]
+        if shutil.which("nft"):
+            rules += [l.strip() for l in self.run(self.rtr, ["nft", "list", "ruleset"]).stdout
+                      .splitlines() if re.search(r"\bqueue\b|NFQUEUE", l)]
+        return rules
+
+
+def stop_process(p, sig=signal.SIGTERM, timeout=10):
+    if p.poll() is not None:
+        return p.returncode
+    try:
+        os.killpg(p.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return p.wait(5)
+
+
+def default_config(lab, workdir, pin_dir, queue_num):
+    """A complete, test-private agent config: own pins, socket, DB and queue; r-cli ingress."""
+    return {
+        "interfaces": [{"name": "r-cli"}],
+        "queue": {"num": queue_num},
+        "bpfPinDir": str(pin_dir),
+        "api": {"unixSocket": str(Path(workdir) / "agent.sock"), "socketGroup": "root"},
+        "store": {"dbPath": str(Path(workdir) / "state.db")},
+        "policy": {"defaultVerdict": "VERDICT_DROP", "rules": []},
+    }
+
+
+def rule(rid, action, protocol=None, dst_port=None, dst=None, src=None, **extra):
+    r = {"id": rid, "action": "ACTION_" + action.upper()}
+    if protocol:
+        r["protocol"] = "PROTOCOL_" + protocol.upper()
+    if dst_port is not None:
+        r["dstPorts"] = [{"first": dst_port}]
+    if dst:
+        r["dstPrefixes"] = [dst]
+    if src:
+        r["srcPrefixes"] = [src]
+    r.update(extra)
+    return r
+
+
+class Agent:
+    """One real nfr-agent process in the lab router namespace."""
+
+    START_RE = re.compile(r"nfr-agent: mode=")
+
+    def __init__(self, lab, workdir, config=None, pin_dir=None, queue_num=None, name="agent"):
+        self.lab = lab
+        self.workdir = Path(workdir)
+        n = _next_id()
+        self.pin_dir = Path(pin_dir) if pin_dir else BPF_FS / f"{PIN_PREFIX}{os.getpid()}-{n}"
+        self.queue_num = queue_num if queue_num is not None else 4200 + n
+        self.config = config if config is not None else default_config(
+            lab, workdir, self.pin_dir, self.queue_num)
+        self.name = name
+        self.config_path = self.workdir / f"{name}.json"
+        self.log_path = self.workdir / f"{name}.log"
+        self.proc = None
+        self.starts = 0
+
+    @property
+    def socket(self):
+        return self.config.get("api", {}).get("unixSocket")
+
+    def write_config(self):
+        self.config_path.write_text(json.dumps(self.config, indent=2))
+
+    def argv(self, extra=()):
+        return [agent_binary(), f"--config={self.config_path}"] + list(extra)
+
+    def start(self, extra=(), wait=True, timeout=20):
+        self.write_config()
+        self.starts += 1
+        log = open(self.log_path, "a")
+        log.write(f"---- start #{self.starts}: {' '.join(self.argv(extra))}\n")
+        log.flush()
+        self.proc = self.lab.popen(self.lab.rtr, self.argv(extra), stdout=log,
+                                   stderr=subprocess.STDOUT)
+        log.close()
+        if wait:
+            self.wait_started(timeout)
+        return self
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def _current_log(self):
+        text = self.log()
+        marker = f"---- start #{self.starts}:"
+        i = text.rfind(marker)
+        return text[i:] if i >= 0 else text
+
+    def wait_started(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.START_RE.search(self._current_log()):
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"nfr-agent exited with {self.proc.returncode} before its start line:\n"
+                    + self._current_log())
+            time.sleep(0.05)
+        raise AssertionError(f"nfr-agent printed no start line in {timeout}s:\n" + self._current_log())
+
+    def wait_log(self, pattern, timeout=10):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = rx.search(self._current_log())
+            if m:
+                return m
+            time.sleep(0.05)
+        raise AssertionError(f"no log line matching {pattern!r} in {timeout}s:\n" + self._current_log())
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc is None:
+            return None
+        return stop_process(self.proc, sig, timeout)
+
+    def kill(self):
+        """SIGKILL: no cleanup runs, like a crash."""
+        self.proc.send_signal(signal.SIGKILL)
+        return self.proc.wait(10)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stats(self):
+        return read_stats(self.pin_dir / "nfr_stats")
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.pin_dir, ignore_errors=True)
+
+
+def read_stats(pinned):
+    """nfr_stats (per-CPU array) summed over CPUs, keyed by STAT_NAMES."""
+    r = run(["bpftool", "-j", "map", "dump", "pinned", str(pinned)], check=False)
+    if r.returncode != 0:
+        raise AssertionError(f"bpftool map dump {pinned} failed: {r.stderr.strip()}")
+    stats = dict.fromkeys(STAT_NAMES, 0)
+    for entry in json.loads(r.stdout):
+        if "formatted" in entry:
+            entry = entry["formatted"]
+        key = entry["key"]
+        if isinstance(key, list):
+            key = int.from_bytes(bytes(int(b, 16) for b in key), "little")
+        total = 0
+        for v in entry["values"]:
+            val = v["value"]
+            if isinstance(val, list):
+                val = int.from_bytes(bytes(int(b, 16) for b in val), "little")
+            total += int(val)
+        if key < len(STAT_NAMES):
+            stats[STAT_NAMES[key]] = total
+    stats["SENT_UP"] = stats["TO_NATIVE"] + stats["TO_COMPAT"]
+    return stats
+
+
+def delta(after, before):
+    return {k: after[k] - before.get(k, 0) for k in after}
+
+
+class LabTestCase(unittest.TestCase):
+    """A lab (three namespaces + servers) per class, a temp dir and agents per test."""
+
+    TCP_PORTS = (8001, 8002, 8003, 8004, 8005, 8006, 8007, 8008, 8009)
+    UDP_PORTS = (5301, 5302, 5303)
+
+    @classmethod
+    def setUpClass(cls):
+        agent_binary()
+        ensure_bpffs()
+        cls.lab = Lab()
+        try:
+            cls.lab.up()
+            cls.servers = cls.lab.start_servers(cls.TCP_PORTS, cls.UDP_PORTS)
+        except Exception:
+            cls.lab.down()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab.down()
+
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="nfr-it-")
+        self.agents = []
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        for a in self.agents:
+            a.cleanup()
+        keep = os.environ.get("NFR_IT_KEEP")
+        if not keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def agent(self, rules=(), default="drop", **cfg):
+        """An Agent with the test's policy; cfg keys merge into the config (camelCase)."""
+        a = Agent(self.lab, self.workdir, name=f"agent{len(self.agents)}")
+        a.config["policy"] = {"defaultVerdict": "VERDICT_" + default.upper(),
+                              "rules": list(rules)}
+        for k, v in cfg.items():
+            if k == "policy":
+                a.config["policy"].update(v)
+            else:
+                a.config[k] = v
+        self.agents.append(a)
+        return a
+
+    def agent_logs(self):
+        return "\n".join(f"==== {a.log_path}\n{a.log()}" for a in self.agents)
+
+    def assertConnects(self, res, what=""):
+        if not res.get("ok"):
+            self.fail(f"{what}: expected success, got {res}\n{self.agent_logs()}")
+
+    def assertFails(self, res, what=""):
+        if res.get("ok"):
+            self.fail(f"{what}: expected failure, got {res}\n{self.agent_logs()}")
+
+
+def main():
+    """Entry point used by ctest: root check (exit 77 = skipped), stale cleanup, unittest."""
+    if os.geteuid() != 0:
+        print("integration tests need root (network namespaces, BPF, netfilter): skipped")
+        sys.exit(77)
+    clean_stale()
+    unittest.main(module="__main__", verbosity=2)

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Agent lifecycle: clean shutdown, SIGKILL fail-open + restart, pin-dir ownership."""
+import os
+import signal
+
+import harness
+from harness import SRV4, Agent, LabTestCase, rule
+
+RULES = [rule("web", "accept", "tcp", 8001)]  # everything else: default drop
+
+
+class LifecycleTest(LabTestCase):
+
+    def assertEnforcing(self, what):
+        self.assertConnects(self.lab.tcp(SRV4, 8001), f"{what}: TCP 8001 (rule accept)")
+        self.assertFails(self.lab.tcp(SRV4, 8009, timeout=1.5), f"{what}: TCP 8009 (default drop)")
+
+    def assertAttachedOnce(self, what):
+        filters = self.lab.tc_filters()
+        self.assertEqual(len(filters), 1, f"{what}: tc bpf filters on r-cli ingress: {filters}")
+        rules = self.lab.compat_rules()
+        self.assertLessEqual(len(rules), 2, f"{what}: queue rules (v4+v6 at most): {rules}")
+
+    def assertDetached(self, what):
+        self.assertEqual(self.lab.tc_filters(), [], f"{what}: tc filters left on r-cli")
+        self.assertEqual(self.lab.compat_rules(), [], f"{what}: queue rules left")
+
+    def test_sigterm_detaches_cleanly(self):
+        a = self.agent(RULES).start()
+        self.assertEnforcing("running")
+        self.assertAttachedOnce("running")
+        self.assertEqual(a.stop(signal.SIGTERM), 0, "SIGTERM exit status\n" + a.log())
+        self.assertDetached("after SIGTERM")
+        self.assertFalse(a.pin_dir.exists() and any(a.pin_dir.iterdir()),
+                         f"pins left in {a.pin_dir}: {list(a.pin_dir.iterdir()) if a.pin_dir.exists() else []}")
+        self.assertConnects(self.lab.tcp(SRV4, 8009), "no agent: traffic flows")
+
+    def test_sigkill_fails_open_and_restart_reattaches(self):
+        a = self.agent(RULES).start()
+        self.assertEnforcing("before SIGKILL")
+        a.kill()
+        # The program and the queue rule are still in place, nobody reads the queue: the queue
+        # bypass flag lets new connections through instead of black-holing them.
+        self.assertConnects(self.lab.tcp(SRV4, 8009, timeout=3), "after SIGKILL: TCP 8009")
+        self.assertConnects(self.lab.tcp(SRV4, 8001, send=1 << 20, timeout=5),
+                            "after SIGKILL: TCP 8001")
+        self.assertTrue(self.lab.ping(SRV4), "after SIGKILL: ping")
+        # Restart on the same pin dir: takes over the stale state, attaches exactly once.
+        a.start()
+        self.assertAttachedOnce("after restart")
+        self.assertEnforcing("after restart")
+        before = a.stats()
+        self.assertConnects(self.lab.tcp(SRV4, 8001, send=1 << 20, timeout=5), "cached after restart")
+        d = harness.delta(a.stats(), before)
+        self.assertEqual(d["SENT_UP"], 1, f"after restart the flow is cached again: {d}")
+        self.assertEqual(a.stop(), 0, a.log())
+        self.assertDetached("after restart + SIGTERM")
+
+    def test_second_agent_on_same_pin_dir_is_refused(self):
+        first = self.agent(RULES).start()
+        second = Agent(self.lab, self.workdir, name="second", pin_dir=first.pin_dir,
+                       queue_num=first.queue_num + 100)
+        second.config["policy"] = {"defaultVerdict": "VERDICT_ACCEPT"}
+        second.config["api"]["unixSocket"] = os.path.join(self.workdir, "second.sock")
+        second.config["store"]["dbPath"] = os.path.join(self.workdir, "second.db")
+        second.config["bpfPinDir"] = str(first.pin_dir)
+        self.agents.append(second)
+        second.start(wait=False)
+        rc = second.proc.wait(20)
+        log = second.log()
+        self.assertNotEqual(rc, 0, "second agent must refuse to start\n" + log)
+        self.assertRegex(log, str(first.pin_dir), "the refusal names the pin dir")
+        self.assertRegex(log, rf"\b{first.proc.pid}\b", "the refusal names the owner's pid")
+        # The first agent is untouched: still attached once, still enforcing its policy.
+        self.assertTrue(first.running(), first.log())
+        self.assertAttachedOnce("after refused second agent")
+        self.assertEnforcing("first agent after refused second agent")
+
+
+if __name__ == "__main__":
+    harness.main()
