@@ -1,0 +1,71 @@
+"""Shared bench plumbing: a lab (scripts/lab.sh) and the real nfr-agent, via the integration harness."""
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+import harness  # noqa: E402
+
+
+def common_args(description):
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--agent", default=os.environ.get("NFR_AGENT", str(ROOT / "build/agent/nfr-agent")),
+                    help="nfr-agent binary (default $NFR_AGENT or build/agent/nfr-agent)")
+    ap.add_argument("--keep-logs", action="store_true", help="keep the agent log directory")
+    return ap
+
+
+def setup(args):
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root (creates namespaces, attaches BPF)")
+    if not os.access(args.agent, os.X_OK):
+        sys.exit(f"bench: no nfr-agent at {args.agent}; build it or pass --agent PATH")
+    os.environ["NFR_AGENT"] = os.path.abspath(args.agent)
+    harness.ensure_bpffs()
+    harness.clean_stale()
+    lab = harness.Lab().up()
+    workdir = tempfile.mkdtemp(prefix="nfr-bench-")
+    return lab, workdir
+
+
+def accept_agent(lab, workdir, name="bench"):
+    """An agent on r-cli ingress whose policy accepts everything (every new flow asks once)."""
+    a = harness.Agent(lab, workdir, name=name)
+    a.config["policy"] = {"defaultVerdict": "VERDICT_ACCEPT", "rules": [
+        {"id": "all", "action": "ACTION_ACCEPT"}]}
+    return a
+
+
+def teardown(lab, workdir, agents, keep_logs):
+    for a in agents:
+        a.cleanup()
+    lab.down()
+    if keep_logs:
+        print(f"logs kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def pct(values, p):
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
+    return s[k]
+
+
+median = statistics.median

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""iperf3 TCP throughput nfr-cli -> nfr-srv through the lab router, alternating in one run between
+(a) no program attached and (b) nfr-agent attached with the flow cached (accept policy).
+Prints per-run numbers, the median ratio b/a (target >= 0.97) and the agent's idle RSS
+(target <= 15 MiB). A benchmark: it prints numbers, it does not pass or fail on them."""
+import json
+import time
+
+import bench_lib
+from bench_lib import harness
+
+
+def iperf(lab, seconds, streams):
+    r = lab.run(lab.cli, ["iperf3", "-c", harness.SRV4, "-t", str(seconds), "-P", str(streams),
+                          "-J", "--connect-timeout", "3000"], timeout=seconds + 30)
+    if r.returncode != 0:
+        raise RuntimeError(f"iperf3 failed: {r.stdout[-500:]}{r.stderr[-500:]}")
+    return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
+
+
+def main():
+    ap = bench_lib.common_args(__doc__)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--streams", type=int, default=1)
+    args = ap.parse_args()
+    lab, workdir = bench_lib.setup(args)
+    agent = bench_lib.accept_agent(lab, workdir)
+    server = None
+    try:
+        server = lab.popen(lab.srv, ["iperf3", "-s", "-B", "::"])
+        time.sleep(0.5)
+        base, nfr, idle_rss, busy_rss = [], [], [], []
+        print(f"iperf3 TCP {args.streams} stream(s), {args.reps} x (a, b) x {args.seconds}s")
+        for i in range(args.reps):
+            a_gbps = iperf(lab, args.seconds, args.streams)
+            base.append(a_gbps)
+
+            agent.start()
+            time.sleep(1.0)
+            idle_rss.append(bench_lib.rss_kib(agent.proc.pid))
+            before = agent.stats()
+            b_gbps = iperf(lab, args.seconds, args.streams)
+            d = harness.delta(agent.stats(), before)
+            busy_rss.append(bench_lib.rss_kib(agent.proc.pid))
+            agent.stop()
+            nfr.append(b_gbps)
+            print(f"run {i + 1}: (a) no program {a_gbps:7.2f} Gbit/s   (b) nfr-agent {b_gbps:7.2f}"
+                  f" Gbit/s   ratio {b_gbps / a_gbps:.3f}   [sent up {d['SENT_UP']},"
+                  f" cached-allow pkts {d['CACHE_ALLOW']}]")
+        ratios = [b / a for a, b in zip(base, nfr)]
+        med_ratio = bench_lib.median(nfr) / bench_lib.median(base)
+        print(f"median (a) {bench_lib.median(base):.2f} Gbit/s, median (b) "
+              f"{bench_lib.median(nfr):.2f} Gbit/s")
+        print(f"throughput ratio b/a: median-of-medians {med_ratio:.3f}, median of per-run ratios "
+              f"{bench_lib.median(ratios):.3f} (target >= 0.97)")
+        print(f"agent RSS idle: max {max(idle_rss) / 1024:.1f} MiB (target <= 15 MiB); "
+              f"after a run: max {max(busy_rss) / 1024:.1f} MiB")
+    finally:
+        if server:
+            harness.stop_process(server)
+        bench_lib.teardown(lab, workdir, [agent], args.keep_logs)
+
+
+if __name__ == "__main__":
+    main()
