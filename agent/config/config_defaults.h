@@ -1,0 +1,32 @@
+// Defaults for every unset field of nfr.v1.AgentConfig and the embedded
+// configuration nfr-agent uses when no --config is given.
+#pragma once
+
+#include "absl/strings/string_view.h"
+#include "nfr/v1/config.pb.h"
+
+namespace nfr {
+
+inline constexpr uint32_t kDefaultQueueNum = 4200;
+inline constexpr uint32_t kDefaultQueueMaxLen = 4096;
+inline constexpr uint32_t kDefaultSocketBufferBytes = 8u << 20;
+inline constexpr uint32_t kDefaultCompatMark = 0x01000000;
+inline constexpr uint32_t kDefaultPendingMaxFlows = 4096;
+inline constexpr uint32_t kDefaultPendingMaxPacketsPerFlow = 32;
+inline constexpr char kDefaultPinDir[] = "/sys/fs/bpf/nfr";
+inline constexpr char kDefaultApiSocket[] = "/run/nfr/agent.sock";
+inline constexpr char kDefaultSocketGroup[] = "nfr";
+inline constexpr char kDefaultDbPath[] = "/var/lib/nfr/state.db";
+inline constexpr uint32_t kDefaultMaxDecisions = 100000;
+inline constexpr uint32_t kDefaultMaxDecisionAgeDays = 30;
+
+// The embedded configuration as JSON (see config_defaults.cc for what it does).
+absl::string_view EmbeddedDefaultConfigJson();
+// The embedded configuration with defaults applied.
+nfr::v1::AgentConfig DefaultConfig();
+
+// Fills every unset field with its default. A config without a `policy`
+// object gets the embedded example policy.
+void ApplyDefaults(nfr::v1::AgentConfig& config);
+
+}  // namespace nfr

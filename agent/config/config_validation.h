@@ -1,0 +1,20 @@
+// Checks a configuration (defaults already applied) for syntax and ranges.
+// INVALID_ARGUMENT naming the field and the fix. Interface existence is
+// checked by the datapath when it attaches.
+#pragma once
+
+#include "absl/status/status.h"
+#include "nfr/v1/config.pb.h"
+
+namespace nfr {
+
+inline constexpr uint32_t kMaxQueueCount = 64;
+inline constexpr uint32_t kMaxQueueMaxLen = 1u << 20;
+inline constexpr uint32_t kMinSocketBufferBytes = 64u << 10;
+inline constexpr uint32_t kMaxSocketBufferBytes = 1u << 30;
+inline constexpr uint32_t kMaxPendingFlows = 1u << 20;
+inline constexpr uint32_t kMaxPendingPacketsPerFlow = 1024;
+
+absl::Status ValidateConfig(const nfr::v1::AgentConfig& config);
+
+}  // namespace nfr
