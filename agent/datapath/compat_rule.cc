@@ -1,0 +1,186 @@
+#include "agent/datapath/compat_rule.h"
+
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "agent/datapath/exec.h"
+
+namespace nfr::datapath {
+namespace {
+
+std::string Hex(uint32_t v) { return absl::StrCat("0x", absl::Hex(v, absl::kZeroPad8)); }
+
+std::string Output(const CommandResult& r) {
+  std::string s(absl::StripAsciiWhitespace(r.err.empty() ? r.out : r.err));
+  return s.empty() ? absl::StrCat("exit ", r.exit_code) : s;
+}
+
+absl::Status Run(const std::vector<std::string>& argv) {
+  auto r = RunCommand(argv);
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("`", JoinArgv(argv), "`: ", Output(*r)));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::string V6Binary(const std::string& flavour) {
+  return absl::StrCat("ip6tables", flavour.substr(strlen("iptables")));
+}
+
+// Both families or nothing; returns the undo argvs.
+absl::StatusOr<std::vector<std::vector<std::string>>> InstallIptables(const std::string& flavour,
+                                                                      const CompatRuleSpec& spec) {
+  std::vector<std::string> rule = IptablesRuleArgs(spec);
+  std::vector<std::vector<std::string>> undo;
+  for (const std::string& bin : {flavour, V6Binary(flavour)}) {
+    if (!CommandExists(bin)) {
+      for (const auto& u : undo) (void)Run(u);
+      return absl::NotFoundError(absl::StrCat(bin, " not installed"));
+    }
+    auto st = Run(Concat({bin, "-w", "5", "-t", "mangle", "-I", "PREROUTING", "1"}, rule));
+    if (!st.ok()) {
+      for (const auto& u : undo) (void)Run(u);
+      return st;
+    }
+    undo.push_back(Concat({bin, "-w", "5", "-t", "mangle", "-D", "PREROUTING"}, rule));
+  }
+  return undo;
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> InstallNft(const CompatRuleSpec& spec) {
+  if (!CommandExists("nft")) return absl::NotFoundError("nft not installed");
+  std::vector<std::string> del = {"nft", "delete", "table", "inet", kCompatNftTable};
+  std::string queue = spec.queue_count > 1
+                          ? absl::StrCat(spec.queue_num, "-", spec.queue_num + spec.queue_count - 1)
+                          : absl::StrCat(spec.queue_num);
+  std::vector<std::vector<std::string>> steps = {
+      {"nft", "add", "table", "inet", kCompatNftTable},
+      {"nft", "add", "chain", "inet", kCompatNftTable, "prerouting", "{", "type", "filter",
+       "hook", "prerouting", "priority", "mangle", ";", "}"},
+      {"nft", "add", "rule", "inet", kCompatNftTable, "prerouting", "meta", "mark", "and",
+       Hex(spec.mark), "==", Hex(spec.mark), "queue", "num", queue,
+       spec.queue_count > 1 ? "fanout,bypass" : "bypass", "comment",
+       absl::StrCat("\"", kCompatComment, "\"")}};
+  for (const auto& s : steps) {
+    if (auto st = Run(s); !st.ok()) {
+      (void)Run(del);
+      return st;
+    }
+  }
+  return std::vector<std::vector<std::string>>{del};
+}
+
+}  // namespace
+
+std::vector<std::string> IptablesRuleArgs(const CompatRuleSpec& spec) {
+  std::vector<std::string> r = {"-m",        "mark",          "--mark", absl::StrCat(Hex(spec.mark), "/", Hex(spec.mark)),
+                                "-m",        "comment",       "--comment", kCompatComment,
+                                "-j",        "NFQUEUE"};
+  if (spec.queue_count > 1) {
+    r.insert(r.end(), {"--queue-balance", absl::StrCat(spec.queue_num, ":",
+                                                       spec.queue_num + spec.queue_count - 1)});
+  } else {
+    r.insert(r.end(), {"--queue-num", absl::StrCat(spec.queue_num)});
+  }
+  r.push_back("--queue-bypass");
+  return r;
+}
+
+std::vector<std::string> IptablesFlavours() {
+  std::vector<std::string> out;
+  char buf[PATH_MAX];
+  std::string preferred = "iptables-nft";
+  if (realpath("/usr/sbin/iptables", buf) != nullptr &&
+      absl::StrContains(buf, "legacy")) {
+    preferred = "iptables-legacy";
+  }
+  for (const std::string& f :
+       {preferred, std::string(preferred == "iptables-nft" ? "iptables-legacy" : "iptables-nft")}) {
+    if (CommandExists(f)) out.push_back(f);
+  }
+  if (out.empty() && CommandExists("iptables")) out.push_back("iptables");
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<CompatRule>> CompatRule::Install(const CompatRuleSpec& spec,
+                                                                nfr::v1::CompatBackend backend) {
+  std::vector<std::string> errors;
+  if (backend != nfr::v1::COMPAT_BACKEND_IPTABLES) {
+    auto undo = InstallNft(spec);
+    if (undo.ok()) return std::unique_ptr<CompatRule>(new CompatRule("nftables", *undo));
+    errors.push_back(absl::StrCat("nftables: ", undo.status().message()));
+  }
+  if (backend != nfr::v1::COMPAT_BACKEND_NFTABLES) {
+    for (const std::string& flavour : IptablesFlavours()) {
+      auto undo = InstallIptables(flavour, spec);
+      if (undo.ok()) return std::unique_ptr<CompatRule>(new CompatRule(flavour, *undo));
+      errors.push_back(absl::StrCat(flavour, ": ", undo.status().message()));
+    }
+    if (IptablesFlavours().empty()) errors.push_back("iptables: not installed");
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cannot install the compat-mode NFQUEUE rule (", absl::StrJoin(errors, "; "),
+      "); the kernel needs nft_queue, or xt_NFQUEUE + xt_mark + xt_comment with iptables "
+      "(nft or legacy) installed, or use a kernel with the tc_nf_redirect patch (mode native)"));
+}
+
+absl::Status CompatRule::Remove() {
+  absl::Status first;
+  for (const auto& u : undo_) {
+    auto st = Run(u);
+    if (!st.ok() && first.ok()) first = st;
+  }
+  undo_.clear();
+  return first;
+}
+
+CompatRule::~CompatRule() { (void)Remove(); }
+
+int RemoveStaleCompatRules() {
+  int removed = 0;
+  if (CommandExists("nft")) {
+    auto r = RunCommand({"nft", "list", "table", "inet", kCompatNftTable});
+    if (r.ok() && r->exit_code == 0 &&
+        Run({"nft", "delete", "table", "inet", kCompatNftTable}).ok()) {
+      ++removed;
+    }
+  }
+  std::vector<std::string> bins;
+  for (std::string f : {"iptables-nft", "iptables-legacy"}) {
+    if (CommandExists(f)) bins.push_back(f);
+    if (CommandExists(V6Binary(f))) bins.push_back(V6Binary(f));
+  }
+  if (bins.empty()) bins = {"iptables", "ip6tables"};
+  for (const std::string& bin : bins) {
+    auto r = RunCommand({bin, "-w", "5", "-t", "mangle", "-S", "PREROUTING"});
+    if (!r.ok() || r->exit_code != 0) continue;
+    for (absl::string_view line : absl::StrSplit(r->out, '\n')) {
+      if (!absl::StartsWith(line, "-A PREROUTING ") ||
+          !absl::StrContains(line, absl::StrCat("--comment ", kCompatComment))) {
+        continue;
+      }
+      std::vector<std::string> argv = {bin, "-w", "5", "-t", "mangle"};
+      for (absl::string_view tok : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+        argv.emplace_back(tok == "-A" ? "-D" : std::string(tok));
+      }
+      if (Run(argv).ok()) ++removed;
+    }
+  }
+  return removed;
+}
+
+}  // namespace nfr::datapath

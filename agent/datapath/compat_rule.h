@@ -1,0 +1,56 @@
+// Compat mode's single agent-owned netfilter rule: queue packets carrying the compat mark to
+// NFQUEUE with bypass, in PREROUTING for IPv4 and IPv6. nftables `queue` when the kernel has
+// nft_queue, else iptables NFQUEUE (nft or legacy flavour, whichever works here).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nfr/v1/config.pb.h"
+
+namespace nfr::datapath {
+
+struct CompatRuleSpec {
+  uint32_t mark = 0x01000000;
+  uint32_t queue_num = 4200;
+  uint32_t queue_count = 1;
+};
+
+inline constexpr const char* kCompatComment = "nfr-agent";
+inline constexpr const char* kCompatNftTable = "nfr_agent";
+
+class CompatRule {
+ public:
+  // Tries the preferred backend(s) in order and keeps the first that installs cleanly. The
+  // error lists every backend's failure.
+  static absl::StatusOr<std::unique_ptr<CompatRule>> Install(const CompatRuleSpec& spec,
+                                                             nfr::v1::CompatBackend backend);
+  ~CompatRule();  // removes the rule
+  CompatRule(const CompatRule&) = delete;
+  CompatRule& operator=(const CompatRule&) = delete;
+
+  // "nftables", "iptables-nft" or "iptables-legacy".
+  const std::string& backend() const { return backend_; }
+  absl::Status Remove();
+
+ private:
+  CompatRule(std::string backend, std::vector<std::vector<std::string>> undo)
+      : backend_(std::move(backend)), undo_(std::move(undo)) {}
+  std::string backend_;
+  std::vector<std::vector<std::string>> undo_;  // argvs that delete what we added
+};
+
+// Deletes every nfr-agent rule (any backend) in this network namespace: leftovers of a crashed
+// agent. Returns how many were removed.
+int RemoveStaleCompatRules();
+
+// The iptables flavours present on this host, the one `iptables` points at first.
+std::vector<std::string> IptablesFlavours();
+
+// argv building blocks, exposed for tests.
+std::vector<std::string> IptablesRuleArgs(const CompatRuleSpec& spec);
+
+}  // namespace nfr::datapath

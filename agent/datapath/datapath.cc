@@ -1,0 +1,277 @@
+#include "agent/datapath/datapath.h"
+
+#include <bpf/bpf.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "agent/datapath/bpf_program.h"
+#include "agent/datapath/bpffs.h"
+#include "agent/datapath/capability.h"
+#include "agent/datapath/compat_rule.h"
+#include "agent/datapath/flow_cache.h"
+#include "agent/datapath/kmod.h"
+#include "agent/datapath/ownership_lock.h"
+#include "agent/datapath/run_state.h"
+#include "agent/datapath/selection_writer.h"
+#include "agent/datapath/tc_attach.h"
+
+namespace nfr {
+namespace {
+
+constexpr const char* kDefaultPinDir = "/sys/fs/bpf/nfr";
+constexpr const char* kRunDir = "/run/nfr";
+constexpr uint32_t kDefaultQueueNum = 4200;
+constexpr uint32_t kDefaultMark = 0x01000000;
+constexpr uint32_t kDefaultPendingTimeoutMs = 5000;
+// Pending entries outlive the agent's own pending timeout so the verdict lands first.
+constexpr uint32_t kPendingTtlMarginMs = 1000;
+
+struct WantedIface {
+  std::string name;
+  int ifindex = 0;
+  bool egress = false;
+};
+
+absl::StatusOr<std::vector<WantedIface>> ResolveInterfaces(const nfr::v1::AgentConfig& config) {
+  std::map<std::string, WantedIface> by_name;
+  for (int i = 0; i < config.interfaces_size(); ++i) {
+    const auto& ic = config.interfaces(i);
+    unsigned idx = if_nametoindex(ic.name().c_str());
+    if (ic.name().empty() || idx == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "interfaces[", i, "]: interface '", ic.name(),
+          "' does not exist in this network namespace; check `ip link` (or run the agent "
+          "inside the right namespace with nsenter --net=...)"));
+    }
+    WantedIface& w = by_name[ic.name()];
+    w.name = ic.name();
+    w.ifindex = static_cast<int>(idx);
+    w.egress = w.egress || ic.egress();
+  }
+  std::vector<WantedIface> out;
+  for (auto& [_, w] : by_name) out.push_back(w);
+  return out;
+}
+
+// Detaches what a previous (crashed) agent recorded, in this netns only.
+void CleanStaleAttachments(const std::string& state_path) {
+  datapath::RunState old = datapath::ReadRunState(state_path);
+  if (old.netns_ino == datapath::CurrentNetnsIno()) {
+    for (const auto& a : old.attachments) (void)datapath::TcDetach(a.ifindex, a.dir);
+  }
+  datapath::RemoveRunState(state_path);
+}
+
+}  // namespace
+
+Datapath::Datapath() = default;
+
+absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const nfr::v1::AgentConfig& config) {
+  std::unique_ptr<Datapath> dp(new Datapath());
+  // On failure the destructor undoes whatever Init managed to do.
+  if (auto st = dp->Init(config); !st.ok()) return st;
+  return dp;
+}
+
+absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
+  pin_dir_ = config.bpf_pin_dir().empty() ? kDefaultPinDir : config.bpf_pin_dir();
+  while (pin_dir_.size() > 1 && pin_dir_.back() == '/') pin_dir_.pop_back();
+  run_dir_ = kRunDir;
+
+  auto ifaces = ResolveInterfaces(config);
+  if (!ifaces.ok()) return ifaces.status();
+
+  auto lock = datapath::OwnershipLock::Acquire(pin_dir_, run_dir_);
+  if (!lock.ok()) return lock.status();
+  lock_ = std::move(*lock);
+
+  // Leftovers of a crashed agent that held this pin dir.
+  CleanStaleAttachments(lock_->state_path());
+  int stale_rules = datapath::RemoveStaleCompatRules();
+  if (stale_rules > 0) {
+    std::cerr << "nfr-agent: removed " << stale_rules
+              << " stale compat rule(s) left by a previous agent\n";
+  }
+  if (auto st = datapath::EnsurePinDir(pin_dir_); !st.ok()) return st;
+  if (auto st = datapath::RemoveStalePins(pin_dir_); !st.ok()) return st;
+
+  auto prog = datapath::BpfProgram::Load();
+  if (!prog.ok()) return prog.status();
+  prog_ = std::move(*prog);
+  capability_ = datapath::ProbeWithProgram(prog_->probe_fd());
+
+  switch (config.mode()) {
+    case nfr::v1::MODE_NATIVE:
+      if (!capability_.native()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "mode native requested but the kernel has no tc -> netfilter pathway (",
+            capability_.Describe(),
+            "); boot a kernel with the tc_nf_redirect patch (kernel/patches/) or use "
+            "--mode=compat / --mode=auto"));
+      }
+      native_ = true;
+      break;
+    case nfr::v1::MODE_COMPAT:
+      native_ = false;
+      break;
+    default:
+      native_ = capability_.native();
+      break;
+  }
+
+  if (auto st = datapath::PinMaps(prog_->object(), pin_dir_); !st.ok()) return st;
+  pinned_ = true;
+
+  const uint32_t queue_num = config.queue().has_num() ? config.queue().num() : kDefaultQueueNum;
+  const uint32_t queue_count = config.queue().count() ? config.queue().count() : 1;
+  const uint32_t mark = config.compat().has_mark() ? config.compat().mark() : kDefaultMark;
+  if (mark == 0) {
+    return absl::InvalidArgumentError(
+        "compat.mark is 0; set a non-zero skb mark bit, e.g. 0x01000000 (16777216)");
+  }
+  const uint32_t pending_ms = config.policy().pending_timeout_ms()
+                                  ? config.policy().pending_timeout_ms()
+                                  : kDefaultPendingTimeoutMs;
+
+  base_flags_ = config.fail_closed() ? NFR_CFG_FAIL_CLOSED : 0;
+  cfg_.mode = NFR_MODE_OFF;  // stays off until maps are filled
+  cfg_.compat_mark = mark;
+  cfg_.pending_ttl_ms = pending_ms + kPendingTtlMarginMs;
+
+  selection_ = std::make_unique<datapath::SelectionWriter>(datapath::SelectionMapFds{
+      prog_->sel_proto_fd(), prog_->sel_ports_fd(), prog_->sel_v4_fd(), prog_->sel_v6_fd()});
+  if (auto st = UpdateSelection(config.selection()); !st.ok()) return st;
+
+  for (const auto& w : *ifaces) {
+    bool egress = w.egress && native_;
+    if (w.egress && !native_) {
+      std::cerr << "nfr-agent: " << w.name
+                << ": egress inspection needs native mode (kernel patch); attaching ingress "
+                   "only\n";
+    }
+    nfr_iface v = {NFR_IF_INGRESS | (egress ? NFR_IF_EGRESS : 0u)};
+    uint32_t k = static_cast<uint32_t>(w.ifindex);
+    if (int err = bpf_map_update_elem(prog_->ifaces_fd(), &k, &v, BPF_ANY)) {
+      return absl::InternalError(
+          absl::StrCat("writing BPF map nfr_ifaces failed: ", strerror(-err)));
+    }
+    interface_names_.push_back(egress ? w.name + ":egress" : w.name);
+  }
+
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    cfg_.mode = native_ ? NFR_MODE_NATIVE : NFR_MODE_COMPAT;
+  }
+  if (auto st = WriteConfig(cfg_.flags); !st.ok()) return st;
+
+  if (native_) {
+    auto st = datapath::EnsureKmodLoaded(
+        {queue_num, queue_count, config.queue().fail_closed()});
+    if (!st.ok()) return st;
+  } else {
+    auto rule = datapath::CompatRule::Install({mark, queue_num, queue_count},
+                                              config.compat().backend());
+    if (!rule.ok()) return rule.status();
+    compat_ = std::move(*rule);
+  }
+
+  for (const auto& w : *ifaces) {
+    std::vector<datapath::TcDirection> dirs = {datapath::TcDirection::kIngress};
+    if (w.egress && native_) dirs.push_back(datapath::TcDirection::kEgress);
+    for (auto dir : dirs) {
+      // Record first: a crash right after attaching must still be cleanable.
+      attached_.push_back({w.ifindex, w.name, dir});
+      SaveRunState();
+      int fd = dir == datapath::TcDirection::kIngress ? prog_->ingress_fd() : prog_->egress_fd();
+      if (auto st = datapath::TcAttach(w.ifindex, w.name, dir, fd); !st.ok()) {
+        attached_.pop_back();
+        SaveRunState();
+        return st;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Datapath::SaveRunState() {
+  datapath::RunState s;
+  s.netns_ino = datapath::CurrentNetnsIno();
+  s.attachments = attached_;
+  datapath::WriteRunState(lock_->state_path(), s);
+}
+
+Datapath::~Datapath() {
+  if (prog_) {
+    for (const auto& a : attached_) {
+      uint32_t id =
+          a.dir == datapath::TcDirection::kIngress ? prog_->ingress_id() : prog_->egress_id();
+      auto st = datapath::TcDetach(a.ifindex, a.dir, id);
+      if (!st.ok()) std::cerr << "nfr-agent: " << st.message() << "\n";
+    }
+  }
+  attached_.clear();
+  if (compat_) {
+    auto st = compat_->Remove();
+    if (!st.ok()) std::cerr << "nfr-agent: removing compat rule: " << st.message() << "\n";
+    compat_.reset();
+  }
+  if (pinned_) datapath::UnpinMaps(pin_dir_);
+  prog_.reset();
+  if (lock_) datapath::RemoveRunState(lock_->state_path());
+  lock_.reset();
+}
+
+absl::Status Datapath::WriteConfig(uint32_t flags) {
+  uint32_t zero = 0;
+  nfr_config c = cfg_;
+  c.flags = flags;
+  if (int err = bpf_map_update_elem(prog_->config_fd(), &zero, &c, BPF_ANY)) {
+    return absl::InternalError(
+        absl::StrCat("writing BPF map nfr_config failed: ", strerror(-err)));
+  }
+  cfg_ = c;
+  return absl::OkStatus();
+}
+
+DatapathStatus Datapath::status() const {
+  DatapathStatus s;
+  s.mode = native_ ? "native" : "compat";
+  s.capability = capability_.Describe();
+  s.compat_backend = compat_ ? compat_->backend() : "";
+  s.interfaces = interface_names_;
+  return s;
+}
+
+absl::Status Datapath::SetFlowVerdict(const nfr_flow_key& key, nfr_verdict verdict,
+                                      absl::Duration ttl) {
+  return datapath::FlowCache(prog_->flows_fd()).Set(key, verdict, ttl);
+}
+
+absl::Status Datapath::DeleteFlow(const nfr_flow_key& key) {
+  return datapath::FlowCache(prog_->flows_fd()).Delete(key);
+}
+
+std::optional<nfr_flow_value> Datapath::LookupFlow(const nfr_flow_key& key) const {
+  return datapath::FlowCache(prog_->flows_fd()).Lookup(key);
+}
+
+absl::Status Datapath::UpdateSelection(const nfr::v1::SelectionConfig& selection) {
+  auto next = datapath::CompileSelection(selection);
+  if (!next.ok()) return next.status();
+  std::lock_guard<std::mutex> l(mu_);
+  if (auto st = selection_->AddEntries(*next); !st.ok()) return st;
+  if (auto st = WriteConfig(base_flags_ | next->flags()); !st.ok()) return st;
+  if (auto st = selection_->RemoveStale(*next); !st.ok()) return st;
+  selection_->Commit(*std::move(next));
+  return absl::OkStatus();
+}
+
+std::vector<uint64_t> Datapath::ReadStats() const { return datapath::ReadStats(prog_->stats_fd()); }
+
+}  // namespace nfr

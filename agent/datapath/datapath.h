@@ -1,0 +1,91 @@
+// The agent's kernel datapath: loads and pins the tc BPF program, owns the pin dir, attaches to
+// interfaces, picks native or compat mode, and exposes the flow cache, selection and counters.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "nfr/v1/config.pb.h"
+#include "nfr_abi.h"
+
+namespace nfr {
+
+struct KernelCapability {
+  bool sysctl_present = false;
+  int abi_version = 0;
+  bool test_run_redirect = false;
+  bool native() const;
+  std::string Describe() const;
+};
+
+// sysctl + BPF_PROG_TEST_RUN of nfr_probe (loads the program; needs root).
+KernelCapability ProbeKernelCapability();
+
+struct DatapathStatus {
+  std::string mode;  // "native" | "compat"
+  std::string capability;
+  std::string compat_backend;           // "" in native mode
+  std::vector<std::string> interfaces;  // "r-cli", "eth0:egress" (ingress always)
+};
+
+namespace datapath {
+class BpfProgram;
+class OwnershipLock;
+class CompatRule;
+class SelectionWriter;
+struct Attachment;
+}  // namespace datapath
+
+class Datapath {
+ public:
+  // config has defaults applied (agent/config). Loads the skeleton, mounts bpffs if needed,
+  // takes the ownership lock for the pin dir (FAILED_PRECONDITION naming the other agent's pid
+  // if held), cleans stale pins/attachments/compat rule left by a crashed agent, pins maps,
+  // decides mode, fills nfr_config/selection/iface maps, attaches, and installs the compat rule
+  // (compat) or loads kmod nfr_redirect (native).
+  static absl::StatusOr<std::unique_ptr<Datapath>> Start(const nfr::v1::AgentConfig& config);
+  ~Datapath();  // detach, remove compat rule, unpin, release lock
+  Datapath(const Datapath&) = delete;
+  Datapath& operator=(const Datapath&) = delete;
+
+  bool native() const { return native_; }
+  DatapathStatus status() const;
+  absl::Status SetFlowVerdict(const nfr_flow_key& key, nfr_verdict verdict,
+                              absl::Duration ttl);  // thread-safe; Infinite = never expires
+  absl::Status DeleteFlow(const nfr_flow_key& key);  // absent key is OK
+  std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const;  // live entries only
+  absl::Status UpdateSelection(const nfr::v1::SelectionConfig& selection);
+  std::vector<uint64_t> ReadStats() const;  // per-CPU summed, size NFR_STAT_MAX
+
+  const std::string& pin_dir() const { return pin_dir_; }
+
+ private:
+  Datapath();
+  absl::Status Init(const nfr::v1::AgentConfig& config);
+  absl::Status WriteConfig(uint32_t flags);
+  void SaveRunState();
+
+  std::string pin_dir_;
+  std::string run_dir_;
+  bool native_ = false;
+  bool pinned_ = false;
+  uint32_t base_flags_ = 0;  // NFR_CFG_FAIL_CLOSED
+  nfr_config cfg_ = {};
+  KernelCapability capability_;
+  std::vector<std::string> interface_names_;
+  std::unique_ptr<datapath::OwnershipLock> lock_;
+  std::unique_ptr<datapath::BpfProgram> prog_;
+  std::unique_ptr<datapath::CompatRule> compat_;
+  std::unique_ptr<datapath::SelectionWriter> selection_;
+  std::vector<datapath::Attachment> attached_;
+  mutable std::mutex mu_;  // selection/config writes
+};
+
+}  // namespace nfr
