@@ -24,7 +24,7 @@ uint16_t Load16(absl::Span<const uint8_t> d, size_t off) {
 
 // Bytes [off, off+need) must lie inside `end` (the IP datagram as captured).
 absl::Status Need(size_t off, size_t need, size_t end, size_t captured, const char* what) {
-  if (off + need <= end) return absl::OkStatus();
+  if (off + need <= end && off + need <= captured) return absl::OkStatus();
   if (off + need > captured) {
     return absl::InvalidArgumentError(absl::StrCat("truncated packet: ", what, " needs ", need,
                                                    " bytes at offset ", off, ", only ", captured,
