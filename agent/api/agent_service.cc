@@ -1,0 +1,62 @@
+#include "agent/api/agent_service.h"
+
+#include "bpf/nfr_abi.h"
+
+namespace nfr {
+namespace {
+
+constexpr const char* kBpfStatNames[] = {
+    "packets",   "not_ip",    "unselected",     "not_new",    "cache_allow",     "cache_deny",
+    "cache_pending", "to_native", "to_compat", "native_refused", "no_pathway",
+    "fail_closed_drop"};
+static_assert(sizeof(kBpfStatNames) / sizeof(kBpfStatNames[0]) == NFR_STAT_MAX,
+              "keep kBpfStatNames in step with enum nfr_stat");
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AgentServiceImpl::GetStatus(grpc::CallbackServerContext* ctx,
+                                                      const nfr::v1::GetStatusRequest*,
+                                                      nfr::v1::AgentStatus* resp) {
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  Caller caller;
+  if (absl::Status s = Authorize(api_, *ctx, nfr::v1::ROLE_VIEWER, "GetStatus", &caller);
+      !s.ok()) {
+    r->Finish(ToGrpc(s));
+    return r;
+  }
+  const AgentStatusInfo st = api_.control->Status();
+  resp->set_version(st.version);
+  resp->set_mode(st.mode);
+  resp->set_kernel_capability(st.kernel_capability);
+  resp->set_compat_backend(st.compat_backend);
+  for (const std::string& i : st.interfaces) resp->add_interfaces(i);
+  for (uint32_t q : st.queues) resp->add_queues(q);
+  const absl::Time started = st.started == absl::UnixEpoch() || st.started == absl::Time()
+                                 ? api_.started
+                                 : st.started;
+  resp->mutable_started()->set_seconds(absl::ToUnixSeconds(started));
+  resp->set_uptime_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(absl::Now() - started)));
+  resp->set_policy_version(api_.control->GetPolicy().version());
+  nfr::v1::AgentCounters* c = resp->mutable_counters();
+  for (size_t i = 0; i < st.counters.bpf.size() && i < NFR_STAT_MAX; ++i) {
+    (*c->mutable_bpf())[kBpfStatNames[i]] = st.counters.bpf[i];
+  }
+  c->set_queued_packets(st.counters.queued_packets);
+  c->set_verdicts_accept(st.counters.verdicts_accept);
+  c->set_verdicts_drop(st.counters.verdicts_drop);
+  c->set_enobufs(st.counters.enobufs);
+  c->set_pending_now(st.counters.pending_now);
+  c->set_pending_expired(st.counters.pending_expired);
+  c->set_pending_overflow(st.counters.pending_overflow);
+  c->set_watchers(api_.hub->subscribers());
+  c->set_events_lost(api_.events_lost.load());
+  const StoreStats ss = api_.store->stats();
+  c->set_decisions_logged(ss.decisions_logged);
+  c->set_decision_log_overflow(ss.decision_log_overflow);
+  resp->set_caller(caller.identity);
+  resp->set_caller_role(std::string(RoleName(caller.role)));
+  r->Finish(grpc::Status::OK);
+  return r;
+}
+
+}  // namespace nfr

@@ -1,0 +1,44 @@
+// State shared by the gRPC service implementations: the agent, the store,
+// the event hub, caller identification and the policy-change lock.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/status.h"
+#include "agent/api/event_hub.h"
+#include "agent/api/peer_registry.h"
+#include "agent/api/roles.h"
+#include "agent/runtime/agent_control.h"
+#include "agent/store/store.h"
+
+namespace nfr {
+
+struct ApiContext {
+  AgentControl* control = nullptr;
+  Store* store = nullptr;
+  EventHub* hub = nullptr;
+  const RoleMapper* roles = nullptr;
+  PeerRegistry* peers = nullptr;
+  size_t watcher_queue = 1024;
+  bool insecure_tcp = false;
+  std::atomic<uint64_t> events_lost{0};  // dropped for slow watchers
+  absl::Time started = absl::Now();
+  // Serializes read-modify-write of the policy (Apply, AddRule, RemoveRule,
+  // Decide with RULE scope).
+  std::mutex policy_mu;
+
+  Caller Identify(const grpc::CallbackServerContext& ctx) const;
+};
+
+grpc::Status ToGrpc(const absl::Status& s);
+
+// Identifies the caller and checks its role; a non-OK status is the reply.
+absl::Status Authorize(const ApiContext& api, const grpc::CallbackServerContext& ctx, Role need,
+                       absl::string_view method, Caller* caller);
+
+}  // namespace nfr

@@ -1,0 +1,147 @@
+#include "agent/api/api_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "agent/api/agent_service.h"
+#include "agent/api/api_context.h"
+#include "agent/api/connection_service.h"
+#include "agent/api/decision_service.h"
+#include "agent/api/event_hub.h"
+#include "agent/api/peer_registry.h"
+#include "agent/api/policy_commit.h"
+#include "agent/api/policy_service.h"
+#include "agent/api/roles.h"
+#include "agent/api/unix_listener.h"
+#include "agent/store/store.h"
+
+namespace nfr {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view field) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": cannot read ", path, "; check the path and permissions"));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(
+    const nfr::v1::ApiConfig& api) {
+  const nfr::v1::TlsConfig& tls = api.tls();
+  const bool any_tls =
+      !tls.cert_file().empty() || !tls.key_file().empty() || !tls.client_ca_file().empty();
+  if (!any_tls) {
+    if (api.insecure_tcp()) return grpc::InsecureServerCredentials();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "api.tcp_listen ", api.tcp_listen(),
+        " needs mTLS: set api.tls.cert_file, key_file and client_ca_file (or, for labs only, "
+        "api.insecure_tcp)"));
+  }
+  if (tls.cert_file().empty() || tls.key_file().empty() || tls.client_ca_file().empty()) {
+    return absl::InvalidArgumentError(
+        "api.tls: cert_file, key_file and client_ca_file are all required for mTLS");
+  }
+  absl::StatusOr<std::string> cert = ReadFile(tls.cert_file(), "api.tls.cert_file");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(tls.key_file(), "api.tls.key_file");
+  if (!key.ok()) return key.status();
+  absl::StatusOr<std::string> ca = ReadFile(tls.client_ca_file(), "api.tls.client_ca_file");
+  if (!ca.ok()) return ca.status();
+  grpc::SslServerCredentialsOptions opts(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  opts.pem_root_certs = *ca;
+  opts.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(opts);
+}
+
+}  // namespace
+
+ApiServer::ApiServer() = default;
+
+absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(AgentControl* control,
+                                                            const nfr::v1::ApiConfig& api,
+                                                            const nfr::v1::StoreConfig& store,
+                                                            ApiServerOptions options) {
+  std::unique_ptr<ApiServer> s(new ApiServer());
+  absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(store);
+  if (!st.ok()) return st.status();
+  s->store_ = std::move(*st);
+  if (absl::Status r = RestoreOrSeedPolicy(control, s->store_.get()); !r.ok()) return r;
+
+  s->hub_ = std::make_unique<EventHub>(s->store_.get(), options.hub_capacity);
+  s->roles_ = std::make_unique<RoleMapper>(api);
+  s->peers_ = std::make_unique<PeerRegistry>();
+  s->ctx_ = std::make_unique<ApiContext>();
+  ApiContext& ctx = *s->ctx_;
+  ctx.control = control;
+  ctx.store = s->store_.get();
+  ctx.hub = s->hub_.get();
+  ctx.roles = s->roles_.get();
+  ctx.peers = s->peers_.get();
+  ctx.watcher_queue = options.watcher_queue;
+  ctx.insecure_tcp = api.insecure_tcp();
+
+  s->unix_socket_ = api.unix_socket().empty() ? kDefaultApiSocket : api.unix_socket();
+  if (s->unix_socket_ == "-") s->unix_socket_.clear();
+  if (!s->unix_socket_.empty()) {
+    absl::StatusOr<std::unique_ptr<UnixListener>> u = UnixListener::Bind(
+        s->unix_socket_, api.socket_group().empty() ? "nfr" : api.socket_group());
+    if (!u.ok()) return u.status();
+    s->unix_ = std::move(*u);
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  if (!api.tcp_listen().empty()) {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = TcpCredentials(api);
+    if (!creds.ok()) return creds.status();
+    builder.AddListeningPort(api.tcp_listen(), *creds, &s->tcp_port_);
+  }
+  s->services_.push_back(std::make_unique<PolicyServiceImpl>(ctx));
+  s->services_.push_back(std::make_unique<ConnectionServiceImpl>(ctx));
+  s->services_.push_back(std::make_unique<DecisionServiceImpl>(ctx));
+  s->services_.push_back(std::make_unique<AgentServiceImpl>(ctx));
+  for (auto& svc : s->services_) builder.RegisterService(svc.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot start the gRPC server", api.tcp_listen().empty() ? "" : " on ", api.tcp_listen(),
+        "; check the address is free and valid (host:port)"));
+  }
+  if (!api.tcp_listen().empty() && s->tcp_port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on api.tcp_listen ",
+                                               api.tcp_listen(), "; is the port in use?"));
+  }
+  s->server_->GetHealthCheckService()->SetServingStatus(true);
+  if (s->unix_) s->unix_->Serve(s->server_.get(), s->roles_.get(), s->peers_.get());
+  return s;
+}
+
+EventSink* ApiServer::event_sink() { return hub_.get(); }
+
+Store* ApiServer::store() { return store_.get(); }
+
+void ApiServer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (unix_) unix_->Stop();
+  if (server_) server_->GetHealthCheckService()->SetServingStatus(false);
+  if (hub_) hub_->Stop();
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (server_) server_->Wait();
+  unix_.reset();
+  if (store_) store_->Flush();
+}
+
+ApiServer::~ApiServer() { Stop(); }
+
+}  // namespace nfr

@@ -1,0 +1,32 @@
+// nfr.v1.ConnectionService on the gRPC callback API: pending list/watch and
+// Decide (including RULE scope, which adds a policy rule first).
+#pragma once
+
+#include "agent/api/api_context.h"
+#include "nfr/v1/connection_service.grpc.pb.h"
+
+namespace nfr {
+
+class ConnectionServiceImpl final : public nfr::v1::ConnectionService::CallbackService {
+ public:
+  explicit ConnectionServiceImpl(ApiContext& api) : api_(api) {}
+
+  grpc::ServerUnaryReactor* ListPending(grpc::CallbackServerContext* ctx,
+                                        const nfr::v1::ListPendingRequest* req,
+                                        nfr::v1::ListPendingResponse* resp) override;
+  grpc::ServerWriteReactor<nfr::v1::PendingEvent>* WatchPending(
+      grpc::CallbackServerContext* ctx, const nfr::v1::WatchPendingRequest* req) override;
+  grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* ctx,
+                                   const nfr::v1::DecideRequest* req,
+                                   nfr::v1::DecideResponse* resp) override;
+
+ private:
+  ApiContext& api_;
+};
+
+// The rule a RULE-scope decision adds for `pending` (exact 5-tuple minus the
+// source port, on its interface and direction).
+nfr::v1::Rule RuleFromPending(const nfr::v1::PendingConnection& pending, nfr::v1::Verdict verdict,
+                              const std::string& id, const std::string& comment);
+
+}  // namespace nfr

@@ -1,0 +1,30 @@
+// nfr.v1.PolicyService on the gRPC callback API.
+#pragma once
+
+#include "agent/api/api_context.h"
+#include "nfr/v1/policy_service.grpc.pb.h"
+
+namespace nfr {
+
+class PolicyServiceImpl final : public nfr::v1::PolicyService::CallbackService {
+ public:
+  explicit PolicyServiceImpl(ApiContext& api) : api_(api) {}
+
+  grpc::ServerUnaryReactor* GetPolicy(grpc::CallbackServerContext* ctx,
+                                      const nfr::v1::GetPolicyRequest* req,
+                                      nfr::v1::GetPolicyResponse* resp) override;
+  grpc::ServerUnaryReactor* ApplyPolicy(grpc::CallbackServerContext* ctx,
+                                        const nfr::v1::ApplyPolicyRequest* req,
+                                        nfr::v1::ApplyPolicyResponse* resp) override;
+  grpc::ServerUnaryReactor* AddRule(grpc::CallbackServerContext* ctx,
+                                    const nfr::v1::AddRuleRequest* req,
+                                    nfr::v1::AddRuleResponse* resp) override;
+  grpc::ServerUnaryReactor* RemoveRule(grpc::CallbackServerContext* ctx,
+                                       const nfr::v1::RemoveRuleRequest* req,
+                                       nfr::v1::RemoveRuleResponse* resp) override;
+
+ private:
+  ApiContext& api_;
+};
+
+}  // namespace nfr
