@@ -61,7 +61,7 @@ static __always_inline int nfr_parse_l4(struct __sk_buff *skb, __u32 off,
 	case IPPROTO_TCP: {
 		__u8 hdr[14];	/* ports + seq + ack + doff + flags */
 
-		if (off + sizeof(hdr) > end ||
+		if (off + 20 > end ||
 		    bpf_skb_load_bytes(skb, off, hdr, sizeof(hdr)))
 			return NFR_PARSE_NOT_IP;
 		__builtin_memcpy(&pkt->key.sport, &hdr[0], 2);
@@ -72,9 +72,9 @@ static __always_inline int nfr_parse_l4(struct __sk_buff *skb, __u32 off,
 		return NFR_PARSE_OK;
 	}
 	case IPPROTO_UDP: {
-		__u8 hdr[4];
+		__u8 hdr[4];	/* ports */
 
-		if (off + sizeof(hdr) > end ||
+		if (off + 8 > end ||
 		    bpf_skb_load_bytes(skb, off, hdr, sizeof(hdr)))
 			return NFR_PARSE_NOT_IP;
 		__builtin_memcpy(&pkt->key.sport, &hdr[0], 2);
@@ -133,6 +133,13 @@ static __always_inline int nfr_parse_ipv4(struct __sk_buff *skb, __u32 off,
 	return nfr_parse_l4(skb, off + ihl, off + len, pkt);
 }
 
+static __always_inline int nfr_ipv6_is_ext(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_FRAGMENT ||
+	       nexthdr == IPPROTO_AH;
+}
+
 static __always_inline int nfr_parse_ipv6(struct __sk_buff *skb, __u32 off,
 					  struct nfr_pkt *pkt)
 {
@@ -158,17 +165,8 @@ static __always_inline int nfr_parse_ipv6(struct __sk_buff *skb, __u32 off,
 	for (i = 0; i < NFR_MAX_IPV6_EXT; i++) {
 		__u8 ext[4];	/* nexthdr, hdrlen, (fragment: offset) */
 
-		switch (nexthdr) {
-		case IPPROTO_HOPOPTS:
-		case IPPROTO_ROUTING:
-		case IPPROTO_DSTOPTS:
-		case IPPROTO_FRAGMENT:
-		case IPPROTO_AH:
+		if (!nfr_ipv6_is_ext(nexthdr))
 			break;
-		default:
-			pkt->key.proto = nexthdr;
-			return nfr_parse_l4(skb, off, end, pkt);
-		}
 		if (off + sizeof(ext) > end ||
 		    bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
 			return NFR_PARSE_NOT_IP;
@@ -188,7 +186,10 @@ static __always_inline int nfr_parse_ipv6(struct __sk_buff *skb, __u32 off,
 		nexthdr = ext[0];
 	}
 	/* More extension headers than we walk: treat as unparseable. */
-	return NFR_PARSE_NOT_IP;
+	if (nfr_ipv6_is_ext(nexthdr))
+		return NFR_PARSE_NOT_IP;
+	pkt->key.proto = nexthdr;
+	return nfr_parse_l4(skb, off, end, pkt);
 }
 
 /*
