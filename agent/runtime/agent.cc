@@ -1,0 +1,189 @@
+#include "agent/runtime/agent.h"
+
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/config/config_validation.h"
+#include "agent/datapath/datapath.h"
+#include "agent/queue/queue_set.h"
+#include "agent/runtime/agent_log.h"
+#include "agent/runtime/pending_expirer.h"
+#include "agent/runtime/verdict_engine.h"
+
+#ifndef NFR_VERSION
+#define NFR_VERSION "dev"
+#endif
+
+namespace nfr {
+
+class DatapathVerdictCache : public VerdictCache {
+ public:
+  explicit DatapathVerdictCache(Datapath* dp) : dp_(dp) {}
+  absl::Status SetFlowVerdict(const nfr_flow_key& key, nfr_verdict verdict,
+                              absl::Duration ttl) override {
+    return dp_->SetFlowVerdict(key, verdict, ttl);
+  }
+  absl::Status DeleteFlow(const nfr_flow_key& key) override { return dp_->DeleteFlow(key); }
+  std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const override {
+    return dp_->LookupFlow(key);
+  }
+
+ private:
+  Datapath* const dp_;
+};
+
+class QueueVerdictSender : public HeldVerdictSender {
+ public:
+  explicit QueueVerdictSender(QueueSet* queues) : queues_(queues) {}
+  absl::Status SendVerdict(uint16_t queue, uint32_t packet_id, bool accept) override {
+    return queues_->Verdict({queue, packet_id}, accept);
+  }
+
+ private:
+  QueueSet* const queues_;
+};
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(nfr::v1::AgentConfig config) {
+  if (auto s = ValidateConfig(config); !s.ok()) return s;
+  auto policy = CompiledPolicy::Compile(config.policy());
+  if (!policy.ok()) return policy.status();
+  std::unique_ptr<Agent> agent(new Agent(std::move(config)));
+  const auto& p = agent->config_.pending();
+  agent->engine_ = std::make_unique<VerdictEngine>(
+      *std::move(policy), PendingLimits{p.max_flows(), p.max_packets_per_flow()}, &agent->sinks_);
+  agent->expirer_ = std::make_unique<PendingExpirer>(agent->engine_.get());
+  agent->engine_->SetPendingAddedHook([e = agent->expirer_.get()] { e->Wake(); });
+  return agent;
+}
+
+Agent::Agent(nfr::v1::AgentConfig config) : config_(std::move(config)) {}
+
+Agent::~Agent() { Shutdown(); }
+
+absl::Status Agent::Start() {
+  if (running_) return absl::FailedPreconditionError("the agent is already running");
+  if (config_.interfaces().empty()) {
+    LogLine("nfr-agent: no interfaces configured; nothing will be inspected (pass "
+            "--interfaces=IFACE or list them in the config file)");
+  }
+  auto dp = Datapath::Start(config_);
+  if (!dp.ok()) return dp.status();
+  datapath_ = *std::move(dp);
+  cache_ = std::make_unique<DatapathVerdictCache>(datapath_.get());
+  engine_->SetCache(cache_.get());
+
+  const auto& q = config_.queue();
+  QueueOptions options;
+  options.max_len = q.max_len();
+  options.socket_buffer_bytes = q.socket_buffer_bytes();
+  options.fail_open = !q.fail_closed();
+  auto queues = QueueSet::Open(static_cast<uint16_t>(q.num()), static_cast<uint16_t>(q.count()),
+                               options, engine_.get());
+  if (!queues.ok()) {
+    engine_->SetCache(nullptr);
+    cache_.reset();
+    datapath_.reset();
+    return queues.status();
+  }
+  queues_ = *std::move(queues);
+  sender_ = std::make_unique<QueueVerdictSender>(queues_.get());
+  engine_->SetSender(sender_.get());
+  queues_->Start();
+  expirer_->Start();
+  started_ = absl::Now();
+  running_ = true;
+
+  const DatapathStatus st = datapath_->status();
+  mode_ = st.mode;
+  capability_ = st.capability;
+  compat_backend_ = st.compat_backend;
+  interfaces_ = st.interfaces;
+  queue_numbers_ = queues_->numbers();
+  LogLine(absl::StrCat("nfr-agent: mode=", st.mode, " (", st.capability, ")",
+                       st.compat_backend.empty() ? ""
+                                                 : absl::StrCat("; compat backend ",
+                                                                st.compat_backend),
+                       "; queues ", q.num(), "..", q.num() + q.count() - 1, "; interfaces ",
+                       st.interfaces.empty() ? "none" : absl::StrJoin(st.interfaces, ",")));
+  return absl::OkStatus();
+}
+
+void Agent::Shutdown() {
+  if (!running_) return;
+  running_ = false;
+  // 1. No new packets go up: detach the program and remove the compat rule.
+  engine_->SetCache(nullptr);
+  cache_.reset();
+  datapath_.reset();
+  // 2. Let the queue threads drain what the kernel already queued, then stop.
+  absl::SleepFor(absl::Milliseconds(50));
+  expirer_->Stop();
+  queues_->Stop();
+  // 3. Everything still held gets the default verdict before the queues close.
+  engine_->ResolveAll("agent shutting down");
+  engine_->SetSender(nullptr);
+  sender_.reset();
+  queues_.reset();
+  LogLine("nfr-agent: stopped");
+}
+
+nfr::v1::Policy Agent::GetPolicy() const { return engine_->GetPolicy(); }
+
+absl::Status Agent::InstallPolicy(const nfr::v1::Policy& policy) {
+  return engine_->InstallPolicy(policy);
+}
+
+std::vector<nfr::v1::PendingConnection> Agent::ListPending() const {
+  return engine_->ListPending();
+}
+
+absl::StatusOr<nfr::v1::Decision> Agent::Decide(const DecideRequest& request) {
+  return engine_->Decide(request);
+}
+
+AgentStatusInfo Agent::Status() const {
+  AgentStatusInfo s;
+  s.version = NFR_VERSION;
+  s.mode = mode_;
+  s.kernel_capability = capability_;
+  s.compat_backend = compat_backend_;
+  s.interfaces = interfaces_;
+  s.queues = queue_numbers_;
+  s.started = started_;
+  if (running_ && datapath_ != nullptr) s.counters.bpf = datapath_->ReadStats();
+  if (s.counters.bpf.empty()) s.counters.bpf.assign(NFR_STAT_MAX, 0);
+  if (queues_ != nullptr) {
+    const QueueStats q = queues_->stats();
+    s.counters.queued_packets = q.received;
+    s.counters.verdicts_accept = q.accepted;
+    s.counters.verdicts_drop = q.dropped;
+    s.counters.enobufs = q.enobufs;
+  }
+  const auto pc = engine_->pending_counters();
+  s.counters.pending_now = engine_->pending_size();
+  s.counters.pending_expired = pc.expired;
+  s.counters.pending_overflow = pc.flow_overflow + pc.packet_overflow;
+  return s;
+}
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int WaitForTerminationSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  return sig;
+}
+
+}  // namespace nfr

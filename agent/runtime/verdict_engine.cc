@@ -1,0 +1,290 @@
+#include "agent/runtime/verdict_engine.h"
+
+#include <netinet/in.h>
+
+#include "absl/strings/str_cat.h"
+#include "agent/packet/flow_key.h"
+#include "agent/runtime/agent_log.h"
+
+namespace nfr {
+namespace {
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t ns = absl::ToUnixNanos(t);
+  ts.set_seconds(ns / 1000000000);
+  ts.set_nanos(static_cast<int32_t>(ns % 1000000000));
+  return ts;
+}
+
+const char* VerdictWord(bool accept) { return accept ? "accept" : "drop"; }
+
+const char* DirectionWord(nfr::v1::Direction d) {
+  return d == nfr::v1::DIRECTION_EGRESS ? "egress" : "ingress";
+}
+
+std::string Where(const nfr::v1::Flow& flow) {
+  return absl::StrCat(DescribeFlow(flow), " dev ", flow.interface(), " ",
+                      DirectionWord(flow.direction()));
+}
+
+nfr::v1::Decision MakeDecision(const nfr::v1::Flow& flow, bool accept,
+                               nfr::v1::DecisionScope scope, nfr::v1::DecisionSource source,
+                               absl::Duration ttl, const std::string& rule_id,
+                               uint64_t pending_id) {
+  nfr::v1::Decision d;
+  *d.mutable_time() = ToProto(absl::Now());
+  *d.mutable_flow() = flow;
+  d.set_verdict(accept ? nfr::v1::VERDICT_ACCEPT : nfr::v1::VERDICT_DROP);
+  d.set_scope(scope);
+  d.set_source(source);
+  d.set_ttl_seconds(static_cast<uint32_t>(absl::ToInt64Seconds(ttl)));
+  d.set_rule_id(rule_id);
+  d.set_pending_id(pending_id);
+  return d;
+}
+
+bool DefaultAccepts(const CompiledPolicy& policy) {
+  return policy.default_verdict() == nfr::v1::VERDICT_ACCEPT;
+}
+
+}  // namespace
+
+nfr::v1::Direction DirectionOfHook(uint8_t hook) {
+  return hook == NFR_HOOK_REDIRECT_EGRESS ? nfr::v1::DIRECTION_EGRESS
+                                          : nfr::v1::DIRECTION_INGRESS;
+}
+
+VerdictEngine::VerdictEngine(std::shared_ptr<const CompiledPolicy> policy, PendingLimits limits,
+                             EventSink* sink)
+    : policy_(std::move(policy)), pending_(limits), sink_(sink) {}
+
+void VerdictEngine::SetCache(VerdictCache* cache) {
+  absl::MutexLock lock(&cache_mu_);
+  cache_ = cache;
+}
+
+void VerdictEngine::SetSender(HeldVerdictSender* sender) { sender_ = sender; }
+
+void VerdictEngine::CacheVerdict(const nfr_flow_key& key, nfr_verdict verdict,
+                                 absl::Duration ttl) {
+  absl::ReaderMutexLock lock(&cache_mu_);
+  if (cache_ == nullptr) return;
+  if (!cache_->SetFlowVerdict(key, verdict, ttl).ok()) ++cache_errors_;
+}
+
+void VerdictEngine::CacheDelete(const nfr_flow_key& key) {
+  absl::ReaderMutexLock lock(&cache_mu_);
+  if (cache_ == nullptr) return;
+  if (!cache_->DeleteFlow(key).ok()) ++cache_errors_;
+}
+
+std::optional<nfr_flow_value> VerdictEngine::CacheLookup(const nfr_flow_key& key) {
+  absl::ReaderMutexLock lock(&cache_mu_);
+  if (cache_ == nullptr) return std::nullopt;
+  return cache_->LookupFlow(key);
+}
+
+void VerdictEngine::ApplyToHeld(const std::vector<PacketRef>& packets, bool accept) {
+  HeldVerdictSender* sender = sender_.load();
+  if (sender == nullptr) return;
+  for (const auto& p : packets) (void)sender->SendVerdict(p.queue, p.id, accept);
+}
+
+QueueAction VerdictEngine::OnPacket(const QueuedPacket& q) {
+  ++packets_;
+  auto info = ParsePacket(q.payload);
+  if (!info.ok()) {
+    // The tc program only sends packets it parsed; anything else is passed on.
+    if (parse_errors_++ < 10) {
+      LogLine(absl::StrCat("nfr-agent: queue ", q.queue, " packet ", q.id,
+                           " accepted unparsed: ", info.status().message()));
+    }
+    return QueueAction::kAccept;
+  }
+  return Evaluate(q, *info);
+}
+
+QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) {
+  const nfr_flow_key key = FlowKeyOf(p);
+  const PacketRef ref{q.queue, q.id};
+
+  // 1. Already decided in the kernel cache (packets queued before the write).
+  if (auto cached = CacheLookup(key); cached.has_value()) {
+    if (cached->verdict == NFR_VERDICT_ALLOW || cached->verdict == NFR_VERDICT_DENY) {
+      ++cache_hits_;
+      return cached->verdict == NFR_VERDICT_ALLOW ? QueueAction::kAccept : QueueAction::kDrop;
+    }
+  }
+
+  auto policy = policy_.Get();
+  // 2. A flow already waiting for a decision: hold this packet with it.
+  const auto joined = pending_.Join(key, ref);
+  if (joined.outcome == PendingTable::Outcome::kJoined) return QueueAction::kHold;
+  if (joined.outcome == PendingTable::Outcome::kPacketLimit) {
+    return DefaultAccepts(*policy) ? QueueAction::kAccept : QueueAction::kDrop;
+  }
+
+  // 3. The policy.
+  const nfr::v1::Direction direction = DirectionOfHook(q.hook);
+  const std::string iface =
+      names_.NameOf(direction == nfr::v1::DIRECTION_EGRESS ? q.out_ifindex : q.in_ifindex);
+  const PolicyMatch match = policy->Match(p, iface, direction);
+  const nfr::v1::Flow flow = FlowOf(p, iface, direction);
+
+  if (match.action == nfr::v1::ACTION_ACCEPT || match.action == nfr::v1::ACTION_DROP) {
+    const bool accept = match.action == nfr::v1::ACTION_ACCEPT;
+    CacheVerdict(key, accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY, match.ttl);
+    // UDP replies look like new flows to the program; let them through too.
+    if (accept && p.protocol == IPPROTO_UDP) {
+      CacheVerdict(ReverseFlowKey(key), NFR_VERDICT_ALLOW, match.ttl);
+    }
+    ++(accept ? policy_accept_ : policy_drop_);
+    LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(flow), " (",
+                         match.rule_id.empty() ? "default verdict"
+                                               : absl::StrCat("rule ", match.rule_id),
+                         ")"));
+    if (sink_ != nullptr) {
+      sink_->OnFlowDecided(MakeDecision(flow, accept, nfr::v1::DECISION_SCOPE_FLOW,
+                                        nfr::v1::DECISION_SOURCE_POLICY, match.ttl,
+                                        match.rule_id, 0));
+    }
+    return accept ? QueueAction::kAccept : QueueAction::kDrop;
+  }
+
+  // 4. ASK: hold the flow for a controller.
+  const absl::Duration timeout = policy->pending_timeout();
+  const auto added = pending_.Add(key, ref, flow, match.rule_id, absl::Now(), timeout);
+  switch (added.outcome) {
+    case PendingTable::Outcome::kAdded:
+      ++asked_;
+      // Keep later packets of this flow coming up until the deadline.
+      CacheVerdict(key, NFR_VERDICT_PENDING, timeout + absl::Seconds(1));
+      LogLine(absl::StrCat("pending ", added.id, " ", Where(flow), " (rule ", match.rule_id,
+                           "), default ", VerdictWord(DefaultAccepts(*policy)), " in ",
+                           absl::FormatDuration(timeout)));
+      if (sink_ != nullptr) sink_->OnPendingAdded(added.added);
+      if (on_added_) on_added_();
+      return QueueAction::kHold;
+    case PendingTable::Outcome::kJoined:
+      return QueueAction::kHold;
+    case PendingTable::Outcome::kTableFull: {
+      const bool accept = DefaultAccepts(*policy);
+      LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(flow),
+                           " (pending table full, default verdict)"));
+      if (sink_ != nullptr) {
+        sink_->OnFlowDecided(MakeDecision(flow, accept, nfr::v1::DECISION_SCOPE_ONCE,
+                                          nfr::v1::DECISION_SOURCE_OVERFLOW, absl::ZeroDuration(),
+                                          match.rule_id, 0));
+      }
+      return accept ? QueueAction::kAccept : QueueAction::kDrop;
+    }
+    default:
+      return DefaultAccepts(*policy) ? QueueAction::kAccept : QueueAction::kDrop;
+  }
+}
+
+absl::Status VerdictEngine::InstallPolicy(const nfr::v1::Policy& policy) {
+  auto compiled = CompiledPolicy::Compile(policy);
+  if (!compiled.ok()) return compiled.status();
+  policy_.Set(*std::move(compiled));
+  LogLine(absl::StrCat("nfr-agent: policy version ", policy.version(), " installed (",
+                       policy.rules_size(), " rules, default ",
+                       policy.default_verdict() == nfr::v1::VERDICT_ACCEPT ? "accept" : "drop",
+                       ")"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<nfr::v1::Decision> VerdictEngine::Decide(const DecideRequest& r) {
+  if (r.verdict != nfr::v1::VERDICT_ACCEPT && r.verdict != nfr::v1::VERDICT_DROP) {
+    return absl::InvalidArgumentError("verdict: use VERDICT_ACCEPT or VERDICT_DROP");
+  }
+  if (r.ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("ttl: must not be negative; use 0 for the policy's TTL");
+  }
+  auto resolved = pending_.Resolve(r.pending_id);
+  if (!resolved.has_value()) {
+    return absl::NotFoundError(absl::StrCat("no pending connection ", r.pending_id,
+                                            " (already decided or expired)"));
+  }
+  const bool accept = r.verdict == nfr::v1::VERDICT_ACCEPT;
+  auto policy = policy_.Get();
+  const nfr::v1::DecisionScope scope =
+      r.scope == nfr::v1::DECISION_SCOPE_UNSPECIFIED ? nfr::v1::DECISION_SCOPE_ONCE : r.scope;
+  absl::Duration ttl = absl::ZeroDuration();
+  if (scope == nfr::v1::DECISION_SCOPE_ONCE) {
+    CacheDelete(resolved->key);  // the next packet of this flow asks again
+  } else {
+    ttl = (scope == nfr::v1::DECISION_SCOPE_FLOW && r.ttl > absl::ZeroDuration())
+              ? r.ttl
+              : policy->flow_ttl();
+    CacheVerdict(resolved->key, accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY, ttl);
+    if (accept && resolved->key.proto == IPPROTO_UDP) {
+      CacheVerdict(ReverseFlowKey(resolved->key), NFR_VERDICT_ALLOW, ttl);
+    }
+  }
+  ApplyToHeld(resolved->packets, accept);
+  ++controller_decisions_;
+
+  nfr::v1::Decision d =
+      MakeDecision(resolved->info.flow(), accept, scope, nfr::v1::DECISION_SOURCE_CONTROLLER, ttl,
+                   resolved->info.rule_id(), r.pending_id);
+  d.set_decider(r.decider);
+  d.set_reason(r.reason);
+  LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(resolved->info.flow()),
+                       " (pending ", r.pending_id, ", controller ",
+                       r.decider.empty() ? "unknown" : r.decider, ", ",
+                       nfr::v1::DecisionScope_Name(scope), ", ", resolved->packets.size(),
+                       " held packets)"));
+  if (sink_ != nullptr) sink_->OnPendingResolved(resolved->info, d);
+  return d;
+}
+
+void VerdictEngine::ExpireDue(absl::Time now) {
+  auto due = pending_.ExpireDue(now);
+  if (due.empty()) return;
+  auto policy = policy_.Get();
+  const bool accept = DefaultAccepts(*policy);
+  // Retransmissions within one more timeout get the same answer in the kernel.
+  const absl::Duration ttl = policy->pending_timeout();
+  for (auto& e : due) {
+    CacheVerdict(e.key, accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY, ttl);
+    ApplyToHeld(e.packets, accept);
+    LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(e.info.flow()),
+                         " (pending ", e.info.id(), " timed out, default verdict, ",
+                         e.packets.size(), " held packets)"));
+    if (sink_ != nullptr) {
+      sink_->OnPendingResolved(
+          e.info, MakeDecision(e.info.flow(), accept, nfr::v1::DECISION_SCOPE_FLOW,
+                               nfr::v1::DECISION_SOURCE_TIMEOUT, ttl, e.info.rule_id(),
+                               e.info.id()));
+    }
+  }
+}
+
+void VerdictEngine::ResolveAll(absl::string_view why) {
+  auto all = pending_.TakeAll();
+  if (all.empty()) return;
+  const bool accept = DefaultAccepts(*policy_.Get());
+  for (auto& e : all) {
+    ApplyToHeld(e.packets, accept);
+    LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(e.info.flow()),
+                         " (pending ", e.info.id(), ", ", why, ", default verdict)"));
+    if (sink_ != nullptr) {
+      nfr::v1::Decision d =
+          MakeDecision(e.info.flow(), accept, nfr::v1::DECISION_SCOPE_ONCE,
+                       nfr::v1::DECISION_SOURCE_TIMEOUT, absl::ZeroDuration(), e.info.rule_id(),
+                       e.info.id());
+      d.set_reason(std::string(why));
+      sink_->OnPendingResolved(e.info, d);
+    }
+  }
+}
+
+EngineCounters VerdictEngine::counters() const {
+  return {packets_.load(),      parse_errors_.load(), cache_hits_.load(),
+          policy_accept_.load(), policy_drop_.load(),  asked_.load(),
+          controller_decisions_.load(), cache_errors_.load()};
+}
+
+}  // namespace nfr

@@ -1,0 +1,88 @@
+// The verdict engine: for each queued packet, parse, consult the BPF flow
+// cache, join a pending flow or evaluate the policy; holds ASK flows in the
+// pending table until a controller decides or the deadline passes.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/packet/packet_parser.h"
+#include "agent/pending/pending_table.h"
+#include "agent/policy/compiled_policy.h"
+#include "agent/queue/packet_queue.h"
+#include "agent/runtime/agent_control.h"
+#include "agent/runtime/interface_names.h"
+#include "agent/runtime/verdict_cache.h"
+
+namespace nfr {
+
+struct EngineCounters {
+  uint64_t packets = 0;        // handed to the engine
+  uint64_t parse_errors = 0;   // unparseable: accepted (fail-open)
+  uint64_t cache_hits = 0;     // decided by an existing flow-cache entry
+  uint64_t policy_accept = 0;
+  uint64_t policy_drop = 0;
+  uint64_t asked = 0;          // new pending connections
+  uint64_t controller_decisions = 0;
+  uint64_t cache_errors = 0;   // flow-cache writes that failed
+};
+
+class VerdictEngine : public PacketHandler {
+ public:
+  VerdictEngine(std::shared_ptr<const CompiledPolicy> policy, PendingLimits limits,
+                EventSink* sink);
+
+  // Wiring; cache may be set to null (shutdown), the sender must outlive use.
+  void SetCache(VerdictCache* cache);
+  void SetSender(HeldVerdictSender* sender);
+  // Called when a new pending entry may move the next deadline earlier.
+  void SetPendingAddedHook(std::function<void()> hook) { on_added_ = std::move(hook); }
+
+  QueueAction OnPacket(const QueuedPacket& packet) override;
+
+  absl::Status InstallPolicy(const nfr::v1::Policy& policy);
+  nfr::v1::Policy GetPolicy() const { return policy_.Get()->policy(); }
+  std::vector<nfr::v1::PendingConnection> ListPending() const { return pending_.Snapshot(); }
+  absl::StatusOr<nfr::v1::Decision> Decide(const DecideRequest& request);
+
+  // Applies the default verdict to every entry past its deadline.
+  void ExpireDue(absl::Time now);
+  std::optional<absl::Time> NextDeadline() const { return pending_.NextDeadline(); }
+  // Shutdown: every held packet gets the default verdict.
+  void ResolveAll(absl::string_view why);
+
+  EngineCounters counters() const;
+  PendingTable::Counters pending_counters() const { return pending_.counters(); }
+  size_t pending_size() const { return pending_.size(); }
+
+ private:
+  QueueAction Evaluate(const QueuedPacket& q, const PacketInfo& p);
+  void ApplyToHeld(const std::vector<PacketRef>& packets, bool accept);
+  void CacheVerdict(const nfr_flow_key& key, nfr_verdict verdict, absl::Duration ttl);
+  void CacheDelete(const nfr_flow_key& key);
+  std::optional<nfr_flow_value> CacheLookup(const nfr_flow_key& key);
+
+  PolicyHolder policy_;
+  PendingTable pending_;
+  EventSink* const sink_;
+  InterfaceNames names_;
+  std::function<void()> on_added_;
+
+  mutable absl::Mutex cache_mu_;
+  VerdictCache* cache_ ABSL_GUARDED_BY(cache_mu_) = nullptr;
+  std::atomic<HeldVerdictSender*> sender_{nullptr};
+
+  std::atomic<uint64_t> packets_{0}, parse_errors_{0}, cache_hits_{0}, policy_accept_{0},
+      policy_drop_{0}, asked_{0}, controller_decisions_{0}, cache_errors_{0};
+};
+
+// "ingress" / "egress" from the NFQUEUE hook number (0 and 6 ingress, 7 egress).
+nfr::v1::Direction DirectionOfHook(uint8_t hook);
+
+}  // namespace nfr
