@@ -4,7 +4,11 @@
 #include <bpf/libbpf.h>
 
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -19,7 +23,22 @@ uint32_t ProgId(int fd) {
   return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
 }
 
+// libbpf logs netlink extack text for expected outcomes (clsact already present, no filter at
+// our handle yet) at warning level; keep warnings that matter, all of it with NFR_LIBBPF_DEBUG.
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  static const bool debug = getenv("NFR_LIBBPF_DEBUG") != nullptr;
+  if (!debug && (level == LIBBPF_DEBUG || strstr(fmt, "Kernel error message") != nullptr)) {
+    return 0;
+  }
+  return vfprintf(stderr, fmt, args);
+}
+
 }  // namespace
+
+void InstallLibbpfLogger() {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(LibbpfPrint); });
+}
 
 BpfProgram::BpfProgram(nfr_tc* skel) : skel_(skel) {
   ingress_id_ = ProgId(ingress_fd());
@@ -29,6 +48,7 @@ BpfProgram::BpfProgram(nfr_tc* skel) : skel_(skel) {
 BpfProgram::~BpfProgram() { nfr_tc__destroy(skel_); }
 
 absl::StatusOr<std::unique_ptr<BpfProgram>> BpfProgram::Load() {
+  InstallLibbpfLogger();
   nfr_tc* skel = nfr_tc__open();
   if (!skel) {
     return absl::InternalError(

@@ -10,6 +10,9 @@ struct bpf_object;
 
 namespace nfr::datapath {
 
+// Routes libbpf's log to stderr without the noise of expected netlink errors (idempotent).
+void InstallLibbpfLogger();
+
 class BpfProgram {
  public:
   // Opens and loads the embedded object; errors carry the verifier/libbpf reason.

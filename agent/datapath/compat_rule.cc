@@ -18,8 +18,10 @@ namespace {
 
 std::string Hex(uint32_t v) { return absl::StrCat("0x", absl::Hex(v, absl::kZeroPad8)); }
 
+// First line of what the tool printed (nft adds the rule and a caret line after it).
 std::string Output(const CommandResult& r) {
   std::string s(absl::StripAsciiWhitespace(r.err.empty() ? r.out : r.err));
+  s = s.substr(0, s.find('\n'));
   return s.empty() ? absl::StrCat("exit ", r.exit_code) : s;
 }
 
@@ -42,8 +44,8 @@ std::string V6Binary(const std::string& flavour) {
 }
 
 // Both families or nothing; returns the undo argvs.
-absl::StatusOr<std::vector<std::vector<std::string>>> InstallIptables(const std::string& flavour,
-                                                                      const CompatRuleSpec& spec) {
+absl::StatusOr<std::vector<std::vector<std::string>>> AddIptablesRules(
+    const std::string& flavour, const CompatRuleSpec& spec) {
   std::vector<std::string> rule = IptablesRuleArgs(spec);
   std::vector<std::vector<std::string>> undo;
   for (const std::string& bin : {flavour, V6Binary(flavour)}) {
@@ -126,9 +128,9 @@ absl::StatusOr<std::unique_ptr<CompatRule>> CompatRule::Install(const CompatRule
   }
   if (backend != nfr::v1::COMPAT_BACKEND_NFTABLES) {
     for (const std::string& flavour : IptablesFlavours()) {
-      auto undo = InstallIptables(flavour, spec);
-      if (undo.ok()) return std::unique_ptr<CompatRule>(new CompatRule(flavour, *undo));
-      errors.push_back(absl::StrCat(flavour, ": ", undo.status().message()));
+      auto rule = InstallIptables(spec, flavour);
+      if (rule.ok()) return rule;
+      errors.push_back(absl::StrCat(flavour, ": ", rule.status().message()));
     }
     if (IptablesFlavours().empty()) errors.push_back("iptables: not installed");
   }
@@ -136,6 +138,13 @@ absl::StatusOr<std::unique_ptr<CompatRule>> CompatRule::Install(const CompatRule
       "cannot install the compat-mode NFQUEUE rule (", absl::StrJoin(errors, "; "),
       "); the kernel needs nft_queue, or xt_NFQUEUE + xt_mark + xt_comment with iptables "
       "(nft or legacy) installed, or use a kernel with the tc_nf_redirect patch (mode native)"));
+}
+
+absl::StatusOr<std::unique_ptr<CompatRule>> CompatRule::InstallIptables(
+    const CompatRuleSpec& spec, const std::string& flavour) {
+  auto undo = AddIptablesRules(flavour, spec);
+  if (!undo.ok()) return undo.status();
+  return std::unique_ptr<CompatRule>(new CompatRule(flavour, *undo));
 }
 
 absl::Status CompatRule::Remove() {

@@ -28,6 +28,9 @@ class CompatRule {
   // error lists every backend's failure.
   static absl::StatusOr<std::unique_ptr<CompatRule>> Install(const CompatRuleSpec& spec,
                                                              nfr::v1::CompatBackend backend);
+  // One specific iptables flavour ("iptables-nft", "iptables-legacy"), both families.
+  static absl::StatusOr<std::unique_ptr<CompatRule>> InstallIptables(const CompatRuleSpec& spec,
+                                                                     const std::string& flavour);
   ~CompatRule();  // removes the rule
   CompatRule(const CompatRule&) = delete;
   CompatRule& operator=(const CompatRule&) = delete;
