@@ -70,7 +70,7 @@ void ApplyDefaults(nfr::v1::AgentConfig& c) {
   if (c.bpf_pin_dir().empty()) c.set_bpf_pin_dir(kDefaultPinDir);
 
   auto* api = c.mutable_api();
-  if (api->unix_socket().empty()) api->set_unix_socket(kDefaultApiSocket);
+  if (api->unix_socket().empty()) api->set_unix_socket(kDefaultApiSocketPath);
   if (api->socket_group().empty()) api->set_socket_group(kDefaultSocketGroup);
 
   auto* store = c.mutable_store();

@@ -1,0 +1,136 @@
+// nfr-agent: loads the configuration, starts the kernel datapath, the NFQUEUE
+// verdict loop and the control-plane API, and runs until SIGTERM/SIGINT.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "agent/api/api_server.h"
+#include "agent/config/config_defaults.h"
+#include "agent/config/config_loader.h"
+#include "agent/config/config_overrides.h"
+#include "agent/config/config_validation.h"
+#include "agent/runtime/agent.h"
+#include "agent/runtime/agent_log.h"
+
+ABSL_FLAG(std::optional<std::string>, config, std::nullopt,
+          "configuration file (JSON, proto/nfr/v1/config.proto); omitted = embedded defaults");
+ABSL_FLAG(std::optional<std::string>, interfaces, std::nullopt,
+          "interfaces to inspect, e.g. eth0,eth1:egress (overrides the config file)");
+ABSL_FLAG(std::optional<std::string>, mode, std::nullopt, "auto | native | compat");
+ABSL_FLAG(std::optional<std::string>, pin_dir, std::nullopt, "BPF pin directory");
+ABSL_FLAG(std::optional<std::string>, api_socket, std::nullopt,
+          "API Unix socket path, or - to disable it");
+ABSL_FLAG(std::optional<std::string>, db, std::nullopt, "SQLite state database path");
+ABSL_FLAG(std::optional<uint32_t>, queue_num, std::nullopt, "first NFQUEUE number");
+ABSL_FLAG(bool, check_config, false,
+          "validate the configuration, print the effective configuration as JSON, exit");
+ABSL_FLAG(bool, print_default_config, false, "print the embedded default configuration, exit");
+
+namespace {
+
+constexpr char kUsage[] = R"(nfr-agent: decides new connections selected by a tc eBPF program.
+
+Usage: nfr-agent [flags]
+
+Selected packets (the first packet of a new connection on the listed interfaces)
+reach the agent through NFQUEUE; the policy accepts, drops or holds them for a
+controller (nfrctl pending watch / decide). Decided flows stay in a BPF flow
+cache and never leave the kernel again. Runs until SIGTERM or SIGINT; held
+packets then get the policy's default verdict.
+
+Flags:
+  --config=PATH            configuration file (JSON, proto/nfr/v1/config.proto);
+                           omitted = embedded defaults (--print_default_config)
+  --interfaces=LIST        interfaces to inspect, e.g. eth0,eth1:egress
+                           (:egress also inspects egress; native mode only)
+  --mode=auto|native|compat  datapath pathway (auto: native when the kernel has it)
+  --pin_dir=DIR            BPF pin directory (default /sys/fs/bpf/nfr)
+  --api_socket=PATH        API Unix socket (default /run/nfr/agent.sock; - disables)
+  --db=PATH                SQLite state database (default /var/lib/nfr/state.db)
+  --queue_num=N            first NFQUEUE number (default 4200)
+  --check_config           validate, print the effective configuration as JSON, exit 0
+                           (exit 2 on an invalid configuration)
+  --print_default_config   print the embedded default configuration and exit
+  --help                   this text
+
+Exit status: 0 after a clean shutdown, 1 when the agent cannot start,
+2 for an invalid configuration or flag.
+)";
+
+int Fail(int code, absl::string_view message) {
+  std::fprintf(stderr, "nfr-agent: %.*s\n", static_cast<int>(message.size()), message.data());
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0 ||
+        std::strcmp(argv[i], "-help") == 0) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
+  absl::SetProgramUsageMessage(kUsage);
+  absl::ParseCommandLine(argc, argv);
+
+  if (absl::GetFlag(FLAGS_print_default_config)) {
+    std::cout << nfr::ConfigToJson(nfr::DefaultConfig()) << "\n";
+    return 0;
+  }
+
+  nfr::v1::AgentConfig config;
+  if (auto path = absl::GetFlag(FLAGS_config); path.has_value()) {
+    auto loaded = nfr::LoadConfigFile(*path);
+    if (!loaded.ok()) return Fail(2, loaded.status().message());
+    config = *std::move(loaded);
+  } else {
+    config = nfr::DefaultConfig();
+  }
+  nfr::ApplyDefaults(config);
+  nfr::ConfigOverrides overrides;
+  overrides.interfaces = absl::GetFlag(FLAGS_interfaces);
+  overrides.mode = absl::GetFlag(FLAGS_mode);
+  overrides.pin_dir = absl::GetFlag(FLAGS_pin_dir);
+  overrides.api_socket = absl::GetFlag(FLAGS_api_socket);
+  overrides.db = absl::GetFlag(FLAGS_db);
+  overrides.queue_num = absl::GetFlag(FLAGS_queue_num);
+  if (auto s = nfr::ApplyOverrides(overrides, config); !s.ok()) return Fail(2, s.message());
+  if (auto s = nfr::ValidateConfig(config); !s.ok()) {
+    const std::string source = absl::GetFlag(FLAGS_config).value_or("embedded default config");
+    return Fail(2, absl::StrCat(source, ": ", s.message()));
+  }
+  if (absl::GetFlag(FLAGS_check_config)) {
+    std::cout << nfr::ConfigToJson(config) << "\n";
+    return 0;
+  }
+
+  // Before any thread exists, so every thread inherits the blocked mask.
+  nfr::BlockTerminationSignals();
+
+  auto agent = nfr::Agent::Create(config);
+  if (!agent.ok()) return Fail(2, agent.status().message());
+
+  auto api = nfr::ApiServer::Start((*agent)->control(), config.api(), config.store());
+  if (!api.ok()) return Fail(1, api.status().message());
+  (*agent)->AddEventSink((*api)->event_sink());
+
+  if (auto s = (*agent)->Start(); !s.ok()) {
+    (*api)->Stop();
+    return Fail(1, s.message());
+  }
+  const int sig = nfr::WaitForTerminationSignal();
+  nfr::LogLine(absl::StrCat("nfr-agent: ", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                            " received, shutting down"));
+  (*agent)->Shutdown();
+  (*api)->Stop();
+  return 0;
+}
