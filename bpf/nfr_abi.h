@@ -71,7 +71,7 @@ struct nfr_flow_key {
 };
 
 struct nfr_flow_value {
-	__u64 expires_ns;	/* CLOCK_MONOTONIC == bpf_ktime_get_ns() */
+	__u64 expires_ns;	/* CLOCK_MONOTONIC == bpf_ktime_get_ns(); 0 = never */
 	__u32 verdict;		/* enum nfr_verdict */
 	__u32 pad;
 };
@@ -93,6 +93,7 @@ struct nfr_lpm_v6_key {
 /* nfr_ifaces: HASH ifindex -> struct nfr_iface. Absent = not enabled. */
 #define NFR_IF_INGRESS (1U << 0)
 #define NFR_IF_EGRESS (1U << 1)
+#define NFR_IF_L3 (1U << 2)	/* no L2 header: data starts at IP (tun, wg, ppp) */
 struct nfr_iface {
 	__u32 flags;		/* NFR_IF_* */
 };

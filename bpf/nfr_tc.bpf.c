@@ -191,7 +191,7 @@ static __always_inline int nfr_handle(struct __sk_buff *skb, int dir)
 		return TC_ACT_OK;
 	nfr_count(NFR_STAT_PACKETS);
 
-	r = nfr_parse(skb, &pkt);
+	r = nfr_parse(skb, &pkt, ifc->flags & NFR_IF_L3);
 	if (r == NFR_PARSE_NOT_IP) {
 		nfr_count(NFR_STAT_NOT_IP);
 		return TC_ACT_OK;

@@ -194,17 +194,24 @@ static __always_inline int nfr_parse_ipv6(struct __sk_buff *skb, __u32 off,
 
 /*
  * Parses from the Ethernet header at offset 0 (tc ingress and egress on
- * Ethernet-like devices). Up to two in-packet VLAN tags (802.1Q/802.1ad)
- * are skipped; an outer tag already accelerated into skb->vlan_tci is not
- * in the data and needs no skipping.
+ * Ethernet-like devices), or from the IP header at offset 0 when l3 is set
+ * (devices without a link-layer header; skb->protocol names the family).
+ * Up to two in-packet VLAN tags (802.1Q/802.1ad) are skipped; an outer tag
+ * already accelerated into skb->vlan_tci is not in the data.
  */
-static __always_inline int nfr_parse(struct __sk_buff *skb, struct nfr_pkt *pkt)
+static __always_inline int nfr_parse(struct __sk_buff *skb, struct nfr_pkt *pkt,
+				     int l3)
 {
 	__u32 off = ETH_HLEN;
 	__be16 proto;
 	int i;
 
 	__builtin_memset(pkt, 0, sizeof(*pkt));
+	if (l3) {
+		off = 0;
+		proto = (__be16)skb->protocol;
+		goto network;
+	}
 	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)))
 		return NFR_PARSE_NOT_IP;
 
@@ -219,6 +226,7 @@ static __always_inline int nfr_parse(struct __sk_buff *skb, struct nfr_pkt *pkt)
 		off += 4;
 	}
 
+network:
 	if (proto == bpf_htons(ETH_P_IP))
 		return nfr_parse_ipv4(skb, off, pkt);
 	if (proto == bpf_htons(ETH_P_IPV6))

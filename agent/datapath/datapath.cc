@@ -16,6 +16,7 @@
 #include "agent/datapath/compat_rule.h"
 #include "agent/datapath/flow_cache.h"
 #include "agent/datapath/kmod.h"
+#include "agent/datapath/link_type.h"
 #include "agent/datapath/ownership_lock.h"
 #include "agent/datapath/run_state.h"
 #include "agent/datapath/selection_writer.h"
@@ -155,7 +156,8 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
                 << ": egress inspection needs native mode (kernel patch); attaching ingress "
                    "only\n";
     }
-    nfr_iface v = {NFR_IF_INGRESS | (egress ? NFR_IF_EGRESS : 0u)};
+    nfr_iface v = {NFR_IF_INGRESS | (egress ? NFR_IF_EGRESS : 0u) |
+                   (datapath::IsL3Device(w.name) ? NFR_IF_L3 : 0u)};
     uint32_t k = static_cast<uint32_t>(w.ifindex);
     if (int err = bpf_map_update_elem(prog_->ifaces_fd(), &k, &v, BPF_ANY)) {
       return absl::InternalError(

@@ -4,7 +4,10 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -423,6 +426,44 @@ TEST_F(DatapathTest, CompatTrafficIsMarkedAndBypassesEmptyQueue) {
   ASSERT_TRUE((*dp)->SetFlowVerdict(k, NFR_VERDICT_DENY, absl::Seconds(30)).ok());
   send_udp();
   EXPECT_EQ((*dp)->ReadStats()[NFR_STAT_CACHE_DENY], 1u);
+}
+
+// A tun device has no link-layer header at tc: the agent flags it NFR_IF_L3 and the program
+// parses from the IP header. Packets written to the tun fd arrive on its tc ingress.
+TEST_F(DatapathTest, TunDeviceIsParsedFromTheIpHeader) {
+  int tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (tun < 0) GTEST_SKIP() << "no /dev/net/tun";
+  ifreq ifr = {};
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  strncpy(ifr.ifr_name, "nfrtun0", IFNAMSIZ - 1);
+  ASSERT_EQ(ioctl(tun, TUNSETIFF, &ifr), 0) << strerror(errno);
+  ASSERT_EQ(Cmd({"ip", "addr", "add", "10.77.201.1/24", "dev", "nfrtun0"}), 0);
+  ASSERT_EQ(Cmd({"ip", "link", "set", "nfrtun0", "up"}), 0);
+  config_.mutable_interfaces(0)->set_name("nfrtun0");
+  auto dp = Datapath::Start(config_);
+  ASSERT_TRUE(dp.ok()) << dp.status();
+
+  int ifs = bpf_obj_get((pin_dir_ + "/" NFR_MAP_IFACES).c_str());
+  ASSERT_GE(ifs, 0);
+  uint32_t idx = if_nametoindex("nfrtun0");
+  nfr_iface v = {};
+  ASSERT_EQ(bpf_map_lookup_elem(ifs, &idx, &v), 0);
+  close(ifs);
+  EXPECT_EQ(v.flags, uint32_t{NFR_IF_INGRESS | NFR_IF_L3});
+
+  Bytes pkt = Ip4(IPPROTO_UDP, "10.77.201.2", "10.77.201.1", Udp(7000, 9000));
+  ASSERT_EQ(write(tun, pkt.data(), pkt.size()), static_cast<ssize_t>(pkt.size()));
+  nfr_flow_key k = Key4(IPPROTO_UDP, "10.77.201.2", 7000, "10.77.201.1", 9000);
+  for (int i = 0; i < 100 && !(*dp)->LookupFlow(k); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto f = (*dp)->LookupFlow(k);
+  ASSERT_TRUE(f.has_value()) << "NOT_IP=" << (*dp)->ReadStats()[NFR_STAT_NOT_IP];
+  EXPECT_EQ(f->verdict, uint32_t{NFR_VERDICT_PENDING});
+  EXPECT_EQ((*dp)->ReadStats()[NFR_STAT_TO_COMPAT], 1u);
+  EXPECT_EQ((*dp)->ReadStats()[NFR_STAT_NOT_IP], 0u);
+  dp->reset();
+  close(tun);
 }
 
 }  // namespace
