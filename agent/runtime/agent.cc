@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "agent/config/config_validation.h"
 #include "agent/datapath/datapath.h"
 #include "agent/queue/queue_set.h"
@@ -100,7 +101,12 @@ absl::Status Agent::Start() {
   compat_backend_ = st.compat_backend;
   interfaces_ = st.interfaces;
   queue_numbers_ = queues_->numbers();
-  LogLine(absl::StrCat("nfr-agent: mode=", st.mode, " (", st.capability, ")",
+  // "compat only (kernel lacks tc_nf_redirect)" -> "kernel lacks tc_nf_redirect".
+  absl::string_view why = st.capability;
+  for (absl::string_view prefix : {"compat only (", "native ("}) {
+    if (absl::ConsumePrefix(&why, prefix)) absl::ConsumeSuffix(&why, ")");
+  }
+  LogLine(absl::StrCat("nfr-agent: mode=", st.mode, " (", why, ")",
                        st.compat_backend.empty() ? ""
                                                  : absl::StrCat("; compat backend ",
                                                                 st.compat_backend),
