@@ -58,12 +58,12 @@ absl::StatusOr<std::unique_ptr<BpfProgram>> BpfProgram::Load() {
   if (err) {
     int e = -err;
     nfr_tc__destroy(skel);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "loading the tc BPF program failed: ", strerror(e),
-        e == EPERM || e == EACCES
-            ? "; run nfr-agent as root (needs CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)"
-            : "; the kernel needs BPF syscall + cls_bpf support (>= 6.1); run with "
-              "LIBBPF_LOG_LEVEL=debug for the verifier log"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("loading the tc BPF program failed: ", strerror(e),
+                     e == EPERM || e == EACCES
+                         ? "; run nfr-agent as root (needs CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)"
+                         : "; the kernel needs BPF syscall + cls_bpf support (>= 6.1); run with "
+                           "LIBBPF_LOG_LEVEL=debug for the verifier log"));
   }
   return std::unique_ptr<BpfProgram>(new BpfProgram(skel));
 }

@@ -17,9 +17,9 @@
 namespace nfr::datapath {
 namespace {
 
-constexpr const char* kMapNames[] = {NFR_MAP_CONFIG,    NFR_MAP_FLOWS, NFR_MAP_SEL_V4,
-                                     NFR_MAP_SEL_V6,    NFR_MAP_SEL_PROTO,
-                                     NFR_MAP_SEL_PORTS, NFR_MAP_IFACES, NFR_MAP_STATS};
+constexpr const char* kMapNames[] = {NFR_MAP_CONFIG, NFR_MAP_FLOWS,     NFR_MAP_SEL_V4,
+                                     NFR_MAP_SEL_V6, NFR_MAP_SEL_PROTO, NFR_MAP_SEL_PORTS,
+                                     NFR_MAP_IFACES, NFR_MAP_STATS};
 constexpr const char* kBpffsRoot = "/sys/fs/bpf";
 
 bool IsBpffs(const std::string& path) {
@@ -27,9 +27,7 @@ bool IsBpffs(const std::string& path) {
   return statfs(path.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
 }
 
-std::string RootHint(int e) {
-  return e == EPERM || e == EACCES ? "; run nfr-agent as root" : "";
-}
+std::string RootHint(int e) { return e == EPERM || e == EACCES ? "; run nfr-agent as root" : ""; }
 
 }  // namespace
 
@@ -44,9 +42,9 @@ absl::Status EnsurePinDir(const std::string& pin_dir) {
       !IsBpffs(kBpffsRoot)) {
     if (mount("bpf", kBpffsRoot, "bpf", 0, "mode=0700") != 0) {
       int e = errno;
-      return absl::FailedPreconditionError(absl::StrCat(
-          "/sys/fs/bpf is not a bpf filesystem and mounting one failed: ", strerror(e),
-          RootHint(e), "; or mount it yourself: mount -t bpf bpf /sys/fs/bpf"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("/sys/fs/bpf is not a bpf filesystem and mounting one failed: ", strerror(e),
+                       RootHint(e), "; or mount it yourself: mount -t bpf bpf /sys/fs/bpf"));
     }
   }
   if (mkdir(pin_dir.c_str(), 0700) != 0 && errno != EEXIST) {

@@ -29,8 +29,8 @@ std::string KernelCapability::Describe() const {
   if (!sysctl_present) {
     why = "kernel lacks tc_nf_redirect";
   } else if (abi_version != NFR_KERNEL_ABI_VERSION) {
-    why = absl::StrCat("tc_nf_redirect ABI ", abi_version, ", agent needs ",
-                       NFR_KERNEL_ABI_VERSION);
+    why =
+        absl::StrCat("tc_nf_redirect ABI ", abi_version, ", agent needs ", NFR_KERNEL_ABI_VERSION);
   } else {
     why = "tc_nf_redirect present but bpf_redirect refuses BPF_F_NETFILTER";
   }

@@ -44,8 +44,8 @@ std::string V6Binary(const std::string& flavour) {
 }
 
 // Both families or nothing; returns the undo argvs.
-absl::StatusOr<std::vector<std::vector<std::string>>> AddIptablesRules(
-    const std::string& flavour, const CompatRuleSpec& spec) {
+absl::StatusOr<std::vector<std::vector<std::string>>> AddIptablesRules(const std::string& flavour,
+                                                                       const CompatRuleSpec& spec) {
   std::vector<std::string> rule = IptablesRuleArgs(spec);
   std::vector<std::vector<std::string>> undo;
   for (const std::string& bin : {flavour, V6Binary(flavour)}) {
@@ -71,8 +71,8 @@ absl::StatusOr<std::vector<std::vector<std::string>>> InstallNft(const CompatRul
                           : absl::StrCat(spec.queue_num);
   std::vector<std::vector<std::string>> steps = {
       {"nft", "add", "table", "inet", kCompatNftTable},
-      {"nft", "add", "chain", "inet", kCompatNftTable, "prerouting", "{", "type", "filter",
-       "hook", "prerouting", "priority", "mangle", ";", "}"},
+      {"nft", "add", "chain", "inet", kCompatNftTable, "prerouting", "{", "type", "filter", "hook",
+       "prerouting", "priority", "mangle", ";", "}"},
       {"nft", "add", "rule", "inet", kCompatNftTable, "prerouting", "meta", "mark", "and",
        Hex(spec.mark), "==", Hex(spec.mark), "queue", "num", queue,
        spec.queue_count > 1 ? "fanout,bypass" : "bypass", "comment",
@@ -89,12 +89,13 @@ absl::StatusOr<std::vector<std::vector<std::string>>> InstallNft(const CompatRul
 }  // namespace
 
 std::vector<std::string> IptablesRuleArgs(const CompatRuleSpec& spec) {
-  std::vector<std::string> r = {"-m",        "mark",          "--mark", absl::StrCat(Hex(spec.mark), "/", Hex(spec.mark)),
-                                "-m",        "comment",       "--comment", kCompatComment,
-                                "-j",        "NFQUEUE"};
+  std::vector<std::string> r = {
+      "-m", "mark",    "--mark",    absl::StrCat(Hex(spec.mark), "/", Hex(spec.mark)),
+      "-m", "comment", "--comment", kCompatComment,
+      "-j", "NFQUEUE"};
   if (spec.queue_count > 1) {
-    r.insert(r.end(), {"--queue-balance", absl::StrCat(spec.queue_num, ":",
-                                                       spec.queue_num + spec.queue_count - 1)});
+    r.insert(r.end(), {"--queue-balance",
+                       absl::StrCat(spec.queue_num, ":", spec.queue_num + spec.queue_count - 1)});
   } else {
     r.insert(r.end(), {"--queue-num", absl::StrCat(spec.queue_num)});
   }
@@ -106,8 +107,7 @@ std::vector<std::string> IptablesFlavours() {
   std::vector<std::string> out;
   char buf[PATH_MAX];
   std::string preferred = "iptables-nft";
-  if (realpath("/usr/sbin/iptables", buf) != nullptr &&
-      absl::StrContains(buf, "legacy")) {
+  if (realpath("/usr/sbin/iptables", buf) != nullptr && absl::StrContains(buf, "legacy")) {
     preferred = "iptables-legacy";
   }
   for (const std::string& f :

@@ -110,11 +110,11 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   switch (config.mode()) {
     case nfr::v1::MODE_NATIVE:
       if (!capability_.native()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "mode native requested but the kernel has no tc -> netfilter pathway (",
-            capability_.Describe(),
-            "); boot a kernel with the tc_nf_redirect patch (kernel/patches/) or use "
-            "--mode=compat / --mode=auto"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("mode native requested but the kernel has no tc -> netfilter pathway (",
+                         capability_.Describe(),
+                         "); boot a kernel with the tc_nf_redirect patch (kernel/patches/) or use "
+                         "--mode=compat / --mode=auto"));
       }
       native_ = true;
       break;
@@ -173,12 +173,11 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   if (auto st = WriteConfig(cfg_.flags); !st.ok()) return st;
 
   if (native_) {
-    auto st = datapath::EnsureKmodLoaded(
-        {queue_num, queue_count, config.queue().fail_closed()});
+    auto st = datapath::EnsureKmodLoaded({queue_num, queue_count, config.queue().fail_closed()});
     if (!st.ok()) return st;
   } else {
-    auto rule = datapath::CompatRule::Install({mark, queue_num, queue_count},
-                                              config.compat().backend());
+    auto rule =
+        datapath::CompatRule::Install({mark, queue_num, queue_count}, config.compat().backend());
     if (!rule.ok()) return rule.status();
     compat_ = std::move(*rule);
   }
@@ -234,8 +233,7 @@ absl::Status Datapath::WriteConfig(uint32_t flags) {
   nfr_config c = cfg_;
   c.flags = flags;
   if (int err = bpf_map_update_elem(prog_->config_fd(), &zero, &c, BPF_ANY)) {
-    return absl::InternalError(
-        absl::StrCat("writing BPF map nfr_config failed: ", strerror(-err)));
+    return absl::InternalError(absl::StrCat("writing BPF map nfr_config failed: ", strerror(-err)));
   }
   cfg_ = c;
   return absl::OkStatus();

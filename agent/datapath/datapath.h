@@ -58,7 +58,7 @@ class Datapath {
   bool native() const { return native_; }
   DatapathStatus status() const;
   absl::Status SetFlowVerdict(const nfr_flow_key& key, nfr_verdict verdict,
-                              absl::Duration ttl);  // thread-safe; Infinite = never expires
+                              absl::Duration ttl);   // thread-safe; Infinite = never expires
   absl::Status DeleteFlow(const nfr_flow_key& key);  // absent key is OK
   std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const;  // live entries only
   absl::Status UpdateSelection(const nfr::v1::SelectionConfig& selection);

@@ -15,8 +15,8 @@
 namespace nfr::datapath {
 namespace {
 
-constexpr const char* kSearchPath[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin",
-                                       "/usr/local/sbin", "/usr/local/bin"};
+constexpr const char* kSearchPath[] = {"/usr/sbin", "/sbin",           "/usr/bin",
+                                       "/bin",      "/usr/local/sbin", "/usr/local/bin"};
 
 std::string Resolve(const std::string& name) {
   if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";

@@ -42,8 +42,7 @@ absl::Status FlowCache::Set(const nfr_flow_key& key, nfr_verdict verdict,
   }
   int err = bpf_map_update_elem(fd_, &k, &v, BPF_ANY);
   if (err) {
-    return absl::InternalError(
-        absl::StrCat("writing flow cache entry failed: ", strerror(-err)));
+    return absl::InternalError(absl::StrCat("writing flow cache entry failed: ", strerror(-err)));
   }
   return absl::OkStatus();
 }
@@ -52,8 +51,7 @@ absl::Status FlowCache::Delete(const nfr_flow_key& key) const {
   nfr_flow_key k = Canonical(key);
   int err = bpf_map_delete_elem(fd_, &k);
   if (err && err != -ENOENT) {
-    return absl::InternalError(
-        absl::StrCat("deleting flow cache entry failed: ", strerror(-err)));
+    return absl::InternalError(absl::StrCat("deleting flow cache entry failed: ", strerror(-err)));
   }
   return absl::OkStatus();
 }

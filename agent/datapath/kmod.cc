@@ -21,10 +21,11 @@ absl::Status EnsureKmodLoaded(const KmodParams& p) {
   auto r = RunCommand(argv);
   if (!r.ok()) return r.status();
   if (r->exit_code != 0 || !KmodLoaded()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "native mode needs kernel module nfr_redirect; `", JoinArgv(argv), "` failed: ",
-        absl::StripAsciiWhitespace(r->err), "; build and install it (make -C kmod install), or "
-        "run with --mode=compat"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("native mode needs kernel module nfr_redirect; `", JoinArgv(argv),
+                     "` failed: ", absl::StripAsciiWhitespace(r->err),
+                     "; build and install it (make -C kmod install), or "
+                     "run with --mode=compat"));
   }
   return absl::OkStatus();
 }

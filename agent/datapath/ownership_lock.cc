@@ -30,9 +30,9 @@ absl::Status MkdirP(const std::string& dir) {
     if (i == dir.size() || dir[i] == '/') {
       cur = dir.substr(0, i);
       if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) {
-        return absl::PermissionDeniedError(absl::StrCat(
-            "cannot create ", cur, ": ", strerror(errno),
-            errno == EACCES || errno == EPERM ? "; run nfr-agent as root" : ""));
+        return absl::PermissionDeniedError(
+            absl::StrCat("cannot create ", cur, ": ", strerror(errno),
+                         errno == EACCES || errno == EPERM ? "; run nfr-agent as root" : ""));
       }
     }
   }
@@ -55,7 +55,7 @@ std::string PinDirKey(const std::string& pin_dir) {
 }
 
 absl::StatusOr<std::unique_ptr<OwnershipLock>> OwnershipLock::Acquire(const std::string& pin_dir,
-                                                                     const std::string& run_dir) {
+                                                                      const std::string& run_dir) {
   if (auto st = MkdirP(run_dir); !st.ok()) return st;
   std::string base = absl::StrCat(run_dir, "/datapath-", PinDirKey(pin_dir));
   std::string path = base + ".lock";
@@ -70,9 +70,9 @@ absl::StatusOr<std::unique_ptr<OwnershipLock>> OwnershipLock::Acquire(const std:
     std::string holder = ReadHolderPid(fd);
     close(fd);
     if (e == EWOULDBLOCK) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "another nfr-agent (pid ", holder, ") owns BPF pin dir ", pin_dir, " (lock ", path,
-          "); stop that agent first, or give this one its own --pin_dir"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("another nfr-agent (pid ", holder, ") owns BPF pin dir ", pin_dir, " (lock ",
+                       path, "); stop that agent first, or give this one its own --pin_dir"));
     }
     return absl::InternalError(absl::StrCat("flock ", path, ": ", strerror(e)));
   }

@@ -70,17 +70,17 @@ absl::StatusOr<CompiledSelection> CompileSelection(const nfr::v1::SelectionConfi
   for (int i = 0; i < selection.dst_ports_size(); ++i) {
     uint32_t port = selection.dst_ports(i);
     if (port == 0 || port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("selection.dst_ports[", i, "] = ", port,
-                                                     " is not a port (1..65535)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("selection.dst_ports[", i, "] = ", port, " is not a port (1..65535)"));
     }
     c.ports.insert(static_cast<uint16_t>(port));
   }
   for (int i = 0; i < selection.prefixes_size(); ++i) {
     const std::string& s = selection.prefixes(i);
     auto bad = [&] {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "selection.prefixes[", i, "] = '", s,
-          "' is not a CIDR prefix; write e.g. 10.77.0.0/16, 10.77.0.2, fd77::/64"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("selection.prefixes[", i, "] = '", s,
+                       "' is not a CIDR prefix; write e.g. 10.77.0.0/16, 10.77.0.2, fd77::/64"));
     };
     std::vector<std::string> parts = absl::StrSplit(s, '/');
     if (parts.size() > 2) return bad();
@@ -100,9 +100,8 @@ absl::StatusOr<CompiledSelection> CompileSelection(const nfr::v1::SelectionConfi
     c.prefix_filter = true;
   }
   if (c.v4.size() > NFR_SEL_PREFIXES_MAX || c.v6.size() > NFR_SEL_PREFIXES_MAX) {
-    return absl::InvalidArgumentError(absl::StrCat("selection.prefixes: at most ",
-                                                   NFR_SEL_PREFIXES_MAX,
-                                                   " IPv4 and as many IPv6 prefixes"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "selection.prefixes: at most ", NFR_SEL_PREFIXES_MAX, " IPv4 and as many IPv6 prefixes"));
   }
   return c;
 }

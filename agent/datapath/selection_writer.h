@@ -25,7 +25,7 @@ struct SelectionMapFds {
 // Compiled selection: what the maps should hold.
 struct CompiledSelection {
   std::array<bool, 256> protocols{};
-  std::set<uint16_t> ports;  // empty = no port filter
+  std::set<uint16_t> ports;                                   // empty = no port filter
   std::set<std::pair<uint32_t, uint32_t>> v4;                 // (prefixlen, addr be)
   std::set<std::pair<uint32_t, std::array<uint32_t, 4>>> v6;  // (prefixlen, addr be)
   bool prefix_filter = false;

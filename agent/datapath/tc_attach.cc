@@ -52,8 +52,8 @@ absl::Status TcAttach(int ifindex, const std::string& ifname, TcDirection dir, i
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = AttachPoint(dir));
   int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) {
-    return absl::FailedPreconditionError(absl::StrCat("creating clsact qdisc on ", ifname,
-                                                      " failed: ", strerror(-err), Hint(-err)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("creating clsact qdisc on ", ifname, " failed: ", strerror(-err), Hint(-err)));
   }
   if (uint32_t old = TcQueryProgId(ifindex, dir); old != 0) {
     std::string name = BpfProgName(old);
@@ -61,17 +61,15 @@ absl::Status TcAttach(int ifindex, const std::string& ifname, TcDirection dir, i
       return absl::FailedPreconditionError(absl::StrCat(
           "tc ", where, " filter handle 0x", absl::Hex(kTcHandle), " prio ", kTcPriority, " on ",
           ifname, " is used by BPF program '", name, "' (id ", old,
-          "), not nfr; remove it: tc filter del dev ", ifname, " ", where, " prio ",
-          kTcPriority));
+          "), not nfr; remove it: tc filter del dev ", ifname, " ", where, " prio ", kTcPriority));
     }
   }
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE,
-              .handle = kTcHandle, .priority = kTcPriority);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE, .handle = kTcHandle,
+              .priority = kTcPriority);
   err = bpf_tc_attach(&hook, &opts);
   if (err) {
-    return absl::FailedPreconditionError(absl::StrCat("attaching tc ", where, " program to ",
-                                                      ifname, " failed: ", strerror(-err),
-                                                      Hint(-err)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "attaching tc ", where, " program to ", ifname, " failed: ", strerror(-err), Hint(-err)));
   }
   return absl::OkStatus();
 }

@@ -7,8 +7,8 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
-#include <sys/ioctl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,7 +34,7 @@ using datapath::TcDirection;
 
 constexpr const char* kIf = "nfrt0";
 constexpr const char* kPeer = "nfrt1";
-const char* kMapNames[] = {NFR_MAP_CONFIG,    NFR_MAP_FLOWS,  NFR_MAP_SEL_V4, NFR_MAP_SEL_V6,
+const char* kMapNames[] = {NFR_MAP_CONFIG,    NFR_MAP_FLOWS,     NFR_MAP_SEL_V4, NFR_MAP_SEL_V6,
                            NFR_MAP_SEL_PROTO, NFR_MAP_SEL_PORTS, NFR_MAP_IFACES, NFR_MAP_STATS};
 
 class DatapathTest : public ::testing::Test {
@@ -69,8 +69,8 @@ class DatapathTest : public ::testing::Test {
   // nfr-agent rules in mangle PREROUTING of this netns, over all iptables flavours and nft.
   int CompatRuleCount() {
     int n = 0;
-    for (const char* bin : {"iptables-nft", "ip6tables-nft", "iptables-legacy",
-                            "ip6tables-legacy"}) {
+    for (const char* bin :
+         {"iptables-nft", "ip6tables-nft", "iptables-legacy", "ip6tables-legacy"}) {
       std::string out;
       if (Cmd({bin, "-w", "5", "-t", "mangle", "-S", "PREROUTING"}, &out) != 0) continue;
       for (size_t p = out.find("nfr-agent"); p != std::string::npos;
@@ -294,8 +294,8 @@ TEST_F(DatapathTest, FlowVerdictSetLookupExpireDelete) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&d, t] {
       for (int i = 0; i < 200; ++i) {
-        nfr_flow_key kk = Key4(IPPROTO_UDP, "10.77.0.2", static_cast<uint16_t>(t * 1000 + i),
-                               "10.77.1.2", 53);
+        nfr_flow_key kk =
+            Key4(IPPROTO_UDP, "10.77.0.2", static_cast<uint16_t>(t * 1000 + i), "10.77.1.2", 53);
         ASSERT_TRUE(d.SetFlowVerdict(kk, NFR_VERDICT_ALLOW, absl::Seconds(10)).ok());
       }
     });
@@ -342,8 +342,8 @@ TEST_F(DatapathTest, UpdateSelectionWritesMapsAndFlags) {
   EXPECT_EQ(byte(ports, 80), 1);
   EXPECT_EQ(byte(protos, 17), 0);
   EXPECT_EQ(byte(protos, 6), 1);
-  EXPECT_EQ(flags(), uint32_t{NFR_CFG_PORT_FILTER | NFR_CFG_V4_PREFIX_FILTER |
-                              NFR_CFG_V6_PREFIX_FILTER});
+  EXPECT_EQ(flags(),
+            uint32_t{NFR_CFG_PORT_FILTER | NFR_CFG_V4_PREFIX_FILTER | NFR_CFG_V6_PREFIX_FILTER});
   nfr_lpm_v4_key k4 = {32, 0};
   inet_pton(AF_INET, "10.77.1.200", &k4.addr);
   uint8_t hit = 0;
@@ -384,9 +384,9 @@ TEST_F(DatapathTest, CompatTrafficIsMarkedAndBypassesEmptyQueue) {
   auto dp = Datapath::Start(config_);
   ASSERT_TRUE(dp.ok()) << dp.status();
   std::string out;
-  int rc = Cmd({"ip", "netns", "exec", peer_ns_, "ping", "-c", "2", "-W", "2", "-i", "0.2",
-                "10.77.200.1"},
-               &out);
+  int rc = Cmd(
+      {"ip", "netns", "exec", peer_ns_, "ping", "-c", "2", "-W", "2", "-i", "0.2", "10.77.200.1"},
+      &out);
   EXPECT_EQ(rc, 0) << out;
   std::vector<uint64_t> s = (*dp)->ReadStats();
   EXPECT_GE(s[NFR_STAT_TO_COMPAT], 1u);
@@ -394,9 +394,8 @@ TEST_F(DatapathTest, CompatTrafficIsMarkedAndBypassesEmptyQueue) {
   std::string backend = (*dp)->status().compat_backend;
   if (absl::StartsWith(backend, "iptables")) {
     std::string rules;
-    ASSERT_EQ(Cmd({backend, "-w", "5", "-t", "mangle", "-L", "PREROUTING", "-v", "-x", "-n"},
-                  &rules),
-              0);
+    ASSERT_EQ(
+        Cmd({backend, "-w", "5", "-t", "mangle", "-L", "PREROUTING", "-v", "-x", "-n"}, &rules), 0);
     std::cout << rules;
     EXPECT_TRUE(absl::StrContains(rules, "NFQUEUE")) << rules;
     EXPECT_FALSE(absl::StrContains(rules, "       0        0 NFQUEUE")) << rules;
@@ -464,6 +463,33 @@ TEST_F(DatapathTest, TunDeviceIsParsedFromTheIpHeader) {
   EXPECT_EQ((*dp)->ReadStats()[NFR_STAT_NOT_IP], 0u);
   dp->reset();
   close(tun);
+}
+
+// Without privileges the error says so and how to fix it.
+TEST_F(DatapathTest, UnprivilegedStartSaysRunAsRoot) {
+  int pipefd[2];
+  ASSERT_EQ(pipe(pipefd), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(pipefd[0]);
+    std::string msg = "setuid failed";
+    if (setgid(65534) == 0 && setuid(65534) == 0) {
+      auto dp = Datapath::Start(config_);
+      msg = dp.ok() ? "started" : std::string(dp.status().message());
+    }
+    if (write(pipefd[1], msg.data(), msg.size()) < 0) _exit(3);
+    _exit(0);
+  }
+  close(pipefd[1]);
+  std::string msg;
+  char buf[512];
+  for (ssize_t n; (n = read(pipefd[0], buf, sizeof(buf))) > 0;) msg.append(buf, n);
+  close(pipefd[0]);
+  waitpid(child, nullptr, 0);
+  std::cout << "[ unprivileged ] " << msg << "\n";
+  EXPECT_TRUE(absl::StrContains(msg, "as root")) << msg;
+  EXPECT_EQ(IngressProg(), 0u);
 }
 
 }  // namespace

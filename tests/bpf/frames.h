@@ -26,8 +26,8 @@ Bytes Udp(uint16_t sport, uint16_t dport, size_t payload = 8);
 Bytes Icmp(uint8_t type, uint16_t id);  // ICMP and ICMPv6 share the echo layout
 
 struct Ip4Opts {
-  Bytes options;               // multiple of 4, <= 40
-  uint16_t frag = 0;           // host-order frag_off field (flags | offset)
+  Bytes options;      // multiple of 4, <= 40
+  uint16_t frag = 0;  // host-order frag_off field (flags | offset)
   std::optional<uint16_t> tot_len;
   std::optional<uint8_t> ihl;  // override (malformed cases)
   uint8_t version = 4;
@@ -37,7 +37,7 @@ Bytes Ip4(uint8_t proto, const std::string& src, const std::string& dst, const B
 
 // One extension header: type is what the *previous* header's nexthdr names.
 struct Ext6 {
-  uint8_t type;     // 0 hop-by-hop, 43 routing, 44 fragment, 60 dstopts, 51 AH
+  uint8_t type;              // 0 hop-by-hop, 43 routing, 44 fragment, 60 dstopts, 51 AH
   uint16_t frag_offset = 0;  // fragment header: offset in 8-byte units
   uint8_t len_units = 0;     // hdrlen field (ignored for fragment)
 };

@@ -53,8 +53,7 @@ class TcProgramTest : public ::testing::Test {
   }
   void EnableIface(uint32_t ifindex, uint32_t flags) {
     nfr_iface v = {flags};
-    ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.nfr_ifaces), &ifindex, &v, BPF_ANY),
-              0);
+    ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.nfr_ifaces), &ifindex, &v, BPF_ANY), 0);
   }
   void SelectProtocols(std::initializer_list<int> protos) {
     for (int p : protos) SetByte(skel_->maps.nfr_sel_proto, p, 1);
@@ -87,9 +86,8 @@ class TcProgramTest : public ::testing::Test {
     in.mark = mark_in;
     in.ifindex = ifindex;
     LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
-                .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &in,
-                .ctx_out = &out, .ctx_size_in = sizeof(in), .ctx_size_out = sizeof(out),
-                .repeat = 1);
+                .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &in, .ctx_out = &out,
+                .ctx_size_in = sizeof(in), .ctx_size_out = sizeof(out), .repeat = 1);
     RunResult r;
     r.err = bpf_prog_test_run_opts(fd, &opts);
     r.retval = static_cast<int>(opts.retval);
@@ -189,8 +187,7 @@ TEST_F(TcProgramTest, IcmpEchoRequestIsNewKeyedByIdentifier) {
 TEST_F(TcProgramTest, Icmpv6EchoRequestIsNew) {
   ExpectSentUp(Eth(kEthIp6, Ip6(IPPROTO_ICMPV6, kA6, kB6, Icmp(128, 7))),
                Key6(IPPROTO_ICMPV6, kA6, 7, kB6, 0));
-  ExpectPassedQuietly(Eth(kEthIp6, Ip6(IPPROTO_ICMPV6, kB6, kA6, Icmp(129, 7))),
-                      NFR_STAT_NOT_NEW);
+  ExpectPassedQuietly(Eth(kEthIp6, Ip6(IPPROTO_ICMPV6, kB6, kA6, Icmp(129, 7))), NFR_STAT_NOT_NEW);
   ExpectPassedQuietly(Eth(kEthIp6, Ip6(IPPROTO_ICMPV6, kB6, kA6, Icmp(135, 0))),
                       NFR_STAT_NOT_NEW);  // neighbour solicitation
 }
@@ -203,15 +200,14 @@ TEST_F(TcProgramTest, Vlan8021QTagged) {
 }
 
 TEST_F(TcProgramTest, QinQ8021adOver8021Q) {
-  ExpectSentUp(
-      Eth(kEthIp6, Ip6(IPPROTO_UDP, kA6, kB6, Udp(1, 443)), {kTpid8021AD, kTpid8021Q}),
-      Key6(IPPROTO_UDP, kA6, 1, kB6, 443));
+  ExpectSentUp(Eth(kEthIp6, Ip6(IPPROTO_UDP, kA6, kB6, Udp(1, 443)), {kTpid8021AD, kTpid8021Q}),
+               Key6(IPPROTO_UDP, kA6, 1, kB6, 443));
 }
 
 TEST_F(TcProgramTest, ThreeVlanTagsAreNotParsed) {
-  ExpectPassedQuietly(Eth(kEthIp, Ip4(IPPROTO_TCP, kA, kB, Tcp(1, 2, kSyn)),
-                          {kTpid8021AD, kTpid8021Q, kTpid8021Q}),
-                      NFR_STAT_NOT_IP);
+  ExpectPassedQuietly(
+      Eth(kEthIp, Ip4(IPPROTO_TCP, kA, kB, Tcp(1, 2, kSyn)), {kTpid8021AD, kTpid8021Q, kTpid8021Q}),
+      NFR_STAT_NOT_IP);
 }
 
 TEST_F(TcProgramTest, Ipv4OptionsSkippedByIhl) {
@@ -258,8 +254,7 @@ TEST_F(TcProgramTest, Ipv6SixExtensionHeadersOkSevenTooMany) {
   ExpectSentUp(Eth(kEthIp6, Ip6(IPPROTO_UDP, kA6, kB6, Udp(1, 2), six)),
                Key6(IPPROTO_UDP, kA6, 1, kB6, 2));
   std::vector<Ext6> seven(7, Ext6{60, 0, 0});
-  ExpectPassedQuietly(Eth(kEthIp6, Ip6(IPPROTO_UDP, kA6, kB6, Udp(1, 3), seven)),
-                      NFR_STAT_NOT_IP);
+  ExpectPassedQuietly(Eth(kEthIp6, Ip6(IPPROTO_UDP, kA6, kB6, Udp(1, 3), seven)), NFR_STAT_NOT_IP);
 }
 
 TEST_F(TcProgramTest, NonIpPasses) {
@@ -298,8 +293,7 @@ TEST_F(TcProgramTest, MalformedAndTruncatedPacketsPass) {
                       NFR_STAT_NOT_IP);
   Ip4Opts short_udp;
   short_udp.tot_len = 20 + 6;  // UDP header needs 8
-  ExpectPassedQuietly(Eth(kEthIp, Ip4(IPPROTO_UDP, kA, kB, Udp(1, 2), short_udp)),
-                      NFR_STAT_NOT_IP);
+  ExpectPassedQuietly(Eth(kEthIp, Ip4(IPPROTO_UDP, kA, kB, Udp(1, 2), short_udp)), NFR_STAT_NOT_IP);
   // ihl points past the end of the packet.
   Ip4Opts long_ihl;
   long_ihl.ihl = 15;
@@ -312,8 +306,7 @@ TEST_F(TcProgramTest, MalformedAndTruncatedPacketsPass) {
   Bytes v4in6 = v6;
   v4in6[0] = 0x45;
   ExpectPassedQuietly(Eth(kEthIp6, v4in6), NFR_STAT_NOT_IP);
-  ExpectPassedQuietly(Eth(kEthIp6, Ip6(IPPROTO_UDP, kA6, kB6, Udp(1, 2), {}, 4)),
-                      NFR_STAT_NOT_IP);
+  ExpectPassedQuietly(Eth(kEthIp6, Ip6(IPPROTO_UDP, kA6, kB6, Udp(1, 2), {}, 4)), NFR_STAT_NOT_IP);
   Bytes ext = Ip6(IPPROTO_UDP, kA6, kB6, Udp(1, 2), {{60, 0, 200}});
   ext.resize(40 + 16);
   ExpectPassedQuietly(Eth(kEthIp6, ext), NFR_STAT_NOT_IP);
@@ -438,8 +431,8 @@ TEST_F(TcProgramTest, CachedDenyDrops) {
 TEST_F(TcProgramTest, PendingFlowSendsEveryPacketUp) {
   nfr_flow_key k = Key4(IPPROTO_TCP, kA, 40000, kB, 80);
   PutFlow(k, NFR_VERDICT_PENDING, 60'000'000'000);
-  RunResult r = Run(Eth(kEthIp, Ip4(IPPROTO_TCP, kA, kB, Tcp(40000, 80, kAck))), Dir::kIngress,
-                    0x5);
+  RunResult r =
+      Run(Eth(kEthIp, Ip4(IPPROTO_TCP, kA, kB, Tcp(40000, 80, kAck))), Dir::kIngress, 0x5);
   EXPECT_EQ(r.retval, TC_ACT_OK);
   EXPECT_EQ(r.mark, kMark | 0x5) << "compat mark is OR-ed into the existing mark";
   EXPECT_EQ(Stat(NFR_STAT_CACHE_PENDING), 1u);
@@ -533,13 +526,13 @@ TEST_F(TcProgramTest, AllStatsCountedOverMixedTraffic) {
   SetByte(skel_->maps.nfr_sel_ports, 80, 1);
   PutFlow(Key4(IPPROTO_UDP, kA, 1, kB, 1), NFR_VERDICT_ALLOW, 60'000'000'000);
   PutFlow(Key4(IPPROTO_UDP, kA, 2, kB, 2), NFR_VERDICT_DENY, 60'000'000'000);
-  Run(Eth(kEthArp, Bytes(28, 0)));                                     // NOT_IP
-  Run(Syn4(1, 81));                                                    // UNSELECTED
-  Run(Eth(kEthIp, Ip4(IPPROTO_TCP, kA, kB, Tcp(1, 80, kAck))));        // NOT_NEW
-  Run(Eth(kEthIp, Ip4(IPPROTO_UDP, kA, kB, Udp(1, 1))));               // CACHE_ALLOW
-  Run(Eth(kEthIp, Ip4(IPPROTO_UDP, kA, kB, Udp(2, 2))));               // CACHE_DENY
-  Run(Syn4(1, 80));                                                    // TO_COMPAT
-  Run(Syn4(1, 80));                                                    // CACHE_PENDING
+  Run(Eth(kEthArp, Bytes(28, 0)));                               // NOT_IP
+  Run(Syn4(1, 81));                                              // UNSELECTED
+  Run(Eth(kEthIp, Ip4(IPPROTO_TCP, kA, kB, Tcp(1, 80, kAck))));  // NOT_NEW
+  Run(Eth(kEthIp, Ip4(IPPROTO_UDP, kA, kB, Udp(1, 1))));         // CACHE_ALLOW
+  Run(Eth(kEthIp, Ip4(IPPROTO_UDP, kA, kB, Udp(2, 2))));         // CACHE_DENY
+  Run(Syn4(1, 80));                                              // TO_COMPAT
+  Run(Syn4(1, 80));                                              // CACHE_PENDING
   std::vector<uint64_t> s = datapath::ReadStats(bpf_map__fd(skel_->maps.nfr_stats));
   EXPECT_EQ(s[NFR_STAT_PACKETS], 7u);
   EXPECT_EQ(s[NFR_STAT_NOT_IP], 1u);
@@ -553,14 +546,13 @@ TEST_F(TcProgramTest, AllStatsCountedOverMixedTraffic) {
 
 // Loads on this kernel; prints what the verifier processed (the 6.1 limit is 1M insns).
 TEST_F(TcProgramTest, VerifierInstructionCounts) {
-  for (bpf_program* p : {skel_->progs.nfr_ingress, skel_->progs.nfr_egress,
-                         skel_->progs.nfr_probe}) {
+  for (bpf_program* p :
+       {skel_->progs.nfr_ingress, skel_->progs.nfr_egress, skel_->progs.nfr_probe}) {
     bpf_prog_info info = {};
     uint32_t len = sizeof(info);
     ASSERT_EQ(bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len), 0);
-    std::cout << "[ verifier ] " << bpf_program__name(p) << ": xlated "
-              << info.xlated_prog_len / 8 << " insns, verified_insns " << info.verified_insns
-              << "\n";
+    std::cout << "[ verifier ] " << bpf_program__name(p) << ": xlated " << info.xlated_prog_len / 8
+              << " insns, verified_insns " << info.verified_insns << "\n";
     RecordProperty(std::string(bpf_program__name(p)) + "_verified_insns",
                    std::to_string(info.verified_insns));
     EXPECT_LT(info.verified_insns, 1'000'000u);
