@@ -59,22 +59,36 @@ absl::StatusOr<std::unique_ptr<OwnershipLock>> OwnershipLock::Acquire(const std:
   if (auto st = MkdirP(run_dir); !st.ok()) return st;
   std::string base = absl::StrCat(run_dir, "/datapath-", PinDirKey(pin_dir));
   std::string path = base + ".lock";
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot open lock file ", path, ": ", strerror(errno),
-                     errno == EACCES ? "; run nfr-agent as root" : ""));
-  }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int e = errno;
-    std::string holder = ReadHolderPid(fd);
-    close(fd);
-    if (e == EWOULDBLOCK) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("another nfr-agent (pid ", holder, ") owns BPF pin dir ", pin_dir, " (lock ",
-                       path, "); stop that agent first, or give this one its own --pin_dir"));
+  int fd = -1;
+  // The owner unlinks the file on release, so a lock taken on an already unlinked file is
+  // stale: retry until the locked file is the one at path.
+  for (int attempt = 0;; ++attempt) {
+    fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot open lock file ", path, ": ", strerror(errno),
+                       errno == EACCES ? "; run nfr-agent as root" : ""));
     }
-    return absl::InternalError(absl::StrCat("flock ", path, ": ", strerror(e)));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      int e = errno;
+      std::string holder = ReadHolderPid(fd);
+      close(fd);
+      if (e == EWOULDBLOCK) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "another nfr-agent (pid ", holder, ") owns BPF pin dir ", pin_dir, " (lock ", path,
+            "); stop that agent first, or give this one its own --pin_dir"));
+      }
+      return absl::InternalError(absl::StrCat("flock ", path, ": ", strerror(e)));
+    }
+    struct stat held, now;
+    if (fstat(fd, &held) == 0 && stat(path.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
+        held.st_dev == now.st_dev) {
+      break;
+    }
+    close(fd);
+    if (attempt >= 10) {
+      return absl::InternalError(absl::StrCat("lock file ", path, " keeps changing; retry"));
+    }
   }
   std::string pid = absl::StrCat(getpid(), "\n");
   if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) != (ssize_t)pid.size()) {
@@ -86,8 +100,8 @@ absl::StatusOr<std::unique_ptr<OwnershipLock>> OwnershipLock::Acquire(const std:
 }
 
 OwnershipLock::~OwnershipLock() {
-  // Keep the file: unlinking a lock file races with a concurrent opener.
-  [[maybe_unused]] int rc = ftruncate(fd_, 0);
+  // Unlink while still holding the lock; Acquire() detects a lock on an unlinked file.
+  unlink(path_.c_str());
   close(fd_);
 }
 

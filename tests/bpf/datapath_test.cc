@@ -169,6 +169,7 @@ TEST_F(DatapathTest, DestructorDetachesUnpinsAndRemovesCompatRule) {
   EXPECT_EQ(PinnedCount(), 0);
   EXPECT_NE(access(pin_dir_.c_str(), F_OK), 0) << "empty pin dir should be removed";
   EXPECT_EQ(CompatRuleCount(), 0);
+  EXPECT_NE(access(LockPath().c_str(), F_OK), 0) << "clean shutdown removes the lock file";
   // Lock released: a new agent can start at once.
   auto again = Datapath::Start(config_);
   EXPECT_TRUE(again.ok()) << again.status();
