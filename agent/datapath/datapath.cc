@@ -272,6 +272,14 @@ absl::Status Datapath::UpdateSelection(const nfr::v1::SelectionConfig& selection
   return absl::OkStatus();
 }
 
+absl::Status Datapath::SetPendingTimeout(absl::Duration timeout) {
+  if (timeout <= absl::ZeroDuration()) timeout = absl::Milliseconds(kDefaultPendingTimeoutMs);
+  std::lock_guard<std::mutex> l(mu_);
+  cfg_.pending_ttl_ms =
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(timeout)) + kPendingTtlMarginMs;
+  return WriteConfig(cfg_.flags);
+}
+
 std::vector<uint64_t> Datapath::ReadStats() const { return datapath::ReadStats(prog_->stats_fd()); }
 
 }  // namespace nfr

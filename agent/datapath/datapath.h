@@ -62,6 +62,9 @@ class Datapath {
   absl::Status DeleteFlow(const nfr_flow_key& key);  // absent key is OK
   std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const;  // live entries only
   absl::Status UpdateSelection(const nfr::v1::SelectionConfig& selection);
+  // Lifetime of the pending entries the program inserts: the agent's pending timeout plus a
+  // margin. Call when the policy's pending_timeout_ms changes (Start uses the config's).
+  absl::Status SetPendingTimeout(absl::Duration timeout);
   std::vector<uint64_t> ReadStats() const;  // per-CPU summed, size NFR_STAT_MAX
 
   const std::string& pin_dir() const { return pin_dir_; }

@@ -141,6 +141,12 @@ TEST_F(DatapathTest, StartAttachesPinsAndInstallsCompatRule) {
   EXPECT_EQ(c.compat_mark, 0x01000000u);
   EXPECT_EQ(c.pending_ttl_ms, 6000u);
   EXPECT_EQ(c.flags, 0u);
+  ASSERT_TRUE((*dp)->SetPendingTimeout(absl::Seconds(20)).ok());
+  cfd = bpf_obj_get((pin_dir_ + "/" NFR_MAP_CONFIG).c_str());
+  ASSERT_EQ(bpf_map_lookup_elem(cfd, &zero, &c), 0);
+  close(cfd);
+  EXPECT_EQ(c.pending_ttl_ms, 21000u);
+  EXPECT_EQ(c.mode, uint32_t{NFR_MODE_COMPAT});
 }
 
 TEST_F(DatapathTest, SecondStartWithSamePinDirIsRefusedNamingPid) {
