@@ -81,8 +81,7 @@ void ApplyDefaults(nfr::v1::AgentConfig& c) {
   }
 
   if (!c.has_policy()) {
-    *c.mutable_policy() =
-        ParseConfigJson(kEmbeddedDefault, "embedded default config")->policy();
+    *c.mutable_policy() = ParseConfigJson(kEmbeddedDefault, "embedded default config")->policy();
   }
   auto* pol = c.mutable_policy();
   if (pol->pending_timeout_ms() == 0) pol->set_pending_timeout_ms(kDefaultPendingTimeoutMs);

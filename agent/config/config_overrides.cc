@@ -15,8 +15,9 @@ absl::Status ApplyOverrides(const ConfigOverrides& o, nfr::v1::AgentConfig& c) {
       absl::string_view name = item;
       if (absl::ConsumeSuffix(&name, ":egress")) iface->set_egress(true);
       if (name.empty() || name.find(':') != absl::string_view::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--interfaces: \"", item, "\" is not NAME or NAME:egress; e.g. --interfaces=eth0,eth1:egress"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--interfaces: \"", item,
+                         "\" is not NAME or NAME:egress; e.g. --interfaces=eth0,eth1:egress"));
       }
       iface->set_name(std::string(name));
     }

@@ -25,8 +25,9 @@ absl::Status ValidateInterfaces(const nfr::v1::AgentConfig& c) {
                                         "without '/', ':', ',' or spaces"));
     }
     if (!seen.insert(name).second) {
-      return FieldError(f, absl::StrCat("\"", name, "\" is listed twice; list it once (set "
-                                                    "egress there to inspect both directions)"));
+      return FieldError(f, absl::StrCat("\"", name,
+                                        "\" is listed twice; list it once (set "
+                                        "egress there to inspect both directions)"));
     }
     if (c.interfaces(i).egress() && c.mode() == nfr::v1::MODE_COMPAT) {
       return FieldError(absl::StrCat("interfaces[", i, "].egress"),
@@ -51,8 +52,8 @@ absl::Status ValidateQueue(const nfr::v1::QueueConfig& q) {
                                    " pass 65535; lower queue.num or queue.count"));
   }
   if (q.max_len() < 1 || q.max_len() > kMaxQueueMaxLen) {
-    return FieldError("queue.max_len", absl::StrCat(q.max_len(), " is out of range; use 1..",
-                                                    kMaxQueueMaxLen));
+    return FieldError("queue.max_len",
+                      absl::StrCat(q.max_len(), " is out of range; use 1..", kMaxQueueMaxLen));
   }
   if (q.socket_buffer_bytes() < kMinSocketBufferBytes ||
       q.socket_buffer_bytes() > kMaxSocketBufferBytes) {
@@ -117,9 +118,9 @@ absl::Status ValidateApi(const nfr::v1::ApiConfig& a) {
   }
   if (a.insecure_tcp()) return absl::OkStatus();
   const auto& t = a.tls();
-  for (auto [value, name] : {std::pair{&t.cert_file(), "cert_file"},
-                             std::pair{&t.key_file(), "key_file"},
-                             std::pair{&t.client_ca_file(), "client_ca_file"}}) {
+  for (auto [value, name] :
+       {std::pair{&t.cert_file(), "cert_file"}, std::pair{&t.key_file(), "key_file"},
+        std::pair{&t.client_ca_file(), "client_ca_file"}}) {
     if (value->empty()) {
       return FieldError(absl::StrCat("api.tls.", name),
                         "not set, and TCP requires mTLS; set api.tls.cert_file, key_file and "
@@ -152,8 +153,8 @@ absl::Status ValidateConfig(const nfr::v1::AgentConfig& c) {
   if (auto s = ValidatePolicy(c.policy(), "policy."); !s.ok()) return s;
   const auto& p = c.pending();
   if (p.max_flows() < 1 || p.max_flows() > kMaxPendingFlows) {
-    return FieldError("pending.max_flows", absl::StrCat(p.max_flows(), " is out of range; use 1..",
-                                                        kMaxPendingFlows));
+    return FieldError("pending.max_flows",
+                      absl::StrCat(p.max_flows(), " is out of range; use 1..", kMaxPendingFlows));
   }
   if (p.max_packets_per_flow() < 1 || p.max_packets_per_flow() > kMaxPendingPacketsPerFlow) {
     return FieldError("pending.max_packets_per_flow",

@@ -83,9 +83,9 @@ std::string DescribeFlow(const nfr::v1::Flow& flow) {
     if (!ports) return addr;
     return v6 ? absl::StrCat("[", addr, "]:", port) : absl::StrCat(addr, ":", port);
   };
-  std::string s = absl::StrCat(ProtocolName(flow.protocol()), " ",
-                               endpoint(flow.src_addr(), flow.src_port()), " -> ",
-                               endpoint(flow.dst_addr(), flow.dst_port()));
+  std::string s =
+      absl::StrCat(ProtocolName(flow.protocol()), " ", endpoint(flow.src_addr(), flow.src_port()),
+                   " -> ", endpoint(flow.dst_addr(), flow.dst_port()));
   if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
     absl::StrAppend(&s, " id ", flow.src_port());
   }

@@ -3,8 +3,8 @@
 #pragma once
 
 #include <string>
-#include "absl/strings/string_view.h"
 
+#include "absl/strings/string_view.h"
 #include "agent/packet/packet_parser.h"
 #include "nfr/v1/flow.pb.h"
 #include "nfr_abi.h"

@@ -30,9 +30,8 @@ absl::Status Need(size_t off, size_t need, size_t end, size_t captured, const ch
                                                    " bytes at offset ", off, ", only ", captured,
                                                    " captured"));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("malformed packet: ", what, " at offset ", off, " extends past the IP length ",
-                   end));
+  return absl::InvalidArgumentError(absl::StrCat("malformed packet: ", what, " at offset ", off,
+                                                 " extends past the IP length ", end));
 }
 
 absl::Status ParseL4(absl::Span<const uint8_t> d, size_t off, size_t end, PacketInfo& p) {
@@ -67,8 +66,8 @@ absl::Status ParseL4(absl::Span<const uint8_t> d, size_t off, size_t end, Packet
       p.has_icmp = true;
       p.icmp_type = d[off];
       p.icmp_code = d[off + 1];
-      p.icmp_echo = v6 ? (p.icmp_type == 128 || p.icmp_type == 129)
-                       : (p.icmp_type == 8 || p.icmp_type == 0);
+      p.icmp_echo =
+          v6 ? (p.icmp_type == 128 || p.icmp_type == 129) : (p.icmp_type == 8 || p.icmp_type == 0);
       if (p.icmp_echo) {
         if (auto s = Need(off, 8, end, d.size(), "ICMP echo header"); !s.ok()) return s;
         p.icmp_echo_id = Load16(d, off + 4);
@@ -92,8 +91,8 @@ absl::StatusOr<PacketInfo> ParseIpv4(absl::Span<const uint8_t> d) {
   if (auto s = Need(0, ihl, d.size(), d.size(), "IPv4 header with options"); !s.ok()) return s;
   const size_t tot_len = Load16(d, 2);  // 0 for BIG TCP GSO packets: use what we have
   if (tot_len != 0 && tot_len < ihl) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed packet: IPv4 total length ",
-                                                   tot_len, " is below its header length ", ihl));
+    return absl::InvalidArgumentError(absl::StrCat("malformed packet: IPv4 total length ", tot_len,
+                                                   " is below its header length ", ihl));
   }
   const size_t end_limit = tot_len == 0 ? d.size() : tot_len;
   const uint16_t frag = Load16(d, 6);

@@ -14,8 +14,8 @@ namespace nfr {
 inline constexpr int kMaxIpv6ExtHeaders = 8;
 
 struct PacketInfo {
-  uint8_t family = 0;     // 4 or 6
-  uint8_t protocol = 0;   // L4 protocol number after IPv6 extension headers
+  uint8_t family = 0;    // 4 or 6
+  uint8_t protocol = 0;  // L4 protocol number after IPv6 extension headers
   // Addresses in network byte order; IPv4 uses the first 4 bytes, rest zero.
   std::array<uint8_t, 16> src{};
   std::array<uint8_t, 16> dst{};
@@ -28,9 +28,9 @@ struct PacketInfo {
   bool has_icmp = false;        // ICMP/ICMPv6 header present
   uint8_t icmp_type = 0;
   uint8_t icmp_code = 0;
-  bool icmp_echo = false;       // echo request or reply (id below is valid)
-  uint16_t icmp_echo_id = 0;    // host order
-  size_t l4_offset = 0;         // byte offset of the L4 header in the packet
+  bool icmp_echo = false;     // echo request or reply (id below is valid)
+  uint16_t icmp_echo_id = 0;  // host order
+  size_t l4_offset = 0;       // byte offset of the L4 header in the packet
 };
 
 inline constexpr uint8_t kTcpFin = 0x01;

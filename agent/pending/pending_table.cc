@@ -1,6 +1,5 @@
 #include "agent/pending/pending_table.h"
 
-
 namespace nfr {
 namespace {
 

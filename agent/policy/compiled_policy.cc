@@ -28,10 +28,10 @@ absl::StatusOr<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::Compile(
     nfr::v1::Policy policy) {
   if (auto s = ValidatePolicy(policy); !s.ok()) return s;
   auto c = std::shared_ptr<CompiledPolicy>(new CompiledPolicy());
-  c->pending_timeout_ = absl::Milliseconds(
-      policy.pending_timeout_ms() ? policy.pending_timeout_ms() : kDefaultPendingTimeoutMs);
-  c->flow_ttl_ = absl::Seconds(policy.flow_ttl_seconds() ? policy.flow_ttl_seconds()
-                                                         : kDefaultFlowTtlSeconds);
+  c->pending_timeout_ = absl::Milliseconds(policy.pending_timeout_ms() ? policy.pending_timeout_ms()
+                                                                       : kDefaultPendingTimeoutMs);
+  c->flow_ttl_ =
+      absl::Seconds(policy.flow_ttl_seconds() ? policy.flow_ttl_seconds() : kDefaultFlowTtlSeconds);
   c->rules_.reserve(policy.rules_size());
   for (const auto& r : policy.rules()) {
     Rule rule;
@@ -74,9 +74,9 @@ PolicyMatch CompiledPolicy::Match(const PacketInfo& packet, absl::string_view in
   for (const auto& r : rules_) {
     if (Matches(r, packet, interface, direction)) return {r.action, r.id, r.ttl};
   }
-  return {default_verdict() == nfr::v1::VERDICT_ACCEPT ? nfr::v1::ACTION_ACCEPT
-                                                       : nfr::v1::ACTION_DROP,
-          "", flow_ttl_};
+  return {
+      default_verdict() == nfr::v1::VERDICT_ACCEPT ? nfr::v1::ACTION_ACCEPT : nfr::v1::ACTION_DROP,
+      "", flow_ttl_};
 }
 
 nfr::v1::Rule RuleForFlow(const nfr::v1::Flow& flow, nfr::v1::Verdict verdict, std::string id) {

@@ -5,10 +5,10 @@
 #include <atomic>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agent/packet/packet_parser.h"
 #include "agent/policy/prefix.h"

@@ -24,8 +24,9 @@ bool IsValidRuleId(absl::string_view id) {
 absl::Status ValidatePorts(const google::protobuf::RepeatedPtrField<nfr::v1::PortRange>& ports,
                            absl::string_view field) {
   if (ports.size() > kMaxPortRangesPerRule) {
-    return FieldError(field, absl::StrCat(ports.size(), " port ranges exceed the limit of ",
-                                          kMaxPortRangesPerRule, "; merge ranges or split the rule"));
+    return FieldError(field,
+                      absl::StrCat(ports.size(), " port ranges exceed the limit of ",
+                                   kMaxPortRangesPerRule, "; merge ranges or split the rule"));
   }
   for (int i = 0; i < ports.size(); ++i) {
     const auto& r = ports[i];
@@ -109,10 +110,10 @@ absl::Status ValidateRule(const nfr::v1::Rule& rule, absl::string_view f) {
   if (auto s = ValidatePorts(rule.src_ports(), absl::StrCat(f, ".src_ports")); !s.ok()) return s;
   if (auto s = ValidatePorts(rule.dst_ports(), absl::StrCat(f, ".dst_ports")); !s.ok()) return s;
   if (rule.action() == nfr::v1::ACTION_UNSPECIFIED || !nfr::v1::Action_IsValid(rule.action())) {
-    return FieldError(absl::StrCat(f, ".action"),
-                      absl::StrCat(rule.action() == 0 ? "not set"
-                                                      : absl::StrCat("unknown value ", rule.action()),
-                                   "; use ACTION_ACCEPT, ACTION_DROP or ACTION_ASK"));
+    return FieldError(
+        absl::StrCat(f, ".action"),
+        absl::StrCat(rule.action() == 0 ? "not set" : absl::StrCat("unknown value ", rule.action()),
+                     "; use ACTION_ACCEPT, ACTION_DROP or ACTION_ASK"));
   }
   if (rule.ttl_seconds() > kMaxTtlSeconds) {
     return FieldError(absl::StrCat(f, ".ttl_seconds"),
@@ -151,16 +152,16 @@ absl::Status ValidatePolicy(const nfr::v1::Policy& policy, absl::string_view pre
                                    "; use VERDICT_ACCEPT or VERDICT_DROP"));
   }
   if (policy.pending_timeout_ms() > kMaxPendingTimeoutMs) {
-    return FieldError(absl::StrCat(prefix, "pending_timeout_ms"),
-                      absl::StrCat(policy.pending_timeout_ms(), " exceeds the limit of ",
-                                   kMaxPendingTimeoutMs, " (10 min); use less or 0 for ",
-                                   kDefaultPendingTimeoutMs));
+    return FieldError(
+        absl::StrCat(prefix, "pending_timeout_ms"),
+        absl::StrCat(policy.pending_timeout_ms(), " exceeds the limit of ", kMaxPendingTimeoutMs,
+                     " (10 min); use less or 0 for ", kDefaultPendingTimeoutMs));
   }
   if (policy.flow_ttl_seconds() > kMaxTtlSeconds) {
-    return FieldError(absl::StrCat(prefix, "flow_ttl_seconds"),
-                      absl::StrCat(policy.flow_ttl_seconds(), " exceeds the limit of ",
-                                   kMaxTtlSeconds, " (7 days); use less or 0 for ",
-                                   kDefaultFlowTtlSeconds));
+    return FieldError(
+        absl::StrCat(prefix, "flow_ttl_seconds"),
+        absl::StrCat(policy.flow_ttl_seconds(), " exceeds the limit of ", kMaxTtlSeconds,
+                     " (7 days); use less or 0 for ", kDefaultFlowTtlSeconds));
   }
   return absl::OkStatus();
 }

@@ -2,9 +2,8 @@
 // INVALID_ARGUMENT naming the field path and the fix. Limits are documented here.
 #pragma once
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "nfr/v1/policy.pb.h"
 
 namespace nfr {

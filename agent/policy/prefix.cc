@@ -35,8 +35,8 @@ absl::StatusOr<Prefix> ParsePrefix(absl::string_view text) {
   } else if (inet_pton(AF_INET6, addr_text.c_str(), p.addr.data()) == 1) {
     p.family = 6;
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat(quoted, " is not a CIDR prefix; use ADDR/LEN, e.g. 10.77.0.0/16 or fd77::/64"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        quoted, " is not a CIDR prefix; use ADDR/LEN, e.g. 10.77.0.0/16 or fd77::/64"));
   }
   const int max_len = p.family == 4 ? 32 : 128;
   int len = max_len;
@@ -45,8 +45,8 @@ absl::StatusOr<Prefix> ParsePrefix(absl::string_view text) {
     if (len_text.empty() || len_text.size() > 3 ||
         len_text.find_first_not_of("0123456789") != absl::string_view::npos ||
         !absl::SimpleAtoi(len_text, &len) || len > max_len) {
-      return absl::InvalidArgumentError(absl::StrCat(quoted, " is not a CIDR prefix; use ADDR/LEN with LEN <= ",
-                                                     max_len));
+      return absl::InvalidArgumentError(
+          absl::StrCat(quoted, " is not a CIDR prefix; use ADDR/LEN with LEN <= ", max_len));
     }
   }
   p.len = static_cast<uint8_t>(len);
@@ -57,8 +57,8 @@ absl::StatusOr<Prefix> ParsePrefix(absl::string_view text) {
     masked.addr[i] &= static_cast<uint8_t>(rem == 0 ? 0 : 0xff << (8 - rem));
   }
   if (masked.addr != p.addr) {
-    return absl::InvalidArgumentError(absl::StrCat(quoted, " has host bits set; use ",
-                                                   masked.ToString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(quoted, " has host bits set; use ", masked.ToString()));
   }
   return p;
 }

@@ -4,14 +4,14 @@
 #include <array>
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace nfr {
 
 struct Prefix {
-  uint8_t family = 4;  // 4 or 6
+  uint8_t family = 4;              // 4 or 6
   std::array<uint8_t, 16> addr{};  // network order; IPv4 in the first 4 bytes
   uint8_t len = 0;
 

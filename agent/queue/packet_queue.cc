@@ -36,9 +36,9 @@ absl::StatusOr<std::unique_ptr<PacketQueue>> PacketQueue::Open(uint16_t num,
   q->buf_ = std::make_unique<char[]>(q->buf_size_);
   q->nl_ = mnl_socket_open(NETLINK_NETFILTER);
   if (q->nl_ == nullptr) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("NFQUEUE ", num, ": cannot open a netfilter netlink socket: ",
-                     std::strerror(errno), "; run nfr-agent as root (CAP_NET_ADMIN)"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "NFQUEUE ", num, ": cannot open a netfilter netlink socket: ", std::strerror(errno),
+        "; run nfr-agent as root (CAP_NET_ADMIN)"));
   }
   if (mnl_socket_bind(q->nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
     return absl::InternalError(
@@ -102,8 +102,8 @@ absl::Status PacketQueue::Transact(nlmsghdr* nlh, const char* what) {
         absl::StrCat("NFQUEUE ", num_, ": no answer from the kernel to ", what));
   }
   if (ack_errno_ == 0) return absl::OkStatus();
-  const std::string err = absl::StrCat("NFQUEUE ", num_, ": ", what, ": ",
-                                       std::strerror(ack_errno_));
+  const std::string err =
+      absl::StrCat("NFQUEUE ", num_, ": ", what, ": ", std::strerror(ack_errno_));
   if (ack_errno_ == EBUSY) {
     return absl::FailedPreconditionError(absl::StrCat(
         err, "; another process has bound this queue: stop it or set queue.num/--queue_num"));
@@ -228,8 +228,9 @@ void PacketQueue::HandleMessage(const nlmsghdr* nlh) {
     p.gso = (ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO])) & NFQA_SKB_GSO) != 0;
   }
   if (attr[NFQA_PAYLOAD]) {
-    p.payload = absl::MakeConstSpan(static_cast<const uint8_t*>(mnl_attr_get_payload(attr[NFQA_PAYLOAD])),
-                                    mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]));
+    p.payload =
+        absl::MakeConstSpan(static_cast<const uint8_t*>(mnl_attr_get_payload(attr[NFQA_PAYLOAD])),
+                            mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]));
   }
   ++received_;
   ++held_now_;  // counted as held until the handler says otherwise: keeps batching safe
@@ -283,7 +284,7 @@ absl::Status PacketQueue::Verdict(uint32_t id, bool accept) {
 }
 
 QueueStats PacketQueue::stats() const {
-  return {received_.load(), accepted_.load(), dropped_.load(), held_.load(),
+  return {received_.load(), accepted_.load(),       dropped_.load(), held_.load(),
           enobufs_.load(),  batch_verdicts_.load(), errors_.load()};
 }
 

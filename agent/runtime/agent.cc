@@ -65,8 +65,9 @@ Agent::~Agent() { Shutdown(); }
 absl::Status Agent::Start() {
   if (running_) return absl::FailedPreconditionError("the agent is already running");
   if (config_.interfaces().empty()) {
-    LogLine("nfr-agent: no interfaces configured; nothing will be inspected (pass "
-            "--interfaces=IFACE or list them in the config file)");
+    LogLine(
+        "nfr-agent: no interfaces configured; nothing will be inspected (pass "
+        "--interfaces=IFACE or list them in the config file)");
   }
   auto dp = Datapath::Start(config_);
   if (!dp.ok()) return dp.status();
@@ -106,12 +107,11 @@ absl::Status Agent::Start() {
   for (absl::string_view prefix : {"compat only (", "native ("}) {
     if (absl::ConsumePrefix(&why, prefix)) absl::ConsumeSuffix(&why, ")");
   }
-  LogLine(absl::StrCat("nfr-agent: mode=", st.mode, " (", why, ")",
-                       st.compat_backend.empty() ? ""
-                                                 : absl::StrCat("; compat backend ",
-                                                                st.compat_backend),
-                       "; queues ", q.num(), "..", q.num() + q.count() - 1, "; interfaces ",
-                       st.interfaces.empty() ? "none" : absl::StrJoin(st.interfaces, ",")));
+  LogLine(absl::StrCat(
+      "nfr-agent: mode=", st.mode, " (", why, ")",
+      st.compat_backend.empty() ? "" : absl::StrCat("; compat backend ", st.compat_backend),
+      "; queues ", q.num(), "..", q.num() + q.count() - 1, "; interfaces ",
+      st.interfaces.empty() ? "none" : absl::StrJoin(st.interfaces, ",")));
   return absl::OkStatus();
 }
 

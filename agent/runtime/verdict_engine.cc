@@ -28,10 +28,9 @@ std::string Where(const nfr::v1::Flow& flow) {
                       DirectionWord(flow.direction()));
 }
 
-nfr::v1::Decision MakeDecision(const nfr::v1::Flow& flow, bool accept,
-                               nfr::v1::DecisionScope scope, nfr::v1::DecisionSource source,
-                               absl::Duration ttl, const std::string& rule_id,
-                               uint64_t pending_id) {
+nfr::v1::Decision MakeDecision(const nfr::v1::Flow& flow, bool accept, nfr::v1::DecisionScope scope,
+                               nfr::v1::DecisionSource source, absl::Duration ttl,
+                               const std::string& rule_id, uint64_t pending_id) {
   nfr::v1::Decision d;
   *d.mutable_time() = ToProto(absl::Now());
   *d.mutable_flow() = flow;
@@ -51,8 +50,7 @@ bool DefaultAccepts(const CompiledPolicy& policy) {
 }  // namespace
 
 nfr::v1::Direction DirectionOfHook(uint8_t hook) {
-  return hook == NFR_HOOK_REDIRECT_EGRESS ? nfr::v1::DIRECTION_EGRESS
-                                          : nfr::v1::DIRECTION_INGRESS;
+  return hook == NFR_HOOK_REDIRECT_EGRESS ? nfr::v1::DIRECTION_EGRESS : nfr::v1::DIRECTION_INGRESS;
 }
 
 VerdictEngine::VerdictEngine(std::shared_ptr<const CompiledPolicy> policy, PendingLimits limits,
@@ -66,8 +64,7 @@ void VerdictEngine::SetCache(VerdictCache* cache) {
 
 void VerdictEngine::SetSender(HeldVerdictSender* sender) { sender_ = sender; }
 
-void VerdictEngine::CacheVerdict(const nfr_flow_key& key, nfr_verdict verdict,
-                                 absl::Duration ttl) {
+void VerdictEngine::CacheVerdict(const nfr_flow_key& key, nfr_verdict verdict, absl::Duration ttl) {
   absl::ReaderMutexLock lock(&cache_mu_);
   if (cache_ == nullptr) return;
   if (!cache_->SetFlowVerdict(key, verdict, ttl).ok()) ++cache_errors_;
@@ -140,14 +137,13 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
       CacheVerdict(ReverseFlowKey(key), NFR_VERDICT_ALLOW, match.ttl);
     }
     ++(accept ? policy_accept_ : policy_drop_);
-    LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(flow), " (",
-                         match.rule_id.empty() ? "default verdict"
-                                               : absl::StrCat("rule ", match.rule_id),
-                         ")"));
+    LogLine(absl::StrCat(
+        "decision ", VerdictWord(accept), " ", Where(flow), " (",
+        match.rule_id.empty() ? "default verdict" : absl::StrCat("rule ", match.rule_id), ")"));
     if (sink_ != nullptr) {
       sink_->OnFlowDecided(MakeDecision(flow, accept, nfr::v1::DECISION_SCOPE_FLOW,
-                                        nfr::v1::DECISION_SOURCE_POLICY, match.ttl,
-                                        match.rule_id, 0));
+                                        nfr::v1::DECISION_SOURCE_POLICY, match.ttl, match.rule_id,
+                                        0));
     }
     return accept ? QueueAction::kAccept : QueueAction::kDrop;
   }
@@ -204,8 +200,8 @@ absl::StatusOr<nfr::v1::Decision> VerdictEngine::Decide(const DecideRequest& r) 
   }
   auto resolved = pending_.Resolve(r.pending_id);
   if (!resolved.has_value()) {
-    return absl::NotFoundError(absl::StrCat("no pending connection ", r.pending_id,
-                                            " (already decided or expired)"));
+    return absl::NotFoundError(
+        absl::StrCat("no pending connection ", r.pending_id, " (already decided or expired)"));
   }
   const bool accept = r.verdict == nfr::v1::VERDICT_ACCEPT;
   auto policy = policy_.Get();
@@ -231,11 +227,10 @@ absl::StatusOr<nfr::v1::Decision> VerdictEngine::Decide(const DecideRequest& r) 
                    resolved->info.rule_id(), r.pending_id);
   d.set_decider(r.decider);
   d.set_reason(r.reason);
-  LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(resolved->info.flow()),
-                       " (pending ", r.pending_id, ", controller ",
-                       r.decider.empty() ? "unknown" : r.decider, ", ",
-                       nfr::v1::DecisionScope_Name(scope), ", ", resolved->packets.size(),
-                       " held packets)"));
+  LogLine(absl::StrCat(
+      "decision ", VerdictWord(accept), " ", Where(resolved->info.flow()), " (pending ",
+      r.pending_id, ", controller ", r.decider.empty() ? "unknown" : r.decider, ", ",
+      nfr::v1::DecisionScope_Name(scope), ", ", resolved->packets.size(), " held packets)"));
   if (sink_ != nullptr) sink_->OnPendingResolved(resolved->info, d);
   return d;
 }
@@ -250,14 +245,14 @@ void VerdictEngine::ExpireDue(absl::Time now) {
   for (auto& e : due) {
     CacheVerdict(e.key, accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY, ttl);
     ApplyToHeld(e.packets, accept);
-    LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(e.info.flow()),
-                         " (pending ", e.info.id(), " timed out, default verdict, ",
-                         e.packets.size(), " held packets)"));
+    LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(e.info.flow()), " (pending ",
+                         e.info.id(), " timed out, default verdict, ", e.packets.size(),
+                         " held packets)"));
     if (sink_ != nullptr) {
       sink_->OnPendingResolved(
-          e.info, MakeDecision(e.info.flow(), accept, nfr::v1::DECISION_SCOPE_FLOW,
-                               nfr::v1::DECISION_SOURCE_TIMEOUT, ttl, e.info.rule_id(),
-                               e.info.id()));
+          e.info,
+          MakeDecision(e.info.flow(), accept, nfr::v1::DECISION_SCOPE_FLOW,
+                       nfr::v1::DECISION_SOURCE_TIMEOUT, ttl, e.info.rule_id(), e.info.id()));
     }
   }
 }
@@ -268,13 +263,12 @@ void VerdictEngine::ResolveAll(absl::string_view why) {
   const bool accept = DefaultAccepts(*policy_.Get());
   for (auto& e : all) {
     ApplyToHeld(e.packets, accept);
-    LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(e.info.flow()),
-                         " (pending ", e.info.id(), ", ", why, ", default verdict)"));
+    LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(e.info.flow()), " (pending ",
+                         e.info.id(), ", ", why, ", default verdict)"));
     if (sink_ != nullptr) {
-      nfr::v1::Decision d =
-          MakeDecision(e.info.flow(), accept, nfr::v1::DECISION_SCOPE_ONCE,
-                       nfr::v1::DECISION_SOURCE_TIMEOUT, absl::ZeroDuration(), e.info.rule_id(),
-                       e.info.id());
+      nfr::v1::Decision d = MakeDecision(e.info.flow(), accept, nfr::v1::DECISION_SCOPE_ONCE,
+                                         nfr::v1::DECISION_SOURCE_TIMEOUT, absl::ZeroDuration(),
+                                         e.info.rule_id(), e.info.id());
       d.set_reason(std::string(why));
       sink_->OnPendingResolved(e.info, d);
     }
@@ -282,9 +276,14 @@ void VerdictEngine::ResolveAll(absl::string_view why) {
 }
 
 EngineCounters VerdictEngine::counters() const {
-  return {packets_.load(),      parse_errors_.load(), cache_hits_.load(),
-          policy_accept_.load(), policy_drop_.load(),  asked_.load(),
-          controller_decisions_.load(), cache_errors_.load()};
+  return {packets_.load(),
+          parse_errors_.load(),
+          cache_hits_.load(),
+          policy_accept_.load(),
+          policy_drop_.load(),
+          asked_.load(),
+          controller_decisions_.load(),
+          cache_errors_.load()};
 }
 
 }  // namespace nfr

@@ -96,8 +96,9 @@ TEST(Config, ValidationErrorsNameFieldAndFix) {
             "interfaces[1].name: \"a\" is listed twice; list it once (set egress there to inspect "
             "both directions)");
   EXPECT_TRUE(StartsWith(ErrorOf(R"({"interfaces": [{"name": "a/b"}]})"), "interfaces[0].name: "));
-  EXPECT_TRUE(StartsWith(ErrorOf(R"({"mode": "MODE_COMPAT", "interfaces": [{"name": "a", "egress": true}]})"),
-                         "interfaces[0].egress: "));
+  EXPECT_TRUE(StartsWith(
+      ErrorOf(R"({"mode": "MODE_COMPAT", "interfaces": [{"name": "a", "egress": true}]})"),
+      "interfaces[0].egress: "));
   EXPECT_TRUE(StartsWith(ErrorOf(R"({"selection": {"prefixes": ["10.0.0.0/40"]}})"),
                          "selection.prefixes[0]: \"10.0.0.0/40\" is not a CIDR prefix"));
   EXPECT_TRUE(StartsWith(ErrorOf(R"({"selection": {"dst_ports": [70000]}})"),

@@ -71,8 +71,10 @@ TEST(PendingTable, OneEntryPerFlowHowManyPacketsItHolds) {
 
 TEST(PendingTable, MaxFlowsOverflow) {
   PendingTable t({.max_flows = 2, .max_packets_per_flow = 4});
-  EXPECT_EQ(t.Add(Key(1), {0, 1}, FlowRecord(1), "", kT0, absl::Seconds(1)).outcome, Outcome::kAdded);
-  EXPECT_EQ(t.Add(Key(2), {0, 2}, FlowRecord(2), "", kT0, absl::Seconds(1)).outcome, Outcome::kAdded);
+  EXPECT_EQ(t.Add(Key(1), {0, 1}, FlowRecord(1), "", kT0, absl::Seconds(1)).outcome,
+            Outcome::kAdded);
+  EXPECT_EQ(t.Add(Key(2), {0, 2}, FlowRecord(2), "", kT0, absl::Seconds(1)).outcome,
+            Outcome::kAdded);
   EXPECT_EQ(t.Add(Key(3), {0, 3}, FlowRecord(3), "", kT0, absl::Seconds(1)).outcome,
             Outcome::kTableFull);
   // Existing flows still take packets when the table is full.

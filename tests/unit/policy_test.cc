@@ -67,20 +67,34 @@ TEST(Prefix, ParsesAndMatches) {
 
 TEST(PolicyValidation, AcceptsAGoodPolicy) {
   auto p = PolicyFromText(R"pb(
-    rules { id: "web" protocol: PROTOCOL_TCP dst_ports { first: 80 } dst_ports { first: 8000 last: 8080 }
-            dst_prefixes: "10.77.1.0/24" dst_prefixes: "fd77:1::/64" action: ACTION_ACCEPT }
-    rules { id: "ask" interface: "r-cli" direction: DIRECTION_INGRESS action: ACTION_ASK ttl_seconds: 60 }
+    rules {
+      id: "web"
+      protocol: PROTOCOL_TCP
+      dst_ports { first: 80 }
+      dst_ports { first: 8000 last: 8080 }
+      dst_prefixes: "10.77.1.0/24"
+      dst_prefixes: "fd77:1::/64"
+      action: ACTION_ACCEPT
+    }
+    rules {
+      id: "ask"
+      interface: "r-cli"
+      direction: DIRECTION_INGRESS
+      action: ACTION_ASK
+      ttl_seconds: 60
+    }
     default_verdict: VERDICT_DROP)pb");
   EXPECT_TRUE(ValidatePolicy(p).ok()) << ValidatePolicy(p);
 }
 
 TEST(PolicyValidation, ErrorsNameTheFieldAndTheFix) {
   const std::string base = "default_verdict: VERDICT_DROP ";
-  EXPECT_EQ(ErrorOf(base + R"pb(rules { id: "a" action: ACTION_ACCEPT }
-                                rules { id: "b" action: ACTION_ACCEPT }
-                                rules { id: "c" dst_prefixes: "10.0.0.0/33" action: ACTION_ACCEPT })pb"),
-            "rules[2].dst_prefixes[0]: \"10.0.0.0/33\" is not a CIDR prefix; use ADDR/LEN with "
-            "LEN <= 32");
+  EXPECT_EQ(
+      ErrorOf(base + R"pb(rules { id: "a" action: ACTION_ACCEPT }
+                          rules { id: "b" action: ACTION_ACCEPT }
+                          rules { id: "c" dst_prefixes: "10.0.0.0/33" action: ACTION_ACCEPT })pb"),
+      "rules[2].dst_prefixes[0]: \"10.0.0.0/33\" is not a CIDR prefix; use ADDR/LEN with "
+      "LEN <= 32");
   EXPECT_EQ(ErrorOf(base + R"pb(rules { id: "a" action: ACTION_ACCEPT }
                                 rules { id: "a" action: ACTION_DROP })pb"),
             "rules[1].id: \"a\" is used by an earlier rule; rule ids must be unique");
@@ -88,34 +102,51 @@ TEST(PolicyValidation, ErrorsNameTheFieldAndTheFix) {
             "rules[0].id: \"a b\" is not a valid rule id; use 1..64 characters of [A-Za-z0-9_.-]");
   EXPECT_EQ(ErrorOf(base + R"pb(rules { id: "a" })pb"),
             "rules[0].action: not set; use ACTION_ACCEPT, ACTION_DROP or ACTION_ASK");
-  EXPECT_EQ(ErrorOf(base + R"pb(rules { id: "a" protocol: PROTOCOL_TCP dst_ports { first: 0 }
-                                        action: ACTION_ACCEPT })pb"),
+  EXPECT_EQ(ErrorOf(base + R"pb(rules {
+                                  id: "a"
+                                  protocol: PROTOCOL_TCP
+                                  dst_ports { first: 0 }
+                                  action: ACTION_ACCEPT
+                                })pb"),
             "rules[0].dst_ports[0].first: 0 is not a port; use 1..65535");
-  EXPECT_EQ(ErrorOf(base + R"pb(rules { id: "a" protocol: PROTOCOL_TCP
-                                        src_ports { first: 90 last: 80 } action: ACTION_ACCEPT })pb"),
+  EXPECT_EQ(ErrorOf(base + R"pb(rules {
+                                  id: "a"
+                                  protocol: PROTOCOL_TCP
+                                  src_ports { first: 90 last: 80 }
+                                  action: ACTION_ACCEPT
+                                })pb"),
             "rules[0].src_ports[0].last: 80 is not a valid range end; use 0 (just first) or "
             "90..65535");
-  EXPECT_EQ(ErrorOf(base + R"pb(rules { id: "a" protocol: PROTOCOL_ICMP dst_ports { first: 1 }
-                                        action: ACTION_ACCEPT })pb"),
+  EXPECT_EQ(ErrorOf(base + R"pb(rules {
+                                  id: "a"
+                                  protocol: PROTOCOL_ICMP
+                                  dst_ports { first: 1 }
+                                  action: ACTION_ACCEPT
+                                })pb"),
             "rules[0].dst_ports: ports need protocol PROTOCOL_TCP or PROTOCOL_UDP, not "
             "PROTOCOL_ICMP; remove the ports or change the protocol");
-  EXPECT_EQ(ErrorOf(base + R"pb(rules { id: "a" interface: "this-name-is-too-long"
-                                        action: ACTION_ACCEPT })pb")
-                .rfind("rules[0].interface: ", 0),
-            0u);
-  EXPECT_EQ(ErrorOf(base + R"pb(rules { id: "a" src_prefixes: "10.1.1.1/8" action: ACTION_ACCEPT })pb"),
-            "rules[0].src_prefixes[0]: \"10.1.1.1/8\" has host bits set; use 10.0.0.0/8");
+  EXPECT_EQ(
+      ErrorOf(base +
+              R"pb(rules { id: "a" interface: "this-name-is-too-long" action: ACTION_ACCEPT })pb")
+          .rfind("rules[0].interface: ", 0),
+      0u);
+  EXPECT_EQ(
+      ErrorOf(base + R"pb(rules { id: "a" src_prefixes: "10.1.1.1/8" action: ACTION_ACCEPT })pb"),
+      "rules[0].src_prefixes[0]: \"10.1.1.1/8\" has host bits set; use 10.0.0.0/8");
   EXPECT_EQ(ErrorOf(R"pb(rules { id: "a" action: ACTION_ACCEPT })pb"),
             "default_verdict: not set; use VERDICT_ACCEPT or VERDICT_DROP");
-  EXPECT_EQ(ErrorOf(base + "pending_timeout_ms: 600001").rfind("pending_timeout_ms: 600001 exceeds", 0),
-            0u);
+  EXPECT_EQ(
+      ErrorOf(base + "pending_timeout_ms: 600001").rfind("pending_timeout_ms: 600001 exceeds", 0),
+      0u);
 
   nfr::v1::Policy unknown_enum = PolicyFromText(base);
   auto* r = unknown_enum.add_rules();
   r->set_id("x");
   r->set_action(nfr::v1::ACTION_ACCEPT);
   r->set_protocol(static_cast<nfr::v1::Protocol>(99));
-  EXPECT_EQ(std::string(ValidatePolicy(unknown_enum).message()).rfind("rules[0].protocol: unknown value 99", 0), 0u);
+  EXPECT_EQ(std::string(ValidatePolicy(unknown_enum).message())
+                .rfind("rules[0].protocol: unknown value 99", 0),
+            0u);
 
   auto s = ValidatePolicy(PolicyFromText(R"pb(rules { id: "a" })pb"), "policy.");
   EXPECT_EQ(std::string(s.message()).rfind("policy.rules[0].action", 0), 0u) << s;
@@ -133,21 +164,37 @@ TEST(PolicyValidation, Limits) {
   p.mutable_rules()->RemoveLast();
   EXPECT_TRUE(ValidatePolicy(p).ok());
   for (int i = 0; i <= kMaxPrefixesPerRule; ++i) p.mutable_rules(0)->add_dst_prefixes("10.0.0.0/8");
-  EXPECT_EQ(std::string(ValidatePolicy(p).message()).rfind("rules[0].dst_prefixes: 257 prefixes", 0),
-            0u);
+  EXPECT_EQ(
+      std::string(ValidatePolicy(p).message()).rfind("rules[0].dst_prefixes: 257 prefixes", 0), 0u);
 }
 
 TEST(CompiledPolicy, FirstMatchWinsAndDefaultApplies) {
   auto compiled = CompiledPolicy::Compile(PolicyFromText(R"pb(
     rules { id: "deny-bad" src_prefixes: "10.77.0.66/32" action: ACTION_DROP ttl_seconds: 10 }
-    rules { id: "web" protocol: PROTOCOL_TCP dst_ports { first: 80 } dst_ports { first: 8000 last: 8080 }
-            action: ACTION_ACCEPT }
-    rules { id: "ssh-egress" direction: DIRECTION_EGRESS protocol: PROTOCOL_TCP dst_ports { first: 22 }
-            action: ACTION_ACCEPT }
-    rules { id: "cli-only" interface: "r-cli" protocol: PROTOCOL_TCP src_ports { first: 1000 last: 2000 }
-            action: ACTION_ASK }
+    rules {
+      id: "web"
+      protocol: PROTOCOL_TCP
+      dst_ports { first: 80 }
+      dst_ports { first: 8000 last: 8080 }
+      action: ACTION_ACCEPT
+    }
+    rules {
+      id: "ssh-egress"
+      direction: DIRECTION_EGRESS
+      protocol: PROTOCOL_TCP
+      dst_ports { first: 22 }
+      action: ACTION_ACCEPT
+    }
+    rules {
+      id: "cli-only"
+      interface: "r-cli"
+      protocol: PROTOCOL_TCP
+      src_ports { first: 1000 last: 2000 }
+      action: ACTION_ASK
+    }
     rules { id: "v6" dst_prefixes: "fd77:1::/64" action: ACTION_ASK }
-    default_verdict: VERDICT_DROP flow_ttl_seconds: 120)pb"));
+    default_verdict: VERDICT_DROP
+    flow_ttl_seconds: 120)pb"));
   ASSERT_TRUE(compiled.ok()) << compiled.status();
   const auto& c = **compiled;
   EXPECT_EQ(c.flow_ttl(), absl::Seconds(120));
@@ -204,7 +251,8 @@ TEST(CompiledPolicy, RuleForFlowMatchesTheNextConnection) {
   *p.add_rules() = RuleForFlow(flow, nfr::v1::VERDICT_ACCEPT, "decided-1");
   auto c = CompiledPolicy::Compile(p);
   ASSERT_TRUE(c.ok()) << c.status();
-  auto m = (*c)->Match(Tcp4({10, 77, 0, 2}, {10, 77, 1, 2}, 40001, 9000), "r-cli", DIRECTION_INGRESS);
+  auto m =
+      (*c)->Match(Tcp4({10, 77, 0, 2}, {10, 77, 1, 2}, 40001, 9000), "r-cli", DIRECTION_INGRESS);
   EXPECT_EQ(m.action, nfr::v1::ACTION_ACCEPT);
   m = (*c)->Match(Tcp4({10, 77, 0, 3}, {10, 77, 1, 2}, 40001, 9000), "r-cli", DIRECTION_INGRESS);
   EXPECT_EQ(m.rule_id, "");

@@ -1,0 +1,309 @@
+#include "agent/runtime/verdict_engine.h"
+
+#include <google/protobuf/text_format.h>
+#include <netinet/in.h>
+
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "agent/packet/flow_key.h"
+#include "gtest/gtest.h"
+#include "tests/unit/packet_builder.h"
+
+namespace nfr {
+namespace {
+
+// In-memory stand-in for the BPF flow cache (the real one needs root and BPF;
+// integration tests cover it).
+class MapCache : public VerdictCache {
+ public:
+  absl::Status SetFlowVerdict(const nfr_flow_key& key, nfr_verdict verdict,
+                              absl::Duration ttl) override {
+    std::lock_guard<std::mutex> l(mu);
+    entries[Bytes(key)] = {verdict, ttl};
+    return absl::OkStatus();
+  }
+  absl::Status DeleteFlow(const nfr_flow_key& key) override {
+    std::lock_guard<std::mutex> l(mu);
+    entries.erase(Bytes(key));
+    return absl::OkStatus();
+  }
+  std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const override {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = entries.find(Bytes(key));
+    if (it == entries.end()) return std::nullopt;
+    nfr_flow_value v{};
+    v.verdict = it->second.first;
+    return v;
+  }
+  std::optional<std::pair<nfr_verdict, absl::Duration>> Get(const nfr_flow_key& key) {
+    std::lock_guard<std::mutex> l(mu);
+    auto it = entries.find(Bytes(key));
+    if (it == entries.end()) return std::nullopt;
+    return it->second;
+  }
+  static std::string Bytes(const nfr_flow_key& k) {
+    return std::string(reinterpret_cast<const char*>(&k), sizeof(k));
+  }
+  mutable std::mutex mu;
+  std::map<std::string, std::pair<nfr_verdict, absl::Duration>> entries;
+};
+
+class RecordingSender : public HeldVerdictSender {
+ public:
+  absl::Status SendVerdict(uint16_t queue, uint32_t id, bool accept) override {
+    std::lock_guard<std::mutex> l(mu);
+    sent.push_back({queue, id, accept});
+    return absl::OkStatus();
+  }
+  struct Sent {
+    uint16_t queue;
+    uint32_t id;
+    bool accept;
+  };
+  std::mutex mu;
+  std::vector<Sent> sent;
+};
+
+class RecordingSink : public EventSink {
+ public:
+  void OnPendingAdded(const nfr::v1::PendingConnection& p) override { added.push_back(p); }
+  void OnPendingResolved(const nfr::v1::PendingConnection& p, const nfr::v1::Decision& d) override {
+    resolved.push_back({p, d});
+  }
+  void OnFlowDecided(const nfr::v1::Decision& d) override { decided.push_back(d); }
+  std::vector<nfr::v1::PendingConnection> added;
+  std::vector<std::pair<nfr::v1::PendingConnection, nfr::v1::Decision>> resolved;
+  std::vector<nfr::v1::Decision> decided;
+};
+
+nfr::v1::Policy PolicyFromText(const std::string& text) {
+  nfr::v1::Policy p;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
+  return p;
+}
+
+constexpr char kPolicy[] = R"pb(
+  rules {
+    id: "web"
+    protocol: PROTOCOL_TCP
+    dst_ports { first: 80 }
+    action: ACTION_ACCEPT
+    ttl_seconds: 60
+  }
+  rules {
+    id: "dns"
+    protocol: PROTOCOL_UDP
+    dst_ports { first: 53 }
+    action: ACTION_ACCEPT
+  }
+  rules { id: "egress-ask" direction: DIRECTION_EGRESS protocol: PROTOCOL_TCP action: ACTION_ASK }
+  rules { id: "lo-ask" interface: "lo" protocol: PROTOCOL_TCP action: ACTION_ASK }
+  default_verdict: VERDICT_DROP
+  pending_timeout_ms: 2000
+  flow_ttl_seconds: 120)pb";
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Make({.max_flows = 16, .max_packets_per_flow = 4}); }
+  void Make(PendingLimits limits) {
+    engine = std::make_unique<VerdictEngine>(*CompiledPolicy::Compile(PolicyFromText(kPolicy)),
+                                             limits, &sink);
+    engine->SetCache(&cache);
+    engine->SetSender(&sender);
+  }
+  QueueAction Send(const std::vector<uint8_t>& bytes, uint32_t id, uint8_t hook = 0,
+                   uint32_t in = 1, uint32_t out = 0) {
+    packets.push_back(bytes);
+    QueuedPacket q;
+    q.queue = 4200;
+    q.id = id;
+    q.hook = hook;
+    q.in_ifindex = in;
+    q.out_ifindex = out;
+    q.payload = absl::MakeConstSpan(packets.back());
+    return engine->OnPacket(q);
+  }
+  static std::vector<uint8_t> Tcp(uint16_t sport, uint16_t dport, uint8_t flags = kTcpSyn) {
+    return testing::Ipv4({10, 77, 0, 2}, {10, 77, 1, 2}, 6,
+                         testing::TcpHeader(sport, dport, flags));
+  }
+  static nfr_flow_key KeyOf(const std::vector<uint8_t>& bytes) {
+    return FlowKeyOf(*ParsePacket(absl::MakeConstSpan(bytes)));
+  }
+
+  MapCache cache;
+  RecordingSender sender;
+  RecordingSink sink;
+  std::unique_ptr<VerdictEngine> engine;
+  std::deque<std::vector<uint8_t>> packets;
+};
+
+TEST_F(EngineTest, PolicyAcceptWritesTheFlowCache) {
+  auto p = Tcp(40000, 80);
+  EXPECT_EQ(Send(p, 1), QueueAction::kAccept);
+  auto c = cache.Get(KeyOf(p));
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->first, NFR_VERDICT_ALLOW);
+  EXPECT_EQ(c->second, absl::Seconds(60));
+  ASSERT_EQ(sink.decided.size(), 1u);
+  EXPECT_EQ(sink.decided[0].source(), nfr::v1::DECISION_SOURCE_POLICY);
+  EXPECT_EQ(sink.decided[0].rule_id(), "web");
+  EXPECT_EQ(sink.decided[0].flow().interface(), "lo");
+  EXPECT_EQ(sink.decided[0].ttl_seconds(), 60u);
+
+  // A packet queued before the cache write is answered from the cache.
+  EXPECT_EQ(Send(p, 2), QueueAction::kAccept);
+  EXPECT_EQ(engine->counters().cache_hits, 1u);
+}
+
+TEST_F(EngineTest, UdpAcceptAlsoAllowsReplies) {
+  auto p = testing::Ipv4({10, 77, 0, 2}, {10, 77, 1, 2}, 17, testing::UdpHeader(5000, 53));
+  EXPECT_EQ(Send(p, 1), QueueAction::kAccept);
+  auto reverse = cache.Get(ReverseFlowKey(KeyOf(p)));
+  ASSERT_TRUE(reverse.has_value());
+  EXPECT_EQ(reverse->first, NFR_VERDICT_ALLOW);
+  EXPECT_EQ(reverse->second, absl::Seconds(120));
+}
+
+TEST_F(EngineTest, DefaultVerdictDropsAndCachesDeny) {
+  auto p = testing::Ipv4({10, 77, 0, 2}, {10, 77, 1, 2}, 17, testing::UdpHeader(5000, 5000));
+  EXPECT_EQ(Send(p, 1), QueueAction::kDrop);
+  EXPECT_EQ(cache.Get(KeyOf(p))->first, NFR_VERDICT_DENY);
+  EXPECT_EQ(sink.decided.at(0).rule_id(), "");
+  EXPECT_EQ(sink.decided.at(0).verdict(), nfr::v1::VERDICT_DROP);
+}
+
+TEST_F(EngineTest, AskHoldsEveryPacketOfTheFlowUntilDecided) {
+  auto p = Tcp(40001, 9000);
+  EXPECT_EQ(Send(p, 10), QueueAction::kHold);
+  EXPECT_EQ(Send(p, 11), QueueAction::kHold);  // SYN retransmission joins the entry
+  ASSERT_EQ(sink.added.size(), 1u);
+  EXPECT_EQ(sink.added[0].rule_id(), "lo-ask");
+  EXPECT_EQ(cache.Get(KeyOf(p))->first, NFR_VERDICT_PENDING);
+  auto pending = engine->ListPending();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].packets(), 2u);
+  EXPECT_EQ(pending[0].flow().dst_port(), 9000u);
+
+  DecideRequest r;
+  r.pending_id = pending[0].id();
+  r.verdict = nfr::v1::VERDICT_ACCEPT;
+  r.scope = nfr::v1::DECISION_SCOPE_FLOW;
+  r.ttl = absl::Seconds(30);
+  r.decider = "alice";
+  r.reason = "known service";
+  auto d = engine->Decide(r);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->source(), nfr::v1::DECISION_SOURCE_CONTROLLER);
+  EXPECT_EQ(d->decider(), "alice");
+  EXPECT_EQ(d->ttl_seconds(), 30u);
+  EXPECT_EQ(d->pending_id(), r.pending_id);
+  ASSERT_EQ(sender.sent.size(), 2u);
+  EXPECT_EQ(sender.sent[0].id, 10u);
+  EXPECT_EQ(sender.sent[1].id, 11u);
+  EXPECT_TRUE(sender.sent[0].accept && sender.sent[1].accept);
+  EXPECT_EQ(sender.sent[0].queue, 4200);
+  EXPECT_EQ(cache.Get(KeyOf(p))->first, NFR_VERDICT_ALLOW);
+  EXPECT_EQ(cache.Get(KeyOf(p))->second, absl::Seconds(30));
+  ASSERT_EQ(sink.resolved.size(), 1u);
+  EXPECT_EQ(sink.resolved[0].second.verdict(), nfr::v1::VERDICT_ACCEPT);
+  EXPECT_TRUE(engine->ListPending().empty());
+
+  EXPECT_EQ(engine->Decide(r).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Send(p, 12), QueueAction::kAccept);  // now cached
+}
+
+TEST_F(EngineTest, DecideOnceForgetsTheFlow) {
+  auto p = Tcp(40002, 9000);
+  EXPECT_EQ(Send(p, 1), QueueAction::kHold);
+  DecideRequest r;
+  r.pending_id = engine->ListPending().at(0).id();
+  r.verdict = nfr::v1::VERDICT_DROP;
+  ASSERT_TRUE(engine->Decide(r).ok());
+  EXPECT_FALSE(cache.Get(KeyOf(p)).has_value());
+  EXPECT_FALSE(sender.sent.at(0).accept);
+  EXPECT_EQ(Send(p, 2), QueueAction::kHold);  // asks again
+}
+
+TEST_F(EngineTest, DecideRejectsBadRequests) {
+  DecideRequest r;
+  r.pending_id = 12345;
+  r.verdict = nfr::v1::VERDICT_ACCEPT;
+  EXPECT_EQ(engine->Decide(r).status().code(), absl::StatusCode::kNotFound);
+  r.verdict = nfr::v1::VERDICT_UNSPECIFIED;
+  EXPECT_EQ(engine->Decide(r).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(EngineTest, TimeoutAppliesTheDefaultVerdict) {
+  auto p = Tcp(40003, 9000);
+  EXPECT_EQ(Send(p, 7), QueueAction::kHold);
+  auto deadline = engine->NextDeadline();
+  ASSERT_TRUE(deadline.has_value());
+  engine->ExpireDue(*deadline - absl::Milliseconds(1));
+  EXPECT_TRUE(sender.sent.empty());
+  engine->ExpireDue(*deadline);
+  ASSERT_EQ(sender.sent.size(), 1u);
+  EXPECT_FALSE(sender.sent[0].accept);
+  ASSERT_EQ(sink.resolved.size(), 1u);
+  EXPECT_EQ(sink.resolved[0].second.source(), nfr::v1::DECISION_SOURCE_TIMEOUT);
+  EXPECT_EQ(cache.Get(KeyOf(p))->first, NFR_VERDICT_DENY);
+  EXPECT_EQ(engine->pending_counters().expired, 1u);
+}
+
+TEST_F(EngineTest, BoundsGiveTheDefaultVerdictImmediately) {
+  Make({.max_flows = 1, .max_packets_per_flow = 2});
+  auto p = Tcp(40004, 9000);
+  EXPECT_EQ(Send(p, 1), QueueAction::kHold);
+  EXPECT_EQ(Send(p, 2), QueueAction::kHold);
+  EXPECT_EQ(Send(p, 3), QueueAction::kDrop);                 // beyond max_packets_per_flow
+  EXPECT_EQ(Send(Tcp(40005, 9000), 4), QueueAction::kDrop);  // table full
+  ASSERT_EQ(sink.decided.size(), 1u);
+  EXPECT_EQ(sink.decided[0].source(), nfr::v1::DECISION_SOURCE_OVERFLOW);
+  auto c = engine->pending_counters();
+  EXPECT_EQ(c.packet_overflow, 1u);
+  EXPECT_EQ(c.flow_overflow, 1u);
+}
+
+TEST_F(EngineTest, EgressHookUsesTheOutputInterfaceAndDirection) {
+  auto p = Tcp(40006, 9001);
+  EXPECT_EQ(Send(p, 1, NFR_HOOK_REDIRECT_EGRESS, 0, 1), QueueAction::kHold);
+  auto pending = engine->ListPending();
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].rule_id(), "egress-ask");
+  EXPECT_EQ(pending[0].flow().direction(), nfr::v1::DIRECTION_EGRESS);
+  EXPECT_EQ(pending[0].flow().interface(), "lo");
+  // Hook 6 (native ingress) and 0 (compat PREROUTING) are both ingress.
+  EXPECT_EQ(DirectionOfHook(6), nfr::v1::DIRECTION_INGRESS);
+  EXPECT_EQ(DirectionOfHook(0), nfr::v1::DIRECTION_INGRESS);
+}
+
+TEST_F(EngineTest, UnparseablePacketsAreAccepted) {
+  EXPECT_EQ(Send({0x45, 0x00}, 1), QueueAction::kAccept);
+  EXPECT_EQ(engine->counters().parse_errors, 1u);
+}
+
+TEST_F(EngineTest, ShutdownResolvesEverythingWithTheDefault) {
+  EXPECT_EQ(Send(Tcp(40007, 9000), 1), QueueAction::kHold);
+  EXPECT_EQ(Send(Tcp(40008, 9000), 2), QueueAction::kHold);
+  engine->ResolveAll("agent shutting down");
+  EXPECT_EQ(sender.sent.size(), 2u);
+  EXPECT_EQ(sink.resolved.size(), 2u);
+  EXPECT_TRUE(engine->ListPending().empty());
+}
+
+TEST_F(EngineTest, InstallPolicyIsAllOrNothing) {
+  auto bad = PolicyFromText(R"pb(rules { id: "x" }
+                                 default_verdict: VERDICT_ACCEPT)pb");
+  auto s = engine->InstallPolicy(bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine->GetPolicy().rules_size(), 4);
+  auto good = PolicyFromText(R"pb(version: 7 default_verdict: VERDICT_ACCEPT)pb");
+  ASSERT_TRUE(engine->InstallPolicy(good).ok());
+  EXPECT_EQ(engine->GetPolicy().version(), 7u);
+  EXPECT_EQ(Send(Tcp(40009, 9000), 1), QueueAction::kAccept);
+}
+
+}  // namespace
+}  // namespace nfr
