@@ -155,7 +155,8 @@ class Lab:
 
     def tc_filters(self, dev="r-cli", direction="ingress"):
         r = self.run(self.rtr, ["tc", "filter", "show", "dev", dev, direction])
-        return [l for l in r.stdout.splitlines() if " bpf " in l or "bpf" in l.split()]
+        # One "filter ... bpf ... handle H prog:[id] ..." line per attached program.
+        return [l for l in r.stdout.splitlines() if " bpf " in l and " handle " in l]
 
     def compat_rules(self):
         """Netfilter rules in the router namespace that queue packets (any backend)."""
@@ -275,6 +276,11 @@ class Agent:
                     + self._current_log())
             time.sleep(0.05)
         raise AssertionError(f"nfr-agent printed no start line in {timeout}s:\n" + self._current_log())
+
+    def mode(self):
+        """"native" or "compat", from the start line of the current run."""
+        m = re.search(r"nfr-agent: mode=(\w+)", self._current_log())
+        return m.group(1) if m else None
 
     def wait_log(self, pattern, timeout=10):
         rx = re.compile(pattern)
