@@ -125,16 +125,17 @@ absl::StatusOr<PacketInfo> ParseIpv6(absl::Span<const uint8_t> d) {
       return absl::InvalidArgumentError(absl::StrCat(
           "malformed packet: more than ", kMaxIpv6ExtHeaders, " IPv6 extension headers"));
     }
-    if (next == kProtoHopByHop && i != 0) {
-      return absl::InvalidArgumentError(
-          "malformed packet: IPv6 hop-by-hop options header not directly after the IPv6 header");
-    }
     size_t len;
     if (next == kProtoFragment) {
       if (auto s = Need(off, 8, end, d.size(), "IPv6 fragment header"); !s.ok()) return s;
       const uint16_t fo = Load16(d, off + 2);
       p.fragment = true;
-      if ((fo & 0xfff8) != 0) p.later_fragment = true;
+      if ((fo & 0xfff8) != 0) {
+        // A later fragment: what follows is payload, not headers (as in the tc program).
+        p.later_fragment = true;
+        p.protocol = d[off];
+        return p;
+      }
       len = 8;
     } else {
       if (auto s = Need(off, 2, end, d.size(), "IPv6 extension header"); !s.ok()) return s;
@@ -145,7 +146,6 @@ absl::StatusOr<PacketInfo> ParseIpv6(absl::Span<const uint8_t> d) {
     off += len;
   }
   p.protocol = next;
-  if (p.later_fragment) return p;
   if (auto s = ParseL4(d, off, end, p); !s.ok()) return s;
   return p;
 }

@@ -92,12 +92,14 @@ QueueAction VerdictEngine::OnPacket(const QueuedPacket& q) {
   ++packets_;
   auto info = ParsePacket(q.payload);
   if (!info.ok()) {
-    // The tc program only sends packets it parsed; anything else is passed on.
+    // The tc program parsed it, we cannot: the policy's default verdict applies.
+    const bool accept = DefaultAccepts(*policy_.Get());
     if (parse_errors_++ < 10) {
-      LogLine(absl::StrCat("nfr-agent: queue ", q.queue, " packet ", q.id,
-                           " accepted unparsed: ", info.status().message()));
+      LogLine(absl::StrCat("nfr-agent: queue ", q.queue, " packet ", q.id, " unparseable (",
+                           info.status().message(), "): default verdict ",
+                           VerdictWord(accept)));
     }
-    return QueueAction::kAccept;
+    return accept ? QueueAction::kAccept : QueueAction::kDrop;
   }
   return Evaluate(q, *info);
 }

@@ -24,7 +24,7 @@ namespace nfr {
 
 struct EngineCounters {
   uint64_t packets = 0;       // handed to the engine
-  uint64_t parse_errors = 0;  // unparseable: accepted (fail-open)
+  uint64_t parse_errors = 0;  // unparseable: the default verdict
   uint64_t cache_hits = 0;    // decided by an existing flow-cache entry
   uint64_t policy_accept = 0;
   uint64_t policy_drop = 0;

@@ -262,10 +262,11 @@ TEST(PacketParser, Ipv6Malformed) {
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("extension headers"), std::string::npos) << s;
 
-  auto late_hbh = Ext8(0);  // dst opts -> hop-by-hop: not allowed
-  auto hbh = Ext8(6);
-  late_hbh.insert(late_hbh.end(), hbh.begin(), hbh.end());
-  EXPECT_FALSE(Parse(Ipv6(kV6Src, kV6Dst, 60, late_hbh, TcpHeader(1, 2, kTcpSyn))).ok());
+  // A later IPv6 fragment: the bytes after the fragment header are payload.
+  auto later = Parse(Ipv6(kV6Src, kV6Dst, 44, FragmentHeader(60, 10, false), {0xff}));
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ(later->protocol, 60);
+  EXPECT_TRUE(later->later_fragment);
 
   auto beyond = Ipv6(kV6Src, kV6Dst, 6, {}, TcpHeader(1, 2, kTcpSyn));
   testing::Put16(beyond, 4, 10);  // payload length shorter than the TCP header

@@ -279,8 +279,8 @@ TEST_F(EngineTest, EgressHookUsesTheOutputInterfaceAndDirection) {
   EXPECT_EQ(DirectionOfHook(0), nfr::v1::DIRECTION_INGRESS);
 }
 
-TEST_F(EngineTest, UnparseablePacketsAreAccepted) {
-  EXPECT_EQ(Send({0x45, 0x00}, 1), QueueAction::kAccept);
+TEST_F(EngineTest, UnparseablePacketsGetTheDefaultVerdict) {
+  EXPECT_EQ(Send({0x45, 0x00}, 1), QueueAction::kDrop);
   EXPECT_EQ(engine->counters().parse_errors, 1u);
 }
 
