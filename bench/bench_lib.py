@@ -60,6 +60,18 @@ def rss_kib(pid):
     return -1
 
 
+def memory_detail(pid):
+    """VmRSS split into anonymous / file-backed (shared libraries) / shmem, in MiB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM", "Threads"):
+                fields[k] = v.split()[0]
+    return ", ".join(f"{k} {int(v) / 1024:.1f} MiB" if k != "Threads" else f"{k} {v}"
+                     for k, v in fields.items())
+
+
 def pct(values, p):
     s = sorted(values)
     if not s:

@@ -4,6 +4,7 @@
 Prints per-run numbers, the median ratio b/a (target >= 0.97) and the agent's idle RSS
 (target <= 15 MiB). A benchmark: it prints numbers, it does not pass or fail on them."""
 import json
+import subprocess
 import time
 
 import bench_lib
@@ -28,7 +29,8 @@ def main():
     agent = bench_lib.accept_agent(lab, workdir)
     server = None
     try:
-        server = lab.popen(lab.srv, ["iperf3", "-s", "-B", "::"])
+        server = lab.popen(lab.srv, ["iperf3", "-s", "-B", "::"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         base, nfr, idle_rss, busy_rss = [], [], [], []
         print(f"iperf3 TCP {args.streams} stream(s), {args.reps} x (a, b) x {args.seconds}s")
@@ -39,6 +41,7 @@ def main():
             agent.start()
             time.sleep(1.0)
             idle_rss.append(bench_lib.rss_kib(agent.proc.pid))
+            idle_detail = bench_lib.memory_detail(agent.proc.pid)
             before = agent.stats()
             b_gbps = iperf(lab, args.seconds, args.streams)
             d = harness.delta(agent.stats(), before)
@@ -56,6 +59,7 @@ def main():
               f"{bench_lib.median(ratios):.3f} (target >= 0.97)")
         print(f"agent RSS idle: max {max(idle_rss) / 1024:.1f} MiB (target <= 15 MiB); "
               f"after a run: max {max(busy_rss) / 1024:.1f} MiB")
+        print(f"agent memory when idle (last run): {idle_detail}")
     finally:
         if server:
             harness.stop_process(server)
