@@ -130,6 +130,11 @@ EventSink* ApiServer::event_sink() { return hub_.get(); }
 
 Store* ApiServer::store() { return store_.get(); }
 
+void ApiServer::Flush() {
+  hub_->Flush();
+  store_->Flush();
+}
+
 void ApiServer::Stop() {
   if (stopped_) return;
   stopped_ = true;

@@ -44,6 +44,10 @@ class ApiServer {
   // Ends watch streams, stops listening. Call before the runtime goes away.
   void Stop();
 
+  // Waits until events received so far reached watchers and the decision
+  // log is on disk (tests, shutdown).
+  void Flush();
+
   int tcp_port() const { return tcp_port_; }  // 0 without TCP
   const std::string& unix_socket() const { return unix_socket_; }
   Store* store();

@@ -47,6 +47,7 @@ void EventHub::Push(std::shared_ptr<HubEvent> event) {
       return;
     }
     ring_.push_back(std::move(event));
+    ++pushed_seq_;
   }
   wake_.notify_one();
 }
@@ -110,8 +111,15 @@ void EventHub::Run() {
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
     wake_.wait(l, [&] { return stop_ || !ring_.empty() || lost_since_delivery_; });
-    if (stop_) break;
+    if (stop_) {
+      // Nobody is watching any more, but what happened must still be logged.
+      batch.swap(ring_);
+      l.unlock();
+      for (auto& e : batch) Prepare(*e);
+      return;
+    }
     batch.swap(ring_);
+    const uint64_t seq = pushed_seq_;
     const uint64_t lost = lost_since_delivery_;
     lost_since_delivery_ = 0;
     l.unlock();
@@ -130,7 +138,15 @@ void EventHub::Run() {
     }
     batch.clear();
     l.lock();
+    dispatched_seq_ = seq;
+    dispatched_.notify_all();
   }
+}
+
+void EventHub::Flush() {
+  std::unique_lock<std::mutex> l(mu_);
+  const uint64_t target = pushed_seq_;
+  dispatched_.wait(l, [&] { return stop_ || dispatched_seq_ >= target; });
 }
 
 void EventHub::Stop() {

@@ -58,6 +58,10 @@ class EventHub : public EventSink {
   void ExpectControllerDecision(uint64_t pending_id, uint64_t decision_id);
   void ForgetControllerDecision(uint64_t pending_id);
 
+  // Waits until every event pushed before the call has been dispatched (and
+  // handed to the decision log).
+  void Flush();
+
   // Stops the dispatcher and closes every subscriber.
   void Stop();
 
@@ -74,6 +78,9 @@ class EventHub : public EventSink {
   std::mutex mu_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<HubEvent>> ring_;
+  std::condition_variable dispatched_;
+  uint64_t pushed_seq_ = 0;
+  uint64_t dispatched_seq_ = 0;
   uint64_t lost_since_delivery_ = 0;
   bool stop_ = false;
   std::atomic<uint64_t> dropped_{0};

@@ -1,0 +1,48 @@
+// Test harness for the API tier: a temporary directory, the real ApiServer
+// (real Unix socket, real SQLite file) over a TestAgentControl, and stubs.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "agent/api/api_server.h"
+#include "agent/store/store.h"
+#include "nfr/v1/agent_service.grpc.pb.h"
+#include "nfr/v1/connection_service.grpc.pb.h"
+#include "nfr/v1/decision_service.grpc.pb.h"
+#include "nfr/v1/policy_service.grpc.pb.h"
+#include "tests/api/test_agent_control.h"
+
+namespace nfr::test {
+
+std::string MakeTempDir();
+// Runs a shell command; returns its exit status.
+int Shell(const std::string& cmd);
+std::string ReadAll(const std::string& path);
+
+class ApiFixture : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // (Re)starts the server on dir_/agent.sock and dir_/state.db.
+  void StartServer(ApiServerOptions options = {});
+  void StopServer();
+  std::shared_ptr<grpc::Channel> UnixChannel();
+
+  std::unique_ptr<nfr::v1::PolicyService::Stub> PolicyStub();
+  std::unique_ptr<nfr::v1::ConnectionService::Stub> ConnStub();
+  std::unique_ptr<nfr::v1::DecisionService::Stub> DecisionStub();
+  std::unique_ptr<nfr::v1::AgentService::Stub> AgentStub();
+
+  std::string dir_;
+  nfr::v1::ApiConfig api_config_;
+  nfr::v1::StoreConfig store_config_;
+  std::unique_ptr<TestAgentControl> control_;
+  std::unique_ptr<ApiServer> server_;
+};
+
+}  // namespace nfr::test
