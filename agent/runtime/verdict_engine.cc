@@ -242,8 +242,9 @@ void VerdictEngine::ExpireDue(absl::Time now) {
   if (due.empty()) return;
   auto policy = policy_.Get();
   const bool accept = DefaultAccepts(*policy);
-  // Retransmissions within one more timeout get the same answer in the kernel.
-  const absl::Duration ttl = policy->pending_timeout();
+  // A default accept lets the flow run like a policy accept; a default drop
+  // absorbs retransmissions for one more timeout, then the flow may ask again.
+  const absl::Duration ttl = accept ? policy->flow_ttl() : policy->pending_timeout();
   for (auto& e : due) {
     CacheVerdict(e.key, accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY, ttl);
     ApplyToHeld(e.packets, accept);
