@@ -61,13 +61,20 @@ def rss_kib(pid):
 
 
 def memory_detail(pid):
-    """VmRSS split into anonymous / file-backed (shared libraries) / shmem, in MiB."""
+    """VmRSS split into anonymous / file-backed (binary + shared libraries) / shmem, and Pss."""
     fields = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             k, _, v = line.partition(":")
             if k in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM", "Threads"):
                 fields[k] = v.split()[0]
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    fields["Pss"] = line.split()[1]
+    except OSError:
+        pass
     return ", ".join(f"{k} {int(v) / 1024:.1f} MiB" if k != "Threads" else f"{k} {v}"
                      for k, v in fields.items())
 
