@@ -105,7 +105,9 @@ int main(int argc, char** argv) {
   overrides.queue_num = absl::GetFlag(FLAGS_queue_num);
   if (auto s = nfr::ApplyOverrides(overrides, config); !s.ok()) return Fail(2, s.message());
   if (auto s = nfr::ValidateConfig(config); !s.ok()) {
-    const std::string source = absl::GetFlag(FLAGS_config).value_or("embedded default config");
+    const auto path = absl::GetFlag(FLAGS_config);
+    const std::string source =
+        path.has_value() ? absl::StrCat("config file ", *path) : "embedded default config";
     return Fail(2, absl::StrCat(source, ": ", s.message()));
   }
   if (absl::GetFlag(FLAGS_check_config)) {
