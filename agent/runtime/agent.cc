@@ -7,6 +7,7 @@
 #include "absl/strings/strip.h"
 #include "agent/config/config_validation.h"
 #include "agent/datapath/datapath.h"
+#include "agent/policy/policy_validation.h"
 #include "agent/queue/queue_set.h"
 #include "agent/runtime/agent_log.h"
 #include "agent/runtime/pending_expirer.h"
@@ -71,7 +72,10 @@ absl::Status Agent::Start() {
   }
   auto dp = Datapath::Start(config_);
   if (!dp.ok()) return dp.status();
+  absl::MutexLock dp_lock(&dp_mu_);
   datapath_ = *std::move(dp);
+  // The policy may have changed since Create (the API restores the stored one).
+  SyncPendingTimeout(engine_->GetPolicy());
   cache_ = std::make_unique<DatapathVerdictCache>(datapath_.get());
   engine_->SetCache(cache_.get());
 
@@ -116,12 +120,14 @@ absl::Status Agent::Start() {
 }
 
 void Agent::Shutdown() {
-  if (!running_) return;
-  running_ = false;
+  if (!running_.exchange(false)) return;
   // 1. No new packets go up: detach the program and remove the compat rule.
   engine_->SetCache(nullptr);
-  cache_.reset();
-  datapath_.reset();
+  {
+    absl::MutexLock lock(&dp_mu_);
+    cache_.reset();
+    datapath_.reset();
+  }
   // 2. Let the queue threads drain what the kernel already queued, then stop.
   absl::SleepFor(absl::Milliseconds(50));
   expirer_->Stop();
@@ -129,15 +135,30 @@ void Agent::Shutdown() {
   // 3. Everything still held gets the default verdict before the queues close.
   engine_->ResolveAll("agent shutting down");
   engine_->SetSender(nullptr);
-  sender_.reset();
-  queues_.reset();
+  {
+    absl::MutexLock lock(&dp_mu_);
+    sender_.reset();
+    queues_.reset();
+  }
   LogLine("nfr-agent: stopped");
 }
 
 nfr::v1::Policy Agent::GetPolicy() const { return engine_->GetPolicy(); }
 
 absl::Status Agent::InstallPolicy(const nfr::v1::Policy& policy) {
-  return engine_->InstallPolicy(policy);
+  if (auto s = engine_->InstallPolicy(policy); !s.ok()) return s;
+  absl::MutexLock lock(&dp_mu_);
+  SyncPendingTimeout(policy);
+  return absl::OkStatus();
+}
+
+void Agent::SyncPendingTimeout(const nfr::v1::Policy& policy) {
+  if (datapath_ == nullptr) return;
+  const uint32_t ms =
+      policy.pending_timeout_ms() ? policy.pending_timeout_ms() : kDefaultPendingTimeoutMs;
+  if (auto s = datapath_->SetPendingTimeout(absl::Milliseconds(ms)); !s.ok()) {
+    LogLine(absl::StrCat("nfr-agent: setting the BPF pending timeout: ", s.message()));
+  }
 }
 
 std::vector<nfr::v1::PendingConnection> Agent::ListPending() const {
@@ -157,15 +178,18 @@ AgentStatusInfo Agent::Status() const {
   s.interfaces = interfaces_;
   s.queues = queue_numbers_;
   s.started = started_;
-  if (running_ && datapath_ != nullptr) s.counters.bpf = datapath_->ReadStats();
-  if (s.counters.bpf.empty()) s.counters.bpf.assign(NFR_STAT_MAX, 0);
-  if (queues_ != nullptr) {
-    const QueueStats q = queues_->stats();
-    s.counters.queued_packets = q.received;
-    s.counters.verdicts_accept = q.accepted;
-    s.counters.verdicts_drop = q.dropped;
-    s.counters.enobufs = q.enobufs;
+  {
+    absl::MutexLock lock(&dp_mu_);
+    if (datapath_ != nullptr) s.counters.bpf = datapath_->ReadStats();
+    if (queues_ != nullptr) {
+      const QueueStats q = queues_->stats();
+      s.counters.queued_packets = q.received;
+      s.counters.verdicts_accept = q.accepted;
+      s.counters.verdicts_drop = q.dropped;
+      s.counters.enobufs = q.enobufs;
+    }
   }
+  if (s.counters.bpf.empty()) s.counters.bpf.assign(NFR_STAT_MAX, 0);
   const auto pc = engine_->pending_counters();
   s.counters.pending_now = engine_->pending_size();
   s.counters.pending_expired = pc.expired;

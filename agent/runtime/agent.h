@@ -3,9 +3,11 @@
 // for the API and takes EventSinks before it starts.
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/runtime/agent_control.h"
 #include "agent/runtime/event_fanout.h"
@@ -49,17 +51,21 @@ class Agent : public AgentControl {
 
  private:
   explicit Agent(nfr::v1::AgentConfig config);
+  // Tells the tc program how long its PENDING entries live.
+  void SyncPendingTimeout(const nfr::v1::Policy& policy) ABSL_EXCLUSIVE_LOCKS_REQUIRED(dp_mu_);
 
   nfr::v1::AgentConfig config_;
   EventFanout sinks_;
   std::unique_ptr<VerdictEngine> engine_;
   std::unique_ptr<PendingExpirer> expirer_;
-  std::unique_ptr<Datapath> datapath_;
-  std::unique_ptr<DatapathVerdictCache> cache_;
-  std::unique_ptr<QueueSet> queues_;
-  std::unique_ptr<QueueVerdictSender> sender_;
+  // Guards datapath_ between control-plane calls (API threads) and Shutdown.
+  mutable absl::Mutex dp_mu_;
+  std::unique_ptr<Datapath> datapath_ ABSL_GUARDED_BY(dp_mu_);
+  std::unique_ptr<DatapathVerdictCache> cache_ ABSL_GUARDED_BY(dp_mu_);
+  std::unique_ptr<QueueSet> queues_ ABSL_GUARDED_BY(dp_mu_);
+  std::unique_ptr<QueueVerdictSender> sender_ ABSL_GUARDED_BY(dp_mu_);
   absl::Time started_ = absl::InfinitePast();
-  bool running_ = false;
+  std::atomic<bool> running_{false};
   // Status fields captured at Start (kept after Shutdown).
   std::string mode_, capability_, compat_backend_;
   std::vector<std::string> interfaces_;
