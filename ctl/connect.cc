@@ -1,0 +1,119 @@
+#include "ctl/connect.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace nfrctl {
+namespace {
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+const char* CodeName(grpc::StatusCode c) {
+  switch (c) {
+    case grpc::CANCELLED: return "CANCELLED";
+    case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::NOT_FOUND: return "NOT_FOUND";
+    case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::INTERNAL: return "INTERNAL";
+    case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    default: return "ERROR";
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> Connect(const Args& args, std::string* error) {
+  std::string target = args.Get("target", kDefaultTarget);
+  const bool unix_target = target.rfind("unix:", 0) == 0;
+  grpc::ChannelArguments ch;
+  ch.SetMaxReceiveMessageSize(16 << 20);
+  if (unix_target) {
+    if (args.Has("ca") || args.Has("cert") || args.Has("key")) {
+      *error = "--ca/--cert/--key apply to host:port targets, not " + target;
+      return nullptr;
+    }
+    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), ch);
+  }
+  if (args.Has("insecure")) {
+    if (args.Has("cert") || args.Has("key")) {
+      *error = "--insecure and --cert/--key exclude each other";
+      return nullptr;
+    }
+    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), ch);
+  }
+  grpc::SslCredentialsOptions tls;
+  if (args.Has("ca") && !ReadFile(args.Get("ca"), &tls.pem_root_certs)) {
+    *error = "--ca: cannot read " + args.Get("ca");
+    return nullptr;
+  }
+  if (args.Has("cert") != args.Has("key")) {
+    *error = "--cert and --key go together (the agent requires a client certificate)";
+    return nullptr;
+  }
+  if (args.Has("cert")) {
+    if (!ReadFile(args.Get("cert"), &tls.pem_cert_chain)) {
+      *error = "--cert: cannot read " + args.Get("cert");
+      return nullptr;
+    }
+    if (!ReadFile(args.Get("key"), &tls.pem_private_key)) {
+      *error = "--key: cannot read " + args.Get("key");
+      return nullptr;
+    }
+  }
+  if (args.Has("server-name")) {
+    ch.SetSslTargetNameOverride(args.Get("server-name"));
+  }
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(tls), ch);
+}
+
+void SetDeadline(const Args& args, grpc::ClientContext* ctx) {
+  absl::Duration d = absl::Seconds(10);
+  if (args.Has("timeout")) absl::ParseDuration(args.Get("timeout"), &d);
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::microseconds(absl::ToInt64Microseconds(d)));
+}
+
+int ReportRpcError(const std::string& what, const grpc::Status& status, const Args& args) {
+  std::fprintf(stderr, "nfrctl: %s: %s: %s\n", what.c_str(), CodeName(status.error_code()),
+               status.error_message().c_str());
+  switch (status.error_code()) {
+    case grpc::NOT_FOUND:
+      return kExitNotFound;
+    case grpc::PERMISSION_DENIED:
+    case grpc::UNAUTHENTICATED:
+      return kExitPermission;
+    case grpc::INVALID_ARGUMENT:
+    case grpc::OUT_OF_RANGE:
+      return kExitInvalid;
+    case grpc::FAILED_PRECONDITION:
+    case grpc::ALREADY_EXISTS:
+    case grpc::ABORTED:
+      return kExitConflict;
+    case grpc::UNAVAILABLE:
+      std::fprintf(stderr,
+                   "nfrctl: is nfr-agent running and reachable at %s? (set --target; TCP "
+                   "targets need --ca/--cert/--key or --insecure)\n",
+                   args.Get("target", kDefaultTarget).c_str());
+      return kExitRpc;
+    default:
+      return kExitRpc;
+  }
+}
+
+}  // namespace nfrctl

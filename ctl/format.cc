@@ -1,0 +1,225 @@
+#include "ctl/format.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace nfrctl {
+
+std::string Table(const Row& header, const std::vector<Row>& rows) {
+  std::vector<size_t> w(header.size());
+  for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
+  for (const Row& r : rows) {
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  }
+  auto line = [&](const Row& r) {
+    std::string s;
+    for (size_t i = 0; i < r.size(); ++i) {
+      s += r[i];
+      if (i + 1 < r.size()) s += std::string(w[i] - r[i].size() + 2, ' ');
+    }
+    return s + "\n";
+  };
+  std::string out = line(header);
+  for (const Row& r : rows) out += line(r);
+  return out;
+}
+
+std::string Json(const google::protobuf::Message& m, bool pretty) {
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = pretty;
+  o.preserve_proto_field_names = true;
+  std::string s;
+  (void)google::protobuf::util::MessageToJsonString(m, &s, o);
+  return s;
+}
+
+std::string VerdictName(nfr::v1::Verdict v) {
+  switch (v) {
+    case nfr::v1::VERDICT_ACCEPT: return "accept";
+    case nfr::v1::VERDICT_DROP: return "drop";
+    default: return "-";
+  }
+}
+
+std::string ActionName(nfr::v1::Action a) {
+  switch (a) {
+    case nfr::v1::ACTION_ACCEPT: return "accept";
+    case nfr::v1::ACTION_DROP: return "drop";
+    case nfr::v1::ACTION_ASK: return "ask";
+    default: return "-";
+  }
+}
+
+std::string ScopeName(nfr::v1::DecisionScope s) {
+  switch (s) {
+    case nfr::v1::DECISION_SCOPE_ONCE: return "once";
+    case nfr::v1::DECISION_SCOPE_FLOW: return "flow";
+    case nfr::v1::DECISION_SCOPE_RULE: return "rule";
+    default: return "-";
+  }
+}
+
+std::string SourceName(nfr::v1::DecisionSource s) {
+  switch (s) {
+    case nfr::v1::DECISION_SOURCE_POLICY: return "policy";
+    case nfr::v1::DECISION_SOURCE_CONTROLLER: return "controller";
+    case nfr::v1::DECISION_SOURCE_TIMEOUT: return "timeout";
+    case nfr::v1::DECISION_SOURCE_OVERFLOW: return "overflow";
+    default: return "-";
+  }
+}
+
+std::string ProtocolName(nfr::v1::Protocol p) {
+  switch (p) {
+    case nfr::v1::PROTOCOL_ANY: return "any";
+    case nfr::v1::PROTOCOL_TCP: return "tcp";
+    case nfr::v1::PROTOCOL_UDP: return "udp";
+    case nfr::v1::PROTOCOL_ICMP: return "icmp";
+    case nfr::v1::PROTOCOL_ICMPV6: return "icmpv6";
+    default: return absl::StrCat(static_cast<int>(p));
+  }
+}
+
+std::string DirectionName(nfr::v1::Direction d) {
+  switch (d) {
+    case nfr::v1::DIRECTION_INGRESS: return "ingress";
+    case nfr::v1::DIRECTION_EGRESS: return "egress";
+    default: return "any";
+  }
+}
+
+std::string Endpoint(const std::string& addr, uint32_t port, bool with_port) {
+  if (!with_port) return addr;
+  if (addr.find(':') != std::string::npos) return absl::StrCat("[", addr, "]:", port);
+  return absl::StrCat(addr, ":", port);
+}
+
+std::string FlowText(const nfr::v1::Flow& f) {
+  const bool ports =
+      f.protocol() == nfr::v1::PROTOCOL_TCP || f.protocol() == nfr::v1::PROTOCOL_UDP;
+  return absl::StrCat(ProtocolName(f.protocol()), " ", Endpoint(f.src_addr(), f.src_port(), ports),
+                      " -> ", Endpoint(f.dst_addr(), f.dst_port(), ports), " dev ",
+                      f.interface().empty() ? "?" : f.interface(), " ",
+                      DirectionName(f.direction()));
+}
+
+std::string TimeText(const google::protobuf::Timestamp& t) {
+  const absl::Time at = absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E3S", at, absl::UTCTimeZone());
+}
+
+std::string Until(const google::protobuf::Timestamp& t) {
+  const absl::Time at = absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+  const absl::Duration d = at - absl::Now();
+  if (d <= absl::ZeroDuration()) return "due";
+  return absl::StrCat(absl::ToDoubleSeconds(d) < 10
+                          ? absl::StrFormat("%.1fs", absl::ToDoubleSeconds(d))
+                          : absl::StrCat(absl::ToInt64Seconds(d), "s"));
+}
+
+Row PendingHeader() { return {"ID", "PROTO", "SOURCE", "DESTINATION", "DEV", "DIR", "PKTS", "DECIDE WITHIN", "RULE"}; }
+
+Row PendingRow(const nfr::v1::PendingConnection& p) {
+  const nfr::v1::Flow& f = p.flow();
+  const bool ports =
+      f.protocol() == nfr::v1::PROTOCOL_TCP || f.protocol() == nfr::v1::PROTOCOL_UDP;
+  return {absl::StrCat(p.id()),
+          ProtocolName(f.protocol()),
+          Endpoint(f.src_addr(), f.src_port(), ports),
+          Endpoint(f.dst_addr(), f.dst_port(), ports),
+          f.interface(),
+          DirectionName(f.direction()),
+          absl::StrCat(p.packets()),
+          Until(p.deadline()),
+          p.rule_id().empty() ? "-" : p.rule_id()};
+}
+
+Row DecisionHeader() {
+  return {"ID", "TIME (UTC)", "VERDICT", "SCOPE", "SOURCE", "FLOW", "RULE", "DECIDER", "REASON"};
+}
+
+Row DecisionRow(const nfr::v1::Decision& d) {
+  return {absl::StrCat(d.id()),
+          TimeText(d.time()),
+          VerdictName(d.verdict()),
+          ScopeName(d.scope()),
+          SourceName(d.source()),
+          FlowText(d.flow()),
+          d.rule_id().empty() ? "-" : d.rule_id(),
+          d.decider().empty() ? "-" : d.decider(),
+          d.reason()};
+}
+
+namespace {
+
+std::string Ports(const google::protobuf::RepeatedPtrField<nfr::v1::PortRange>& ports) {
+  std::vector<std::string> out;
+  for (const auto& r : ports) {
+    out.push_back(r.last() && r.last() != r.first() ? absl::StrCat(r.first(), "-", r.last())
+                                                    : absl::StrCat(r.first()));
+  }
+  return out.empty() ? "any" : absl::StrJoin(out, ",");
+}
+
+std::string List(const google::protobuf::RepeatedPtrField<std::string>& v) {
+  return v.empty() ? "any" : absl::StrJoin(v, ",");
+}
+
+}  // namespace
+
+std::string PolicyTable(const nfr::v1::Policy& p) {
+  std::vector<Row> rows;
+  for (const nfr::v1::Rule& r : p.rules()) {
+    rows.push_back({r.id(), ActionName(r.action()), r.interface().empty() ? "any" : r.interface(),
+                    DirectionName(r.direction()), ProtocolName(r.protocol()),
+                    List(r.src_prefixes()), Ports(r.src_ports()), List(r.dst_prefixes()),
+                    Ports(r.dst_ports()), r.ttl_seconds() ? absl::StrCat(r.ttl_seconds(), "s") : "-",
+                    r.comment()});
+  }
+  return absl::StrCat("policy version ", p.version(), ": default ", VerdictName(p.default_verdict()),
+                      ", pending timeout ",
+                      p.pending_timeout_ms() ? p.pending_timeout_ms() : 5000, "ms, flow ttl ",
+                      p.flow_ttl_seconds() ? p.flow_ttl_seconds() : 300, "s\n",
+                      Table({"ID", "ACTION", "DEV", "DIR", "PROTO", "SRC", "SPORT", "DST", "DPORT",
+                             "TTL", "COMMENT"},
+                            rows));
+}
+
+std::string StatusText(const nfr::v1::AgentStatus& s) {
+  std::string out;
+  absl::StrAppend(&out, "version:     ", s.version(), "\n");
+  absl::StrAppend(&out, "mode:        ", s.mode(),
+                  s.compat_backend().empty() ? "" : absl::StrCat(" (", s.compat_backend(), ")"),
+                  "\n");
+  absl::StrAppend(&out, "kernel:      ", s.kernel_capability(), "\n");
+  absl::StrAppend(&out, "interfaces:  ", absl::StrJoin(s.interfaces(), ", "), "\n");
+  absl::StrAppend(&out, "queues:      ", absl::StrJoin(s.queues(), ", "), "\n");
+  absl::StrAppend(&out, "uptime:      ",
+                  absl::FormatDuration(absl::Seconds(static_cast<int64_t>(s.uptime_seconds()))),
+                  "\n");
+  absl::StrAppend(&out, "policy:      version ", s.policy_version(), "\n");
+  absl::StrAppend(&out, "you:         ", s.caller(), " (", s.caller_role(), ")\n");
+  const nfr::v1::AgentCounters& c = s.counters();
+  absl::StrAppend(&out, "verdicts:    ", c.verdicts_accept(), " accept, ", c.verdicts_drop(),
+                  " drop; queued packets ", c.queued_packets(), ", enobufs ", c.enobufs(), "\n");
+  absl::StrAppend(&out, "pending:     ", c.pending_now(), " now, ", c.pending_expired(),
+                  " expired, ", c.pending_overflow(), " overflow\n");
+  absl::StrAppend(&out, "api:         ", c.watchers(), " watchers, ", c.events_lost(),
+                  " events lost; ", c.decisions_logged(), " decisions logged, ",
+                  c.decision_log_overflow(), " not logged (writer full)\n");
+  std::vector<std::pair<std::string, uint64_t>> bpf(c.bpf().begin(), c.bpf().end());
+  std::sort(bpf.begin(), bpf.end());
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : bpf) parts.push_back(absl::StrCat(k, "=", v));
+  absl::StrAppend(&out, "bpf:         ", absl::StrJoin(parts, " "), "\n");
+  return out;
+}
+
+}  // namespace nfrctl
