@@ -1,0 +1,32 @@
+#!/bin/bash
+# PID 1 inside the test VM: mounts the pseudo and scratch file systems on
+# top of the read-only 9p root, runs the configured script and powers off
+# (qemu runs with -no-reboot, so a reboot ends it).
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root LANG=C.UTF-8
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm 2>/dev/null
+mount -t devpts devpts /dev/pts 2>/dev/null
+for d in /tmp /run /var/tmp /var/log /root /dev/shm; do
+	mount -t tmpfs -o mode=1777 tmpfs "$d" 2>/dev/null
+done
+mount -t bpf bpf /sys/fs/bpf
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 nfrshare /mnt
+mkdir -p /run/netns /run/nfr
+ip link set lo up
+hostname nfr-vm 2>/dev/null
+
+echo "nfr-vm: kernel $(uname -r), $(nproc) cpus"
+# shellcheck disable=SC1091
+source /mnt/run.conf
+bash "$NFR_VM_SCRIPT" "${NFR_VM_ARGS[@]}"
+rc=$?
+sync
+echo "NFR-VM-EXIT $rc"
+echo 1 >/proc/sys/kernel/sysrq
+echo b >/proc/sysrq-trigger
+sleep 10

@@ -1,0 +1,367 @@
+#!/bin/bash
+# Kernel tests for the tc -> netfilter redirect pathway, run inside the VM
+# by tests/vm/run.sh.  Each test prints "PASS name" or "FAIL name: why".
+# Tests run in order: without the module first, then with it.
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+FAILED=0
+run() {
+	local name=$1 out=/tmp/nfr-out.$1 rc
+	cleanup
+	(
+		trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT
+		"$name"
+	) >"$out" 2>&1 </dev/null
+	rc=$?
+	if ((rc == 0)); then
+		echo "PASS ${name#test_}"
+	else
+		FAILED=$((FAILED + 1))
+		echo "FAIL ${name#test_}: $(tail -n 1 "$out")"
+		tail -n 25 "$out" | sed 's/^/  | /'
+	fi
+}
+
+# --- without the module ------------------------------------------------
+
+test_sysctl_capability() {
+	local v
+	v=$(cat /proc/sys/net/core/tc_nf_redirect) || die "sysctl missing"
+	[[ $v == 1 ]] || die "tc_nf_redirect is '$v', want 1"
+	echo 2 >/proc/sys/net/core/tc_nf_redirect 2>/dev/null && die "sysctl is writable"
+	ip netns add other
+	v=$(nx other cat /proc/sys/net/core/tc_nf_redirect) || die "sysctl missing in a netns"
+	[[ $v == 1 ]] || die "tc_nf_redirect in netns is '$v'"
+}
+
+test_no_module_behaves_like_stock() {
+	topo
+	transfer cli srv 10.77.1.2 1000000 || die "baseline transfer without tc program failed"
+	attach rtr r-cli ingress && attach cli c0 egress || return 1
+	cfg rtr r-cli $NF && cfg cli c0 $NF || return 1
+	transfer cli srv 10.77.1.2 1000000 || die "transfer with redirect but no hook failed"
+	transfer cli srv fd77:1::2 300000 6 || die "IPv6 transfer with redirect but no hook failed"
+	nx cli ping -c 2 -W 2 10.77.1.2 >/dev/null || die "ping failed"
+	(($(bpf_stat rtr r-cli redirect) > 0)) || die "helper did not return TC_ACT_REDIRECT at ingress"
+	(($(bpf_stat cli c0 redirect) > 0)) || die "helper did not return TC_ACT_REDIRECT at egress"
+	[[ ! -e /proc/net/nfr_redirect ]] || die "/proc/net/nfr_redirect exists without the module"
+}
+
+test_flag_with_ifindex_refused() {
+	topo
+	attach rtr r-cli ingress || return 1
+	cfg rtr r-cli $NF_BADIDX || return 1
+	connect_fails cli 10.77.1.2 || return 1
+	(($(bpf_stat rtr r-cli shot) > 0)) || die "bpf_redirect(1, BPF_F_NETFILTER) was not refused"
+	(($(bpf_stat rtr r-cli redirect) == 0)) || die "bpf_redirect(1, BPF_F_NETFILTER) returned TC_ACT_REDIRECT"
+}
+
+test_ordinary_bpf_redirect() {
+	topo
+	# forwarding off: only the tc redirects connect cli and srv
+	nx rtr sysctl -qw net.ipv4.ip_forward=0
+	attach rtr r-cli ingress && attach rtr r-srv ingress || return 1
+	cfg rtr r-cli $REDIRECT r-srv $MAC_S0 $MAC_RSRV || return 1
+	cfg rtr r-srv $REDIRECT r-cli $MAC_C0 $MAC_RCLI || return 1
+	transfer cli srv 10.77.1.2 500000 || return 1
+	(($(bpf_stat rtr r-cli redirect) > 0)) || die "no redirect counted"
+}
+
+# --- with the module ---------------------------------------------------
+
+test_module_load() {
+	module_load || return 1
+	[[ -r /proc/net/nfr_redirect ]] || die "/proc/net/nfr_redirect missing"
+	ip netns add other
+	nx other cat /proc/net/nfr_redirect | grep -q '^ingress_ipv4 0$' ||
+		die "no per-netns counters in a new netns"
+}
+
+test_ingress_accept_delivered() {
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	listener rtr 4200 accept || return 1
+	transfer cli srv 10.77.1.2 2000 || return 1
+	nx cli ping -c 2 -W 3 10.77.1.2 >/dev/null || die "ping through accept failed"
+	stop_listener $LPID
+	(($(count_hook "$LLOG" 6) > 0)) || die "listener saw no hook=6 packets"
+	(($(count_hook "$LLOG" 7) == 0)) || die "listener saw hook=7 packets for ingress"
+	grep -q "family=ipv4 proto=6 src=10.77.0.2 dst=10.77.1.2" "$LLOG" || die "no L3 IPv4 TCP packet in queue"
+	(($(nfr_counter rtr ingress_ipv4) > 0)) || die "module counter ingress_ipv4 is 0"
+}
+
+test_ingress_drop_not_delivered() {
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	listener rtr 4200 drop || return 1
+	connect_fails cli 10.77.1.2 || return 1
+	nx cli ping -c 2 -W 2 10.77.1.2 >/dev/null && die "ping passed a drop verdict"
+	stop_listener $LPID
+	(($(count_hook "$LLOG" 6) > 0)) || die "listener saw no packets"
+}
+
+test_egress_requeue_delivered() {
+	topo
+	attach cli c0 egress && cfg cli c0 $NF || return 1
+	listener cli 4200 accept || return 1
+	transfer cli srv 10.77.1.2 2000 || return 1
+	stop_listener $LPID
+	(($(count_hook "$LLOG" 7) > 0)) || die "listener saw no hook=7 packets"
+	(($(count_hook "$LLOG" 6) == 0)) || die "listener saw hook=6 packets for egress"
+	grep -q "family=ipv4 proto=6 src=10.77.0.2 dst=10.77.1.2" "$LLOG" || die "no L3 IPv4 TCP packet in queue"
+}
+
+test_egress_drop_not_delivered() {
+	topo
+	attach cli c0 egress && cfg cli c0 $NF || return 1
+	listener cli 4200 drop || return 1
+	connect_fails cli 10.77.1.2 || return 1
+	stop_listener $LPID
+}
+
+# nfnetlink_queue segments GSO packets (listener without F_GSO): segments
+# must keep their MAC header to be reinjected / requeued intact
+test_gso_ingress_segmented() {
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	listener rtr 4200 accept || return 1
+	transfer cli srv 10.77.1.2 4000000 || return 1
+	stop_listener $LPID
+	(($(count_hook "$LLOG" 6) > 100)) || die "too few packets queued"
+}
+
+test_gso_egress_segmented() {
+	topo
+	attach cli c0 egress && cfg cli c0 $NF || return 1
+	listener cli 4200 accept || return 1
+	transfer cli srv 10.77.1.2 4000000 || return 1
+	stop_listener $LPID
+	(($(count_hook "$LLOG" 7) > 100)) || die "too few packets queued"
+}
+
+# listener with F_GSO: whole GSO packets go to userspace and back
+test_gso_whole_both_hooks() {
+	local max
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	attach cli c0 egress && cfg cli c0 $NF || return 1
+	listener rtr 4200 accept --gso || return 1
+	local rpid=$LPID rlog=$LLOG
+	listener cli 4200 accept --gso || return 1
+	transfer cli srv 10.77.1.2 4000000 || return 1
+	stop_listener $rpid
+	stop_listener $LPID
+	(($(count_hook "$rlog" 6) > 0)) || die "no ingress packets"
+	(($(count_hook "$LLOG" 7) > 0)) || die "no egress packets"
+	max=$(sed -n 's/^summary .*max_len=\([0-9]*\).*/\1/p' "$LLOG")
+	echo "egress max queued packet $max bytes"
+	tail -n 3 "$LLOG"
+	((max > 1500)) || die "no GSO-sized packet seen at egress (max $max)"
+}
+
+test_ipv6_ingress() {
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	listener rtr 4200 accept || return 1
+	transfer cli srv fd77:1::2 1000000 6 || return 1
+	nx cli ping -6 -c 2 -W 3 fd77:1::2 >/dev/null || die "ping6 failed"
+	stop_listener $LPID
+	grep -q "hook=6 .*family=ipv6 proto=6 src=fd77::2 dst=fd77:1::2" "$LLOG" || die "no IPv6 TCP packet at hook 6"
+	grep -q "family=ipv6 proto=58 " "$LLOG" || die "no ICMPv6 echo queued"
+	(($(nfr_counter rtr ingress_ipv6) > 0)) || die "module counter ingress_ipv6 is 0"
+}
+
+test_ipv6_egress() {
+	topo
+	attach cli c0 egress && cfg cli c0 $NF || return 1
+	listener cli 4200 accept || return 1
+	transfer cli srv fd77:1::2 1000000 6 || return 1
+	stop_listener $LPID
+	grep -q "hook=7 .*family=ipv6 proto=6 src=fd77::2 dst=fd77:1::2" "$LLOG" || die "no IPv6 TCP packet at hook 7"
+	(($(nfr_counter cli egress_ipv6) > 0)) || die "module counter egress_ipv6 is 0"
+}
+
+test_ipv6_drop() {
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	listener rtr 4200 drop || return 1
+	nx cli ping -6 -c 2 -W 2 fd77:1::2 >/dev/null && die "ping6 passed a drop verdict"
+	stop_listener $LPID
+	true
+}
+
+test_iptables_legacy_and_nft_ingress() {
+	local n
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	listener rtr 4200 accept || return 1
+	local rpid=$LPID rlog=$LLOG
+	nx rtr iptables-legacy -A FORWARD -p tcp --dport 8080 -j ACCEPT || die "iptables-legacy rule failed to load"
+	nx rtr ip6tables-legacy -A FORWARD -p tcp --dport 8080 -j ACCEPT || die "ip6tables-legacy rule failed to load"
+	nx rtr iptables-legacy -t mangle -A PREROUTING -i r-cli -p tcp --dport 8080 -j NFQUEUE --queue-num 4300 ||
+		die "iptables-legacy NFQUEUE rule failed to load"
+	nx rtr nft -f - <<-'NFT' || die "nft inet ingress chain failed to load"
+	table inet nfrvm {
+		chain ing {
+			type filter hook ingress device "r-cli" priority 0;
+			tcp dport 8080 counter
+		}
+	}
+	NFT
+	listener rtr 4300 accept || return 1
+	transfer cli srv 10.77.1.2 100000 || return 1
+	transfer cli srv fd77:1::2 100000 6 || return 1
+	stop_listener $LPID
+	stop_listener $rpid
+	n=$(nx rtr iptables-legacy -L FORWARD -v -x -n | awk '/dpt:8080/ {print $1}')
+	((${n:-0} > 0)) || die "iptables-legacy FORWARD rule did not match"
+	n=$(nx rtr ip6tables-legacy -L FORWARD -v -x -n | awk '/dpt:8080/ {print $1}')
+	((${n:-0} > 0)) || die "ip6tables-legacy FORWARD rule did not match"
+	nx rtr iptables-legacy-save | grep -q -- '--queue-num 4300' || die "iptables-legacy-save lost the rule"
+	n=$(nx rtr nft list chain inet nfrvm ing | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+	((${n:-0} > 0)) || die "nft inet ingress counter did not match"
+	(($(count_hook "$LLOG" 0) > 0)) || die "PREROUTING NFQUEUE listener saw no hook=0 packets"
+	(($(count_hook "$rlog" 6) > 0)) || die "redirect listener saw no hook=6 packets"
+}
+
+test_netns_isolation() {
+	local la pa lb pb
+	ip netns add a; ip netns add pa; ip netns add b; ip netns add pb
+	veth_pair a a0 pa pa0
+	veth_pair b b0 pb pb0
+	addr a a0 10.77.11.1/24; addr pa pa0 10.77.11.2/24
+	addr b b0 10.77.12.1/24; addr pb pb0 10.77.12.2/24
+	attach a a0 ingress && cfg a a0 $NF || return 1
+	attach b b0 ingress && cfg b b0 $NF || return 1
+	listener a 4200 accept || return 1
+	pa=$LPID la=$LLOG
+	listener b 4200 accept || return 1
+	pb=$LPID lb=$LLOG
+	nx pa ping -c 3 -W 3 10.77.11.1 >/dev/null || die "ping into a failed"
+	sleep 0.5
+	grep -q "src=10.77.11.2" "$la" || die "listener in a missed its packets"
+	grep -q "^pkt" "$lb" && die "listener in b saw packets of a"
+	nx pb ping -c 3 -W 3 10.77.12.1 >/dev/null || die "ping into b failed"
+	stop_listener $pa
+	stop_listener $pb
+	grep -q "src=10.77.12.2" "$lb" || die "listener in b missed its packets"
+	grep -q "src=10.77.12" "$la" && die "listener in a saw packets of b"
+	[[ $(nfr_counter a ingress_ipv4) == 3 ]] || die "counter in a: $(nfr_counter a ingress_ipv4), want 3"
+	[[ $(nfr_counter b ingress_ipv4) == 3 ]] || die "counter in b: $(nfr_counter b ingress_ipv4), want 3"
+}
+
+test_no_listener_bypass() {
+	local before
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	attach cli c0 egress && cfg cli c0 $NF || return 1
+	before=$(nfr_counter rtr ingress_ipv4)
+	transfer cli srv 10.77.1.2 200000 || die "traffic did not flow without a listener"
+	(($(nfr_counter rtr ingress_ipv4) > before)) || die "packets did not go through the hook"
+	(($(nfr_counter cli egress_ipv4) > 0)) || die "egress packets did not go through the hook"
+}
+
+test_fail_closed_drops() {
+	module_unload || die "rmmod failed"
+	module_load fail_closed=1 || return 1
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	grep -q '^fail_closed 1' /proc/net/nfr_redirect || die "fail_closed not reported"
+	connect_fails cli 10.77.1.2 || return 1
+	module_unload || die "rmmod failed"
+	module_load || return 1
+}
+
+test_queue_fanout() {
+	module_unload || die "rmmod failed"
+	module_load queue_count=2 queue_ingress=4400 || return 1
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	listener rtr 4400 accept || return 1
+	local p0=$LPID l0=$LLOG
+	listener rtr 4401 accept || return 1
+	transfer cli srv 10.77.1.2 2000 || return 1
+	stop_listener $p0
+	stop_listener $LPID
+	local n=$(($(count_hook "$l0" 6) + $(count_hook "$LLOG" 6)))
+	((n > 0)) || die "no packets on queues 4400/4401"
+	module_unload || die "rmmod failed"
+	module_load || return 1
+}
+
+test_link_del_with_queued() {
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	listener rtr 4200 hold || return 1
+	nx cli ping -c 3 -i 0.2 -W 1 10.77.1.2 >/dev/null
+	(($(count_hook "$LLOG" 6) > 0)) || die "no packets held"
+	timeout 30 ip -n rtr link del r-cli || die "ip link del hung or failed with packets queued"
+	kill -0 $LPID 2>/dev/null || die "listener died"
+	stop_listener $LPID
+}
+
+test_rmmod_with_queued() {
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	attach cli c0 egress && cfg cli c0 $NF || return 1
+	listener rtr 4200 hold || return 1
+	local rpid=$LPID rlog=$LLOG
+	listener cli 4200 hold || return 1
+	nx cli ping -c 3 -i 0.2 -W 1 10.77.1.2 >/dev/null
+	(($(count_hook "$LLOG" 7) > 0)) || die "no egress packets held"
+	tcp_server srv 8080 /tmp/nfr-t/recv
+	nsenter --net=/run/netns/cli socat -u OPEN:/dev/null TCP:10.77.1.2:8080,connect-timeout=20 &
+	sleep 1
+	module_unload || die "rmmod nfr_redirect failed or hung with packets queued"
+	timeout 30 ip -n rtr link del r-cli || die "ip link del hung after rmmod"
+	stop_listener $rpid
+	stop_listener $LPID
+	module_load || return 1
+	true
+}
+
+test_ordinary_bpf_redirect_with_module() {
+	grep -q '^nfr_redirect ' /proc/modules || die "module not loaded"
+	test_ordinary_bpf_redirect
+}
+
+test_kernel_log_clean() {
+	local bad
+	bad=$(dmesg | grep -E 'WARNING:|BUG:|KASAN|Oops|general protection|Call Trace|refcount_t:|unregister_netdevice: waiting')
+	[[ -z $bad ]] || { echo "$bad"; die "kernel log has warnings"; }
+}
+
+tests=(
+	test_sysctl_capability
+	test_no_module_behaves_like_stock
+	test_flag_with_ifindex_refused
+	test_ordinary_bpf_redirect
+	test_module_load
+	test_ingress_accept_delivered
+	test_ingress_drop_not_delivered
+	test_egress_requeue_delivered
+	test_egress_drop_not_delivered
+	test_gso_ingress_segmented
+	test_gso_egress_segmented
+	test_gso_whole_both_hooks
+	test_ipv6_ingress
+	test_ipv6_egress
+	test_ipv6_drop
+	test_iptables_legacy_and_nft_ingress
+	test_netns_isolation
+	test_no_listener_bypass
+	test_fail_closed_drops
+	test_queue_fanout
+	test_link_del_with_queued
+	test_rmmod_with_queued
+	test_ordinary_bpf_redirect_with_module
+	test_kernel_log_clean
+)
+if (($#)); then tests=("$@"); fi
+for t in "${tests[@]}"; do
+	run "$t"
+done
+cleanup
+exit $((FAILED > 0))
