@@ -62,7 +62,10 @@ void VerdictEngine::SetCache(VerdictCache* cache) {
   cache_ = cache;
 }
 
-void VerdictEngine::SetSender(HeldVerdictSender* sender) { sender_ = sender; }
+void VerdictEngine::SetSender(HeldVerdictSender* sender) {
+  absl::MutexLock lock(&sender_mu_);
+  sender_ = sender;
+}
 
 void VerdictEngine::CacheVerdict(const nfr_flow_key& key, nfr_verdict verdict, absl::Duration ttl) {
   absl::ReaderMutexLock lock(&cache_mu_);
@@ -83,9 +86,9 @@ std::optional<nfr_flow_value> VerdictEngine::CacheLookup(const nfr_flow_key& key
 }
 
 void VerdictEngine::ApplyToHeld(const std::vector<PacketRef>& packets, bool accept) {
-  HeldVerdictSender* sender = sender_.load();
-  if (sender == nullptr) return;
-  for (const auto& p : packets) (void)sender->SendVerdict(p.queue, p.id, accept);
+  absl::ReaderMutexLock lock(&sender_mu_);
+  if (sender_ == nullptr) return;
+  for (const auto& p : packets) (void)sender_->SendVerdict(p.queue, p.id, accept);
 }
 
 QueueAction VerdictEngine::OnPacket(const QueuedPacket& q) {

@@ -76,7 +76,9 @@ class VerdictEngine : public PacketHandler {
 
   mutable absl::Mutex cache_mu_;
   VerdictCache* cache_ ABSL_GUARDED_BY(cache_mu_) = nullptr;
-  std::atomic<HeldVerdictSender*> sender_{nullptr};
+  // Reader lock while sending, so SetSender(nullptr) waits for sends in flight.
+  mutable absl::Mutex sender_mu_;
+  HeldVerdictSender* sender_ ABSL_GUARDED_BY(sender_mu_) = nullptr;
 
   std::atomic<uint64_t> packets_{0}, parse_errors_{0}, cache_hits_{0}, policy_accept_{0},
       policy_drop_{0}, asked_{0}, controller_decisions_{0}, cache_errors_{0};
