@@ -26,6 +26,52 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
+CommandResult RunCommand(const std::string& cmd) {
+  CommandResult r;
+  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
+  if (f == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) r.out.append(buf, n);
+  int rc = pclose(f);
+  r.exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return r;
+}
+
+std::string Nfrctl() { return NFRCTL_PATH; }
+
+TestPki MakePki(const std::string& dir,
+                const std::vector<std::pair<std::string, std::string>>& clients) {
+  TestPki p;
+  p.dir = dir;
+  p.ca = dir + "/ca.crt";
+  p.server_cert = dir + "/server.crt";
+  p.server_key = dir + "/server.key";
+  auto sh = [&](const std::string& c) {
+    int rc = Shell("cd " + dir + " && " + c + " >/dev/null 2>&1");
+    EXPECT_EQ(rc, 0) << c;
+  };
+  sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 "
+     "-subj '/CN=nfr test ca'");
+  sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.crt -days 2 "
+     "-subj '/CN=other ca'");
+  auto issue = [&](const std::string& name, const std::string& subj, const std::string& ca,
+                   const std::string& ext) {
+    sh("openssl req -newkey rsa:2048 -nodes -keyout " + name + ".key -out " + name +
+       ".csr -subj '" + subj + "'");
+    sh("printf '" + ext + "' > " + name + ".ext");
+    sh("openssl x509 -req -in " + name + ".csr -CA " + ca + ".crt -CAkey " + ca +
+       ".key -CAcreateserial -out " + name + ".crt -days 2 -extfile " + name + ".ext");
+  };
+  issue("server", "/CN=localhost", "ca",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+  for (const auto& [name, subj] : clients) {
+    const bool foreign = name.rfind("foreign", 0) == 0;
+    issue(name, subj, foreign ? "other-ca" : "ca", "extendedKeyUsage=clientAuth\n");
+  }
+  return p;
+}
+
 void ApiFixture::SetUp() {
   dir_ = MakeTempDir();
   ASSERT_FALSE(dir_.empty());

@@ -23,6 +23,26 @@ std::string MakeTempDir();
 int Shell(const std::string& cmd);
 std::string ReadAll(const std::string& path);
 
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr
+};
+// Runs `cmd` with /bin/sh, capturing output.
+CommandResult RunCommand(const std::string& cmd);
+// The nfrctl binary built alongside the tests.
+std::string Nfrctl();
+
+// Generates a CA, a server certificate for 127.0.0.1/localhost and client
+// certificates (`name` -> subject) under `dir` with openssl.
+struct TestPki {
+  std::string dir;
+  std::string ca, server_cert, server_key;
+  std::string Cert(const std::string& name) const { return dir + "/" + name + ".crt"; }
+  std::string Key(const std::string& name) const { return dir + "/" + name + ".key"; }
+};
+TestPki MakePki(const std::string& dir,
+                const std::vector<std::pair<std::string, std::string>>& clients);
+
 class ApiFixture : public ::testing::Test {
  protected:
   void SetUp() override;

@@ -1,0 +1,147 @@
+// nfrctl as a subprocess against the in-process server: output formats,
+// exit codes, watch streams, decide scopes, policy round trip.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
+
+#include "absl/strings/str_split.h"
+#include "tests/api/api_test_support.h"
+
+namespace nfr::test {
+namespace {
+
+class NfrctlTest : public ApiFixture {
+ protected:
+  void SetUp() override {
+    ApiFixture::SetUp();
+    StartServer();
+  }
+  CommandResult Ctl(const std::string& args) {
+    return RunCommand(Nfrctl() + " --target unix://" + dir_ + "/agent.sock " + args);
+  }
+};
+
+TEST_F(NfrctlTest, HelpOnEveryVerbAndUsageErrors) {
+  for (const char* v : {"", "status", "policy", "policy get", "policy apply", "policy add-rule",
+                        "policy rm-rule", "pending list", "pending watch", "decide",
+                        "decisions list", "decisions watch"}) {
+    CommandResult r = RunCommand(Nfrctl() + " " + v + " --help");
+    EXPECT_EQ(r.exit_code, 0) << v << ": " << r.out;
+    EXPECT_NE(r.out.find("usage"), std::string::npos) << v;
+  }
+  EXPECT_EQ(RunCommand(Nfrctl()).exit_code, 1);
+  EXPECT_EQ(RunCommand(Nfrctl() + " frobnicate").exit_code, 1);
+  EXPECT_EQ(RunCommand(Nfrctl() + " policy explode").exit_code, 1);
+  EXPECT_EQ(RunCommand(Nfrctl() + " decide 1 maybe").exit_code, 1);
+  EXPECT_EQ(RunCommand(Nfrctl() + " decide 1 accept --for 5m --rule").exit_code, 1);
+  EXPECT_EQ(RunCommand(Nfrctl() + " pending list --verdict accept").exit_code, 1);
+  EXPECT_EQ(RunCommand(Nfrctl() + " status -o yaml").exit_code, 1);
+  CommandResult r = RunCommand(Nfrctl() + " --target unix://" + dir_ + "/nothing.sock status");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("is nfr-agent running"), std::string::npos) << r.out;
+}
+
+TEST_F(NfrctlTest, PolicyRoundTripAndExitCodes) {
+  CommandResult r = Ctl("policy get -o json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"ask-all\""), std::string::npos) << r.out;
+  const std::string file = dir_ + "/policy.json";
+  std::ofstream(file) << R"({"default_verdict": "VERDICT_ACCEPT",
+    "rules": [{"id": "web", "protocol": "PROTOCOL_TCP", "dst_prefixes": ["10.77.1.0/24"],
+               "dst_ports": [{"first": 80}], "action": "ACTION_ACCEPT"}]})";
+  r = Ctl("policy apply -f " + file + " --expected-version 1");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("policy version 2"), std::string::npos) << r.out;
+  r = Ctl("policy apply -f " + file + " --expected-version 1");
+  EXPECT_EQ(r.exit_code, 6) << r.out;
+  EXPECT_NE(r.out.find("FAILED_PRECONDITION"), std::string::npos);
+  r = Ctl("policy add-rule --id ssh --action drop --protocol tcp --dport 22 --src 10.77.0.0/24 "
+          "--position 0");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = Ctl("policy add-rule --id bad --action drop --dst 10.77.0.0/99");
+  EXPECT_EQ(r.exit_code, 5) << r.out;
+  EXPECT_NE(r.out.find("rule.dst_prefixes[0]"), std::string::npos) << r.out;
+  r = Ctl("policy add-rule --id ssh --action drop");
+  EXPECT_EQ(r.exit_code, 6) << r.out;
+  r = Ctl("policy get");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("policy version 3"), std::string::npos) << r.out;
+  EXPECT_LT(r.out.find("ssh"), r.out.find("web")) << r.out;
+  r = Ctl("policy rm-rule nosuch");
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  r = Ctl("policy rm-rule ssh");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  std::ofstream(file) << "{ not json";
+  EXPECT_EQ(Ctl("policy apply -f " + file).exit_code, 5);
+  EXPECT_EQ(control_->GetPolicy().version(), 4u);
+}
+
+TEST_F(NfrctlTest, WatchListAndDecide) {
+  uint64_t first = 0;
+  control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80), &first);
+  // Watch in the background: snapshot line, then two live events.
+  auto watch = std::async(std::launch::async, [&] { return Ctl("pending watch --count 2"); });
+  for (int i = 0; i < 200 && server_ != nullptr; ++i) {
+    if (Ctl("status -o json").out.find("\"watchers\":\"1\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  uint64_t second = 0;
+  control_->Offer(MakeFlow("fd77::2", "fd77:1::2", 443), &second);
+  CommandResult r = Ctl("pending list");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("[fd77:1::2]:443"), std::string::npos) << r.out;
+  r = Ctl("decide " + std::to_string(first) + " accept --for 10m --reason 'known host'");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("accept " + std::to_string(first) + " (flow 600s)"), std::string::npos)
+      << r.out;
+  CommandResult w = watch.get();
+  EXPECT_EQ(w.exit_code, 0) << w.out;
+  std::vector<std::string> lines = absl::StrSplit(w.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u) << w.out;
+  EXPECT_EQ(lines[0].rfind("pending " + std::to_string(first) + " tcp 10.77.0.2:40000 -> "
+                           "10.77.1.2:80 dev r-cli ingress",
+                           0),
+            0u)
+      << lines[0];
+  EXPECT_EQ(lines[1], "snapshot 1 pending");
+  EXPECT_EQ(lines[2].rfind("added " + std::to_string(second), 0), 0u) << lines[2];
+  EXPECT_EQ(lines[3].rfind("resolved " + std::to_string(first) + " accept flow", 0), 0u)
+      << lines[3];
+  EXPECT_NE(lines[3].find("(known host)"), std::string::npos) << lines[3];
+
+  r = Ctl("decide " + std::to_string(first) + " accept");
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  r = Ctl("decide " + std::to_string(second) + " drop --rule --rule-id block-v6 -o json");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"block-v6\""), std::string::npos) << r.out;
+  EXPECT_EQ(control_->GetPolicy().rules(0).id(), "block-v6");
+  server_->Flush();
+  r = Ctl("decisions list --source controller -o json");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), 2u) << r.out;
+  r = Ctl("decisions list --verdict drop --since 1h");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("block-v6"), std::string::npos) << r.out;
+  EXPECT_EQ(Ctl("decisions list --prefix 10.77.0.0/40").exit_code, 5);
+}
+
+TEST_F(NfrctlTest, DecisionsWatch) {
+  auto watch = std::async(std::launch::async, [&] { return Ctl("decisions watch --count 1"); });
+  for (int i = 0; i < 200; ++i) {
+    if (Ctl("status -o json").out.find("\"watchers\":\"1\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  uint64_t id = 0;
+  control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80), &id);
+  control_->ExpireDue(true);
+  CommandResult w = watch.get();
+  EXPECT_EQ(w.exit_code, 0) << w.out;
+  EXPECT_NE(w.out.find("drop tcp 10.77.0.2:40000 -> 10.77.1.2:80 dev r-cli ingress (timeout)"),
+            std::string::npos)
+      << w.out;
+}
+
+}  // namespace
+}  // namespace nfr::test
