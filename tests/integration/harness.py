@@ -144,6 +144,20 @@ class Lab:
         return self._probe(["tcp", addr, str(port), "--send", str(send),
                             "--timeout", str(timeout)], timeout)
 
+    def tcp_async(self, addr, port, send=0, timeout=10.0):
+        """Starts a client connect in the background; result(p) gives the tcp() dict."""
+        return self.popen(self.cli, [PYTHON, str(NETPROBE), "tcp", addr, str(port), "--send",
+                                     str(send), "--timeout", str(timeout)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    @staticmethod
+    def result(p, timeout=30):
+        out, err = p.communicate(timeout=timeout)
+        try:
+            return json.loads(out.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            return {"ok": False, "error": f"netprobe output {out!r} {err!r}"}
+
     def udp(self, addr, port, count=1, timeout=1.0):
         return self._probe(["udp", addr, str(port), "--count", str(count),
                             "--timeout", str(timeout)], timeout * count)
@@ -171,21 +185,34 @@ class Lab:
         return rules
 
 
+def _close_pipes(p):
+    for f in (p.stdin, p.stdout, p.stderr):
+        if f:
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
 def stop_process(p, sig=signal.SIGTERM, timeout=10):
     if p.poll() is not None:
+        p.wait()
+        _close_pipes(p)
         return p.returncode
     try:
         os.killpg(p.pid, sig)
     except ProcessLookupError:
         pass
     try:
-        return p.wait(timeout)
+        rc = p.wait(timeout)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(p.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        return p.wait(5)
+        rc = p.wait(5)
+    _close_pipes(p)
+    return rc
 
 
 def default_config(lab, workdir, pin_dir, queue_num):
@@ -407,3 +434,101 @@ def main():
         sys.exit(77)
     clean_stale()
     unittest.main(module="__main__", verbosity=2)
+
+
+def parse_json_values(text):
+    """A sequence of JSON values (one per line or pretty-printed) as a list."""
+    dec, values, i = json.JSONDecoder(), [], 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return values
+        v, i = dec.raw_decode(text, i)
+        values.append(v)
+
+
+class Ctl:
+    """nfrctl (the real binary, a subprocess) against one agent's Unix socket."""
+
+    def __init__(self, agent):
+        path = ctl_binary()
+        if not path:
+            raise unittest.SkipTest("NFR_CTL is not an executable nfrctl (ctest sets it)")
+        self.argv = [path, "--target", f"unix://{agent.socket}"]
+
+    def run(self, *args, json_out=True, timeout=20):
+        """(exit code, parsed JSON lines or text, stderr)."""
+        argv = self.argv + (["-o", "json"] if json_out else []) + list(args)
+        r = run(argv, timeout=timeout, check=False)
+        out = r.stdout
+        if json_out and r.returncode == 0:
+            out = parse_json_values(r.stdout)
+        return r.returncode, out, r.stderr
+
+    def ok(self, *args, **kw):
+        rc, out, err = self.run(*args, **kw)
+        if rc != 0:
+            raise AssertionError(f"nfrctl {' '.join(args)} exited {rc}: {err}")
+        return out
+
+    def watch(self, *args):
+        """`nfrctl -o json pending watch ...` as a live subprocess; returns a Watcher."""
+        return Watcher(self.argv + ["-o", "json", "pending", "watch"] + list(args))
+
+
+class Watcher:
+    """Reads JSON events from a watch subprocess on a thread; tests wait for matching events."""
+
+    def __init__(self, argv):
+        import queue
+        import threading
+        self.events = queue.Queue()
+        self.seen = []
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, start_new_session=True)
+
+        def pump():
+            for line in self.proc.stdout:
+                if line.strip():
+                    try:
+                        self.events.put(json.loads(line))
+                    except ValueError:
+                        self.events.put({"unparsed": line})
+            self.events.put(None)
+
+        self.thread = threading.Thread(target=pump, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, pred, timeout=10, what="event"):
+        import queue
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"watcher: no {what} in {timeout}s; saw {self.seen}")
+            try:
+                ev = self.events.get(timeout=left)
+            except queue.Empty:
+                continue
+            if ev is None:
+                err = self.proc.stderr.read() if self.proc.stderr else ""
+                raise AssertionError(f"watcher exited ({self.proc.poll()}) before {what}: "
+                                     f"{err}; saw {self.seen}")
+            self.seen.append(ev)
+            if pred(ev):
+                return ev
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        self.thread.join(5)
+        _close_pipes(self.proc)
