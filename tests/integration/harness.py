@@ -73,6 +73,14 @@ def _pid_alive(pid):
         return True
 
 
+def _die_with_parent():
+    """Child side of Popen: SIGTERM when the test process dies (e.g. killed by a ctest timeout);
+    survives exec, so the agent still shuts down cleanly."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 def clean_stale():
     """Removes namespaces and pin dirs left by integration runs whose process is gone."""
     netns = Path("/run/netns")
@@ -80,12 +88,26 @@ def clean_stale():
         for p in netns.iterdir():
             m = re.fullmatch(r"nit(\d+)x\d+-(cli|rtr|srv)", p.name)
             if m and not _pid_alive(int(m.group(1))):
+                # Processes a dead run started in its namespace (agent, servers), by pid.
+                for pid in run(["ip", "netns", "pids", p.name], check=False).stdout.split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
                 run(["ip", "netns", "del", p.name], check=False)
     if BPF_FS.is_dir():
         for p in BPF_FS.iterdir():
             m = re.fullmatch(re.escape(PIN_PREFIX) + r"(\d+)-\d+", p.name)
             if m and not _pid_alive(int(m.group(1))):
                 shutil.rmtree(p, ignore_errors=True)
+    # Ownership lock files a SIGKILLed agent of a dead test run left for its pin dir.
+    locks = Path("/run/nfr")
+    if locks.is_dir():
+        for p in locks.iterdir():
+            m = re.fullmatch(r"datapath-sys_fs_bpf_" + re.escape(PIN_PREFIX) + r"(\d+)-\d+\.lock",
+                             p.name)
+            if m and not _pid_alive(int(m.group(1))):
+                p.unlink(missing_ok=True)
 
 
 class Lab:
@@ -116,7 +138,8 @@ class Lab:
         return run(self.nsenter(ns) + list(argv), timeout=timeout, check=check)
 
     def popen(self, ns, argv, **kw):
-        p = subprocess.Popen(self.nsenter(ns) + list(argv), start_new_session=True, **kw)
+        p = subprocess.Popen(self.nsenter(ns) + list(argv), start_new_session=True,
+                             preexec_fn=_die_with_parent, **kw)
         self._procs.append(p)
         return p
 
