@@ -10,13 +10,13 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm 2>/dev/null
 mount -t devpts devpts /dev/pts 2>/dev/null
-for d in /tmp /run /var/tmp /var/log /root /dev/shm; do
+for d in /tmp /run /var/tmp /var/log /var/lib /root /dev/shm; do
 	mount -t tmpfs -o mode=1777 tmpfs "$d" 2>/dev/null
 done
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 nfrshare /mnt
-mkdir -p /run/netns /run/nfr
+mkdir -p /run/netns /run/nfr /var/lib/nfr
 ip link set lo up
 hostname nfr-vm 2>/dev/null
 
@@ -27,6 +27,7 @@ bash "$NFR_VM_SCRIPT" "${NFR_VM_ARGS[@]}"
 rc=$?
 sync
 echo "NFR-VM-EXIT $rc"
+sleep 1 # let the serial port drain before the reset
 echo 1 >/proc/sys/kernel/sysrq
 echo b >/proc/sysrq-trigger
 sleep 10

@@ -192,6 +192,35 @@ test_ipv6_drop() {
 	true
 }
 
+# taps run before tc ingress and at transmit: a reinjected or requeued
+# packet must not show up there a second time
+test_taps_see_packet_once() {
+	local tin tout
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	attach cli c0 egress && cfg cli c0 $NF || return 1
+	listener rtr 4200 accept || return 1
+	local rpid=$LPID
+	listener cli 4200 accept || return 1
+	nsenter --net=/run/netns/rtr /usr/bin/python3 "$HERE/tapcount.py" r-cli in /tmp/nfr-t/tin.ready >/tmp/nfr-t/tin &
+	tin=$!
+	nsenter --net=/run/netns/cli /usr/bin/python3 "$HERE/tapcount.py" c0 out /tmp/nfr-t/tout.ready >/tmp/nfr-t/tout &
+	tout=$!
+	for _ in $(seq 100); do
+		[[ -e /tmp/nfr-t/tin.ready && -e /tmp/nfr-t/tout.ready ]] && break
+		sleep 0.1
+	done
+	nx cli ping -c 3 -i 0.3 -W 3 10.77.1.2 >/dev/null || die "ping failed"
+	sleep 0.5
+	kill -TERM $tin $tout
+	wait $tin $tout
+	stop_listener $rpid
+	stop_listener $LPID
+	(($(count_hook "$LLOG" 7) == 3)) || die "egress listener saw $(count_hook "$LLOG" 7) packets, want 3"
+	[[ $(cat /tmp/nfr-t/tin) == 3 ]] || die "ingress tap saw $(cat /tmp/nfr-t/tin) echo requests, want 3"
+	[[ $(cat /tmp/nfr-t/tout) == 3 ]] || die "egress tap saw $(cat /tmp/nfr-t/tout) echo requests, want 3"
+}
+
 test_iptables_legacy_and_nft_ingress() {
 	local n
 	topo
@@ -349,6 +378,7 @@ tests=(
 	test_ipv6_ingress
 	test_ipv6_egress
 	test_ipv6_drop
+	test_taps_see_packet_once
 	test_iptables_legacy_and_nft_ingress
 	test_netns_isolation
 	test_no_listener_bypass
