@@ -2,6 +2,7 @@
 """Control plane end to end: nfrctl (subprocess) decides held connections of real traffic over gRPC."""
 import json
 import os
+import unittest
 
 import harness
 from harness import SRV4, Ctl, LabTestCase, rule
@@ -15,6 +16,12 @@ def added_for(port):
 
 
 class ApiTest(LabTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        if not harness.ctl_binary():
+            raise unittest.SkipTest("NFR_CTL is not an executable nfrctl (ctest sets it)")
+        super().setUpClass()
 
     def start_agent(self, rules=ASK, default="drop"):
         a = self.agent(rules, default=default, policy={"pendingTimeoutMs": PENDING_MS}).start()
