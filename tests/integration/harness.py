@@ -168,10 +168,10 @@ class Lab:
             out = {"ok": False, "error": f"netprobe output {r.stdout!r} {r.stderr!r}"}
         return out
 
-    def tcp(self, addr, port, send=0, timeout=3.0):
+    def tcp(self, addr, port, send=0, timeout=3.0, src=None):
         """Client connect from the client namespace; dict with ok, connect_ms, error."""
         return self._probe(["tcp", addr, str(port), "--send", str(send),
-                            "--timeout", str(timeout)], timeout)
+                            "--timeout", str(timeout)] + (["--src", src] if src else []), timeout)
 
     def tcp_async(self, addr, port, send=0, timeout=10.0):
         """Starts a client connect in the background; result(p) gives the tcp() dict."""

@@ -2,7 +2,7 @@
 """Traffic endpoints for the integration tests and benches, run inside a namespace via nsenter.
 
   serve --tcp P[,P] --udp P[,P]        dual-stack servers; prints "ready" when bound
-  tcp ADDR PORT [--send N]             connect, read greeting, send N bytes, read count back
+  tcp ADDR PORT [--send N] [--src A]   connect, read greeting, send N bytes, read count back
   udp ADDR PORT [--count N]            N datagrams from one socket, each must be echoed
   connect-loop ADDR PORT --count N     N sequential connects; prints connect times (ms)
 Clients print one JSON object and exit 0 on success, 1 on failure.
@@ -89,7 +89,8 @@ def _emit(ok, **fields):
 def tcp(args):
     t0 = time.monotonic()
     try:
-        s = socket.create_connection((args.addr, args.port), timeout=args.timeout)
+        s = socket.create_connection((args.addr, args.port), timeout=args.timeout,
+                                     source_address=(args.src, 0) if args.src else None)
     except OSError as e:
         return _emit(False, stage="connect", error=str(e) or type(e).__name__,
                      elapsed_ms=(time.monotonic() - t0) * 1e3)
@@ -171,6 +172,7 @@ def main():
     p.add_argument("addr")
     p.add_argument("port", type=int)
     p.add_argument("--send", type=int, default=0)
+    p.add_argument("--src", help="source address to bind")
     p.add_argument("--timeout", type=float, default=3.0)
     p.set_defaults(fn=tcp)
     p = sub.add_parser("udp")

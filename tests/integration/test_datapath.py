@@ -108,6 +108,45 @@ class DatapathTest(LabTestCase):
         self.assertFails(self.lab.tcp(SRV4, 8001, timeout=1.5), "TCP 8001 (selected, dropped)")
         self.assertGreaterEqual(delta(a.stats(), before)["SENT_UP"], 1)
 
+    def test_pending_table_overflow_applies_default_at_once(self):
+        a = self.agent([rule("ask", "ask", "tcp")], default="accept",
+                       policy={"pendingTimeoutMs": 6000}, pending={"maxFlows": 1})
+        a.start()
+        held = self.lab.tcp_async(SRV4, 8001, timeout=10)
+        a.wait_log(r"pending \d+ tcp .*:8001 ")
+        res = self.lab.tcp(SRV4, 8002, timeout=3)
+        self.assertConnects(res, "second connection while the table is full: default accept")
+        self.assertLess(res["connect_ms"], 1000, f"not held: {res}")
+        res = self.lab.result(held)
+        self.assertConnects(res, "held connection: default accept at its timeout")
+        self.assertGreater(res["connect_ms"], 5000, f"held until the timeout: {res}")
+
+    def test_queue_fanout_over_two_queues(self):
+        a = self.agent([rule("web", "accept", "tcp", 8001)],
+                       queue={"num": 4300 + len(self.agents), "count": 2}).start()
+        first = a.queue_num = a.config["queue"]["num"]
+        self.assertIn(f"queues {first}..{first + 1}", a.log())
+        # The kernel spreads flows over the queues by an address hash (not ports), so the
+        # connections come from 16 client addresses: all on one queue by chance is 2^-15.
+        n = 16
+        srcs = [f"10.77.0.{100 + i}" for i in range(n)]
+        for src in srcs:
+            self.lab.run(self.lab.cli, ["ip", "addr", "add", src + "/24", "dev", "c0"], check=True)
+            self.addCleanup(self.lab.run, self.lab.cli, ["ip", "addr", "del", src + "/24",
+                                                         "dev", "c0"])
+        before = a.stats()
+        for src in srcs:
+            self.assertConnects(self.lab.tcp(SRV4, 8001, src=src), f"connection from {src}")
+        self.assertEqual(delta(a.stats(), before)["SENT_UP"], n)
+        decisions = [l for l in a.log().splitlines() if l.startswith("decision accept tcp")]
+        self.assertEqual(len(decisions), n, a.log())
+        # /proc/net/netfilter/nfnetlink_queue (router netns): queue, portid, waiting, mode, range,
+        # queue_dropped, user_dropped, last packet id.
+        rows = self.lab.run(self.lab.rtr, ["cat", "/proc/net/netfilter/nfnetlink_queue"]).stdout
+        ids = {int(r.split()[0]): int(r.split()[7]) for r in rows.splitlines() if r.strip()}
+        self.assertGreater(ids.get(first, 0), 0, f"queue {first} used: {rows}")
+        self.assertGreater(ids.get(first + 1, 0), 0, f"queue {first + 1} used: {rows}")
+
 
 if __name__ == "__main__":
     harness.main()
