@@ -65,6 +65,31 @@ class ConfigTest(LabTestCase):
         self.assertIn(str(a.queue_num), text)
         self.assertNothingChanged(a, "--check_config")
 
+    def test_flags_override_the_file(self):
+        a = self.valid()
+        a.write_config()
+        r = self.lab.run(self.lab.rtr, [harness.agent_binary(), f"--config={a.config_path}",
+                                        "--interfaces=r-srv:egress,r-cli", "--queue_num=4444",
+                                        "--mode=native", "--pin_dir=/sys/fs/bpf/nfr-it-flag",
+                                        "--check_config"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        eff = json.loads(r.stdout)
+        ifaces = {i["name"]: i.get("egress", False) for i in eff["interfaces"]}
+        self.assertEqual(ifaces, {"r-srv": True, "r-cli": False})
+        self.assertEqual(eff["queue"]["num"], 4444)
+        self.assertEqual(eff["mode"], "MODE_NATIVE")
+        self.assertEqual(eff.get("bpf_pin_dir", eff.get("bpfPinDir")), "/sys/fs/bpf/nfr-it-flag")
+        # Egress needs the native pathway: refused in compat mode, naming the field.
+        r = self.lab.run(self.lab.rtr, [harness.agent_binary(), f"--config={a.config_path}",
+                                        "--interfaces=r-cli:egress", "--mode=compat",
+                                        "--check_config"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertRegex(r.stderr, r"interfaces\[0\]\.egress")
+        r = self.lab.run(self.lab.rtr, [harness.agent_binary(), f"--config={a.config_path}",
+                                        "--mode=turbo", "--check_config"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--mode", r.stderr)
+
     def test_print_default_config_is_valid_json(self):
         r = run = self.lab.run(self.lab.rtr, [harness.agent_binary(), "--print_default_config"])
         self.assertEqual(r.returncode, 0, run.stderr)
