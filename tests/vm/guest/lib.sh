@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2034,SC2317 # tests are called indirectly, lib vars used by tests.sh
 # Helpers for the VM guest tests: namespaces, tc program config, listeners,
 # traffic.  Sourced by guest/tests.sh.
 

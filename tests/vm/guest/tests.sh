@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2317 # test functions are called indirectly through run()
 # Kernel tests for the tc -> netfilter redirect pathway, run inside the VM
 # by tests/vm/run.sh.  Each test prints "PASS name" or "FAIL name: why".
 # Tests run in order: without the module first, then with it.
