@@ -89,7 +89,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(AgentControl* contro
   ctx.watcher_queue = options.watcher_queue;
   ctx.insecure_tcp = api.insecure_tcp();
 
-  s->unix_socket_ = api.unix_socket().empty() ? kDefaultApiSocket : api.unix_socket();
+  s->unix_socket_ = api.unix_socket().empty() ? kApiDefaultUnixSocket : api.unix_socket();
   if (s->unix_socket_ == "-") s->unix_socket_.clear();
   if (!s->unix_socket_.empty()) {
     absl::StatusOr<std::unique_ptr<UnixListener>> u = UnixListener::Bind(

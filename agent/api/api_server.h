@@ -15,7 +15,7 @@
 
 namespace nfr {
 
-inline constexpr char kDefaultApiSocket[] = "/run/nfr/agent.sock";
+inline constexpr char kApiDefaultUnixSocket[] = "/run/nfr/agent.sock";
 
 struct ApiServerOptions {
   size_t watcher_queue = 1024;  // events buffered per watcher before loss

@@ -24,9 +24,9 @@
 
 namespace nfr {
 
-inline constexpr char kDefaultDbPath[] = "/var/lib/nfr/state.db";
-inline constexpr uint32_t kDefaultMaxDecisions = 100000;
-inline constexpr uint32_t kDefaultMaxDecisionAgeDays = 30;
+inline constexpr char kStoreDefaultDbPath[] = "/var/lib/nfr/state.db";
+inline constexpr uint32_t kStoreDefaultMaxDecisions = 100000;
+inline constexpr uint32_t kStoreDefaultMaxDecisionAgeDays = 30;
 inline constexpr uint32_t kMaxPolicyVersionsKept = 1000;
 inline constexpr size_t kDecisionWriterCapacity = 65536;
 
