@@ -60,6 +60,13 @@ def rss_kib(pid):
     return -1
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process (all threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def memory_detail(pid):
     """VmRSS split into anonymous / file-backed (binary + shared libraries) / shmem, and Pss."""
     fields = {}

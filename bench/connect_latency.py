@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """TCP connect latency nfr-cli -> nfr-srv through the lab router: (a) no program attached vs
 (b) nfr-agent with an ACCEPT policy, so every connection's SYN goes through userspace once.
-Alternates (a)/(b) batches in one run; prints p50/p99 of each and the added latency.
+Alternates (a)/(b) batches in one run (ABBA order); prints p50/p99 of each and the added latency.
 A benchmark: it prints numbers, it does not pass or fail on them."""
 import json
 
@@ -32,12 +32,16 @@ def main():
         base, nfr = [], []
         batch(lab, 20)  # warm-up: ARP/ND, caches
         for i in range(args.batches):
-            a = batch(lab, args.count)
+            a_first = i % 2 == 0  # ABBA order against drift in machine load
+            if a_first:
+                a = batch(lab, args.count)
             agent.start()
             before = agent.stats()
             b = batch(lab, args.count)
             d = harness.delta(agent.stats(), before)
             agent.stop()
+            if not a_first:
+                a = batch(lab, args.count)
             base += a
             nfr += b
             print(f"batch {i + 1}: (a) p50 {bench_lib.pct(a, 50):.3f} ms  (b) p50 "
