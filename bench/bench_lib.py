@@ -60,6 +60,38 @@ def rss_kib(pid):
     return -1
 
 
+class BpfRunStats:
+    """kernel.bpf_stats_enabled for the duration of a with-block (restored afterwards), so
+    `bpftool prog show` reports run_cnt / run_time_ns: the program's own cost per packet,
+    independent of how busy the machine is."""
+
+    PATH = "/proc/sys/kernel/bpf_stats_enabled"
+
+    def __enter__(self):
+        with open(self.PATH) as f:
+            self.old = f.read().strip()
+        with open(self.PATH, "w") as f:
+            f.write("1")
+        return self
+
+    def __exit__(self, *exc):
+        with open(self.PATH, "w") as f:
+            f.write(self.old)
+
+    @staticmethod
+    def prog(lab):
+        """(run_cnt, run_time_ns) of the program attached to r-cli ingress in this lab."""
+        import json
+        import re
+        for line in lab.tc_filters():
+            m = re.search(r"\bid (\d+)", line)
+            if m:
+                r = harness.run(["bpftool", "-j", "prog", "show", "id", m.group(1)], check=False)
+                p = json.loads(r.stdout or "{}")
+                return p.get("run_cnt", 0), p.get("run_time_ns", 0)
+        return 0, 0
+
+
 def cpu_seconds(pid):
     """utime + stime of a process (all threads), in seconds."""
     with open(f"/proc/{pid}/stat") as f:

@@ -34,6 +34,7 @@ def main():
                            stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         base, nfr, idle_rss, busy_rss = [], [], [], []
+        prog_runs = prog_ns = 0
         print(f"iperf3 TCP {args.streams} stream(s), {args.reps} x (a, b) x {args.seconds}s")
         for i in range(args.reps):
             # ABBA order: odd runs measure (b) first, so a linear drift in machine load biases
@@ -47,7 +48,12 @@ def main():
             idle_detail = bench_lib.memory_detail(agent.proc.pid)
             before = agent.stats()
             cpu0 = bench_lib.cpu_seconds(agent.proc.pid)
-            b_gbps = iperf(lab, args.seconds, args.streams)
+            with bench_lib.BpfRunStats():
+                cnt0, ns0 = bench_lib.BpfRunStats.prog(lab)
+                b_gbps = iperf(lab, args.seconds, args.streams)
+                cnt1, ns1 = bench_lib.BpfRunStats.prog(lab)
+            prog_runs += cnt1 - cnt0
+            prog_ns += ns1 - ns0
             agent_cpu = bench_lib.cpu_seconds(agent.proc.pid) - cpu0
             d = harness.delta(agent.stats(), before)
             busy_rss.append(bench_lib.rss_kib(agent.proc.pid))
@@ -66,6 +72,9 @@ def main():
         print(f"throughput ratio b/a: median-of-medians {med_ratio:.3f}, median of per-run ratios "
               f"{bench_lib.median(ratios):.3f} (range {min(ratios):.3f}..{max(ratios):.3f};"
               f" target >= 0.97)")
+        if prog_runs:
+            print(f"tc program cost: {prog_ns / prog_runs:.0f} ns per packet over {prog_runs} runs"
+                  f" (kernel.bpf_stats_enabled during (b))")
         print(f"agent RSS idle: max {max(idle_rss) / 1024:.1f} MiB (target <= 15 MiB); "
               f"after a run: max {max(busy_rss) / 1024:.1f} MiB")
         print(f"agent memory when idle (last run): {idle_detail}")
