@@ -454,6 +454,70 @@ int RunDecide(const Args& a) {
   return kExitOk;
 }
 
+// A scripted controller: decides every pending connection the watch shows.
+int RunAutodecide(const Args& a) {
+  if (a.positional.size() != 3) return Usage("pending autodecide needs accept|drop");
+  nfr::v1::Verdict verdict;
+  if (!ParseVerdict(a.positional[2], &verdict)) {
+    return Usage("pending autodecide: verdict must be accept or drop");
+  }
+  nfr::v1::WatchPendingRequest req;
+  std::string err;
+  if (!PendingFilterFrom(a, req.mutable_filter(), &err)) return Usage(err);
+  uint32_t ttl = 0;
+  if (a.Has("for")) {
+    absl::Duration d;
+    if (!ParseDurationArg(a.Get("for"), &d) || d <= absl::ZeroDuration()) {
+      return Usage("--for must be a positive duration like 30s, 10m, 1h");
+    }
+    ttl = static_cast<uint32_t>(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
+  }
+  int64_t count = -1;
+  if (a.Has("count") && !absl::SimpleAtoi(a.Get("count"), &count)) {
+    return Usage("--count must be a number");
+  }
+  NFR_CONNECT(a, ch);
+  auto conn = nfr::v1::ConnectionService::NewStub(ch);
+  grpc::ClientContext ctx;
+  auto reader = conn->WatchPending(&ctx, req);
+  nfr::v1::PendingEvent e;
+  int64_t decided = 0;
+  while (reader->Read(&e)) {
+    if (!e.has_snapshot() && !e.has_added()) continue;
+    const nfr::v1::PendingConnection& p = e.has_snapshot() ? e.snapshot() : e.added();
+    nfr::v1::DecideRequest d;
+    d.set_pending_id(p.id());
+    d.set_verdict(verdict);
+    d.set_scope(ttl ? nfr::v1::DECISION_SCOPE_FLOW : nfr::v1::DECISION_SCOPE_ONCE);
+    d.set_ttl_seconds(ttl);
+    d.set_reason(a.Get("reason", "nfrctl pending autodecide"));
+    grpc::ClientContext dctx;
+    SetDeadline(a, &dctx);
+    nfr::v1::DecideResponse resp;
+    grpc::Status s = conn->Decide(&dctx, d, &resp);
+    if (s.error_code() == grpc::NOT_FOUND) continue;  // expired or decided by someone else
+    if (!s.ok()) {
+      ctx.TryCancel();
+      return ReportRpcError("pending autodecide", s, a);
+    }
+    if (JsonOutput(a)) {
+      std::cout << Json(resp.decision()) << std::endl;
+    } else {
+      std::cout << VerdictName(verdict) << " " << p.id() << " " << FlowText(p.flow())
+                << std::endl;
+    }
+    if (count >= 0 && ++decided >= count) {
+      ctx.TryCancel();
+      break;
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (!s.ok() && s.error_code() != grpc::CANCELLED) {
+    return ReportRpcError("pending autodecide", s, a);
+  }
+  return kExitOk;
+}
+
 int RunDecisionsList(const Args& a) {
   nfr::v1::ListDecisionsRequest req;
   std::string err;
@@ -579,6 +643,16 @@ const std::vector<Verb>& Verbs() {
        "  Lines: pending|added ID FLOW, snapshot N pending, resolved|expired ID VERDICT SCOPE\n"
        "  FLOW, lost N events.\n",
        {"interface", "protocol", "prefix", "count", "no-tty"}, RunPendingWatch},
+      {"pending", "autodecide",
+       "pending autodecide accept|drop [--for DURATION] [--interface DEV] [--protocol P] "
+       "[--prefix CIDR] [--count N]",
+       "a scripted controller: decide every pending connection (present and future) at once",
+       "  --for DURATION           cache each verdict for its flow (default: once)\n"
+       "  --interface, --protocol, --prefix   only these connections\n"
+       "  --count N                exit after N decisions\n"
+       "  --reason TEXT            recorded in the decision log\n"
+       "  Prints one line per decision. For labs, demos and latency measurements.\n",
+       {"for", "interface", "protocol", "prefix", "count", "reason"}, RunAutodecide},
       {"decide", "", "decide ID accept|drop [--for DURATION | --rule [--rule-id ID]] [--reason TEXT]",
        "decide a pending connection: once (default), for this flow for DURATION, or as a new "
        "rule",

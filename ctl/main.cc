@@ -85,7 +85,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nfrctl: status takes no arguments\n");
     return nfrctl::kExitUsage;
   }
-  if (!found->verb.empty() && found->verb != "rm-rule" && pos.size() != want) {
+  if (!found->verb.empty() && found->verb != "rm-rule" && found->verb != "autodecide" &&
+      pos.size() != want) {
     std::fprintf(stderr, "nfrctl: unexpected argument \"%s\" (see nfrctl %s %s --help)\n",
                  pos[want].c_str(), found->noun.c_str(), found->verb.c_str());
     return nfrctl::kExitUsage;

@@ -24,7 +24,7 @@ class NfrctlTest : public ApiFixture {
 
 TEST_F(NfrctlTest, HelpOnEveryVerbAndUsageErrors) {
   for (const char* v : {"", "status", "policy", "policy get", "policy apply", "policy add-rule",
-                        "policy rm-rule", "pending list", "pending watch", "decide",
+                        "policy rm-rule", "pending list", "pending watch", "pending autodecide", "decide",
                         "decisions list", "decisions watch"}) {
     CommandResult r = RunCommand(Nfrctl() + " " + v + " --help");
     EXPECT_EQ(r.exit_code, 0) << v << ": " << r.out;
@@ -125,6 +125,27 @@ TEST_F(NfrctlTest, WatchListAndDecide) {
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("block-v6"), std::string::npos) << r.out;
   EXPECT_EQ(Ctl("decisions list --prefix 10.77.0.0/40").exit_code, 5);
+}
+
+TEST_F(NfrctlTest, AutodecideIsAScriptedController) {
+  uint64_t before = 0;
+  control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80), &before);
+  auto ctl = std::async(std::launch::async,
+                        [&] { return Ctl("pending autodecide accept --for 1m --count 3"); });
+  for (int i = 0; i < 200 && !control_->ListPending().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(control_->ListPending().empty()) << "snapshot entry decided";
+  control_->Offer(MakeFlow("10.77.0.2", "10.77.1.3", 80));
+  control_->Offer(MakeFlow("10.77.0.2", "10.77.1.4", 80));
+  CommandResult r = ctl.get();
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_EQ(lines[0].rfind("accept " + std::to_string(before) + " tcp", 0), 0u) << lines[0];
+  EXPECT_TRUE(control_->ListPending().empty());
+  EXPECT_EQ(control_->CachedVerdict(MakeFlow("10.77.0.2", "10.77.1.4", 80)),
+            nfr::v1::VERDICT_ACCEPT);
 }
 
 TEST_F(NfrctlTest, DecisionsWatch) {
