@@ -8,11 +8,17 @@ namespace nfrctl {
 namespace {
 
 const std::set<std::string>& ValueFlags() {
-  static const auto* s = new std::set<std::string>{
-      "target", "ca", "cert", "key", "server-name", "output", "timeout", "file",
-      "expected-version", "comment", "id", "action", "interface", "direction", "protocol",
-      "src", "dst", "sport", "dport", "ttl", "position", "prefix", "for", "reason", "rule-id",
-      "since", "until", "verdict", "source", "limit", "page-size", "count"};
+  static const auto* s = new std::set<std::string>{"target",    "ca",          "cert",
+                                                   "key",       "server-name", "output",
+                                                   "timeout",   "file",        "expected-version",
+                                                   "comment",   "id",          "action",
+                                                   "interface", "direction",   "protocol",
+                                                   "src",       "dst",         "sport",
+                                                   "dport",     "ttl",         "position",
+                                                   "prefix",    "for",         "reason",
+                                                   "rule-id",   "since",       "until",
+                                                   "verdict",   "source",      "limit",
+                                                   "page-size", "count"};
   return *s;
 }
 

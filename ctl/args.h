@@ -14,7 +14,7 @@ enum ExitCode {
   kExitRpc = 2,  // agent unreachable, deadline, internal error
   kExitNotFound = 3,
   kExitPermission = 4,
-  kExitInvalid = 5,  // the agent refused the request as invalid
+  kExitInvalid = 5,   // the agent refused the request as invalid
   kExitConflict = 6,  // stale expected version, id already exists
 };
 

@@ -32,18 +32,19 @@ int Usage(const std::string& msg) {
 
 bool JsonOutput(const Args& a) { return a.Get("output", "table") == "json"; }
 
-#define NFR_CONNECT(args, channel)                         \
-  std::string connect_error;                               \
-  auto channel = Connect(args, &connect_error);            \
+#define NFR_CONNECT(args, channel)              \
+  std::string connect_error;                    \
+  auto channel = Connect(args, &connect_error); \
   if (channel == nullptr) return Usage(connect_error);
 
 // ---- parsing helpers -------------------------------------------------------
 
 bool ParseProtocol(const std::string& s, nfr::v1::Protocol* p) {
-  static const std::map<std::string, nfr::v1::Protocol> m = {
-      {"any", nfr::v1::PROTOCOL_ANY},   {"tcp", nfr::v1::PROTOCOL_TCP},
-      {"udp", nfr::v1::PROTOCOL_UDP},   {"icmp", nfr::v1::PROTOCOL_ICMP},
-      {"icmpv6", nfr::v1::PROTOCOL_ICMPV6}};
+  static const std::map<std::string, nfr::v1::Protocol> m = {{"any", nfr::v1::PROTOCOL_ANY},
+                                                             {"tcp", nfr::v1::PROTOCOL_TCP},
+                                                             {"udp", nfr::v1::PROTOCOL_UDP},
+                                                             {"icmp", nfr::v1::PROTOCOL_ICMP},
+                                                             {"icmpv6", nfr::v1::PROTOCOL_ICMPV6}};
   auto it = m.find(absl::AsciiStrToLower(s));
   if (it == m.end()) return false;
   *p = it->second;
@@ -52,9 +53,12 @@ bool ParseProtocol(const std::string& s, nfr::v1::Protocol* p) {
 
 bool ParseVerdict(const std::string& s, nfr::v1::Verdict* v) {
   const std::string l = absl::AsciiStrToLower(s);
-  if (l == "accept" || l == "allow") *v = nfr::v1::VERDICT_ACCEPT;
-  else if (l == "drop" || l == "deny") *v = nfr::v1::VERDICT_DROP;
-  else return false;
+  if (l == "accept" || l == "allow")
+    *v = nfr::v1::VERDICT_ACCEPT;
+  else if (l == "drop" || l == "deny")
+    *v = nfr::v1::VERDICT_DROP;
+  else
+    return false;
   return true;
 }
 
@@ -231,16 +235,23 @@ int RunAddRule(const Args& a) {
   if (!a.Has("id") || !a.Has("action")) return Usage("policy add-rule needs --id and --action");
   r->set_id(a.Get("id"));
   const std::string action = absl::AsciiStrToLower(a.Get("action"));
-  if (action == "accept") r->set_action(nfr::v1::ACTION_ACCEPT);
-  else if (action == "drop") r->set_action(nfr::v1::ACTION_DROP);
-  else if (action == "ask") r->set_action(nfr::v1::ACTION_ASK);
-  else return Usage("--action must be accept, drop or ask");
+  if (action == "accept")
+    r->set_action(nfr::v1::ACTION_ACCEPT);
+  else if (action == "drop")
+    r->set_action(nfr::v1::ACTION_DROP);
+  else if (action == "ask")
+    r->set_action(nfr::v1::ACTION_ASK);
+  else
+    return Usage("--action must be accept, drop or ask");
   r->set_interface(a.Get("interface"));
   if (a.Has("direction")) {
     const std::string d = a.Get("direction");
-    if (d == "ingress") r->set_direction(nfr::v1::DIRECTION_INGRESS);
-    else if (d == "egress") r->set_direction(nfr::v1::DIRECTION_EGRESS);
-    else if (d != "any") return Usage("--direction must be ingress, egress or any");
+    if (d == "ingress")
+      r->set_direction(nfr::v1::DIRECTION_INGRESS);
+    else if (d == "egress")
+      r->set_direction(nfr::v1::DIRECTION_EGRESS);
+    else if (d != "any")
+      return Usage("--direction must be ingress, egress or any");
   }
   if (a.Has("protocol")) {
     nfr::v1::Protocol p;
@@ -258,7 +269,8 @@ int RunAddRule(const Args& a) {
   }
   if (a.Has("ttl")) {
     absl::Duration d;
-    if (!ParseDurationArg(a.Get("ttl"), &d)) return Usage("--ttl must be a duration like 300s or 1h");
+    if (!ParseDurationArg(a.Get("ttl"), &d))
+      return Usage("--ttl must be a duration like 300s or 1h");
     r->set_ttl_seconds(static_cast<uint32_t>(absl::ToInt64Seconds(d)));
   }
   r->set_comment(a.Get("comment"));
@@ -338,7 +350,8 @@ std::string EventLine(const nfr::v1::PendingEvent& e) {
     return absl::StrCat(e.has_snapshot() ? "pending " : "added ", p.id(), " ", FlowText(p.flow()),
                         " decide within ", Until(p.deadline()));
   }
-  if (e.has_snapshot_done()) return absl::StrCat("snapshot ", e.snapshot_done().count(), " pending");
+  if (e.has_snapshot_done())
+    return absl::StrCat("snapshot ", e.snapshot_done().count(), " pending");
   if (e.has_resolved()) return decided("resolved", e.resolved());
   if (e.has_expired()) return decided("expired", e.expired());
   if (e.has_lost()) return absl::StrCat("lost ", e.lost().count(), " events (reader too slow)");
@@ -384,8 +397,9 @@ int RunPendingWatch(const Args& a) {
       if (snapshot_done) {
         std::vector<Row> rows;
         for (const auto& [id, p] : table) rows.push_back(PendingRow(p));
-        std::cout << "\033[H\033[2J" << "nfrctl pending watch — " << table.size()
-                  << " pending" << (lost ? absl::StrCat(", ", lost, " events lost") : "")
+        std::cout << "\033[H\033[2J"
+                  << "nfrctl pending watch — " << table.size() << " pending"
+                  << (lost ? absl::StrCat(", ", lost, " events lost") : "")
                   << "  (Ctrl-C to stop)\n\n"
                   << Table(PendingHeader(), rows) << "\n";
         for (const std::string& l : recent) std::cout << "  " << l << "\n";
@@ -503,8 +517,7 @@ int RunAutodecide(const Args& a) {
     if (JsonOutput(a)) {
       std::cout << Json(resp.decision()) << std::endl;
     } else {
-      std::cout << VerdictName(verdict) << " " << p.id() << " " << FlowText(p.flow())
-                << std::endl;
+      std::cout << VerdictName(verdict) << " " << p.id() << " " << FlowText(p.flow()) << std::endl;
     }
     if (count >= 0 && ++decided >= count) {
       ctx.TryCancel();
@@ -597,18 +610,31 @@ int RunDecisionsWatch(const Args& a) {
 
 const std::vector<Verb>& Verbs() {
   static const auto* v = new std::vector<Verb>{
-      {"status", "", "status", "show the agent's mode, interfaces, queues, counters and your role",
-       "", {}, RunStatus},
-      {"policy", "get", "policy get [-o json]",
-       "show the installed policy (-o json prints a file policy apply accepts)", "", {},
+      {"status",
+       "",
+       "status",
+       "show the agent's mode, interfaces, queues, counters and your role",
+       "",
+       {},
+       RunStatus},
+      {"policy",
+       "get",
+       "policy get [-o json]",
+       "show the installed policy (-o json prints a file policy apply accepts)",
+       "",
+       {},
        RunPolicyGet},
-      {"policy", "apply", "policy apply -f FILE [--expected-version N] [--comment TEXT]",
+      {"policy",
+       "apply",
+       "policy apply -f FILE [--expected-version N] [--comment TEXT]",
        "replace the whole policy with FILE (JSON nfr.v1.Policy; - reads stdin)",
        "  -f, --file FILE          JSON policy (protobuf JSON mapping)\n"
        "  --expected-version N     refuse (exit 6) unless the agent is at version N\n"
        "  --comment TEXT           stored with the new version\n",
-       {"file", "expected-version", "comment"}, RunPolicyApply},
-      {"policy", "add-rule",
+       {"file", "expected-version", "comment"},
+       RunPolicyApply},
+      {"policy",
+       "add-rule",
        "policy add-rule --id ID --action accept|drop|ask [matchers] [--position N]",
        "insert one rule (appended unless --position; 0 = first)",
        "  --id ID                  unique rule id ([A-Za-z0-9_.-], 1..64)\n"
@@ -627,14 +653,22 @@ const std::vector<Verb>& Verbs() {
        {"id", "action", "interface", "direction", "protocol", "src", "dst", "sport", "dport", "ttl",
         "comment", "position", "expected-version"},
        RunAddRule},
-      {"policy", "rm-rule", "policy rm-rule ID [--expected-version N]", "remove one rule",
+      {"policy",
+       "rm-rule",
+       "policy rm-rule ID [--expected-version N]",
+       "remove one rule",
        "  --expected-version N     refuse unless the policy is at version N\n",
-       {"expected-version"}, RunRmRule},
-      {"pending", "list", "pending list [--interface DEV] [--protocol P] [--prefix CIDR]",
+       {"expected-version"},
+       RunRmRule},
+      {"pending",
+       "list",
+       "pending list [--interface DEV] [--protocol P] [--prefix CIDR]",
        "list connections waiting for a decision",
        "  --interface DEV, --protocol P, --prefix CIDR (matches source or destination)\n",
-       {"interface", "protocol", "prefix"}, RunPendingList},
-      {"pending", "watch",
+       {"interface", "protocol", "prefix"},
+       RunPendingList},
+      {"pending",
+       "watch",
        "pending watch [--interface DEV] [--protocol P] [--prefix CIDR] [--count N]",
        "follow pending connections: a live table on a terminal, one line per event otherwise",
        "  --interface DEV, --protocol P, --prefix CIDR (matches source or destination)\n"
@@ -642,8 +676,10 @@ const std::vector<Verb>& Verbs() {
        "  --no-tty                 print lines even on a terminal\n"
        "  Lines: pending|added ID FLOW, snapshot N pending, resolved|expired ID VERDICT SCOPE\n"
        "  FLOW, lost N events.\n",
-       {"interface", "protocol", "prefix", "count", "no-tty"}, RunPendingWatch},
-      {"pending", "autodecide",
+       {"interface", "protocol", "prefix", "count", "no-tty"},
+       RunPendingWatch},
+      {"pending",
+       "autodecide",
        "pending autodecide accept|drop [--for DURATION] [--interface DEV] [--protocol P] "
        "[--prefix CIDR] [--count N]",
        "a scripted controller: decide every pending connection (present and future) at once",
@@ -652,8 +688,11 @@ const std::vector<Verb>& Verbs() {
        "  --count N                exit after N decisions\n"
        "  --reason TEXT            recorded in the decision log\n"
        "  Prints one line per decision. For labs, demos and latency measurements.\n",
-       {"for", "interface", "protocol", "prefix", "count", "reason"}, RunAutodecide},
-      {"decide", "", "decide ID accept|drop [--for DURATION | --rule [--rule-id ID]] [--reason TEXT]",
+       {"for", "interface", "protocol", "prefix", "count", "reason"},
+       RunAutodecide},
+      {"decide",
+       "",
+       "decide ID accept|drop [--for DURATION | --rule [--rule-id ID]] [--reason TEXT]",
        "decide a pending connection: once (default), for this flow for DURATION, or as a new "
        "rule",
        "  --for DURATION           cache the verdict for this flow (30s, 10m, 1h)\n"
@@ -661,8 +700,10 @@ const std::vector<Verb>& Verbs() {
        "                           interface, direction) so later connections need no question\n"
        "  --rule-id ID             id of that rule (default decided-<ID>)\n"
        "  --reason TEXT            recorded in the decision log\n",
-       {"for", "rule", "rule-id", "reason"}, RunDecide},
-      {"decisions", "list",
+       {"for", "rule", "rule-id", "reason"},
+       RunDecide},
+      {"decisions",
+       "list",
        "decisions list [--since WHEN] [--until WHEN] [--verdict V] [--prefix CIDR] [--source S] "
        "[--limit N]",
        "show the decision log, newest first",
@@ -672,12 +713,16 @@ const std::vector<Verb>& Verbs() {
        "  --source S               policy, controller, timeout or overflow\n"
        "  --limit N                at most N entries (default 50)\n"
        "  --page-size N            entries per request (default: up to 1000)\n",
-       {"since", "until", "verdict", "prefix", "source", "limit", "page-size"}, RunDecisionsList},
-      {"decisions", "watch", "decisions watch [--verdict V] [--prefix CIDR] [--source S] [--count N]",
+       {"since", "until", "verdict", "prefix", "source", "limit", "page-size"},
+       RunDecisionsList},
+      {"decisions",
+       "watch",
+       "decisions watch [--verdict V] [--prefix CIDR] [--source S] [--count N]",
        "follow decisions as they are made",
        "  --verdict, --prefix, --source as for decisions list\n"
        "  --count N                exit after N decisions\n",
-       {"verdict", "prefix", "source", "count"}, RunDecisionsWatch},
+       {"verdict", "prefix", "source", "count"},
+       RunDecisionsWatch},
   };
   return *v;
 }
@@ -711,8 +756,9 @@ std::string GlobalHelp() {
 std::string VerbHelp(const Verb& v) {
   std::string out = absl::StrCat("usage: nfrctl ", v.usage, "\n\n", v.summary, "\n");
   if (!v.details.empty()) out += "\n" + v.details;
-  out += "\nglobal flags: --target, --ca, --cert, --key, --insecure, -o table|json, --timeout "
-         "(nfrctl --help)\n";
+  out +=
+      "\nglobal flags: --target, --ca, --cert, --key, --insecure, -o table|json, --timeout "
+      "(nfrctl --help)\n";
   return out;
 }
 

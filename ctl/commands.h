@@ -10,10 +10,10 @@ namespace nfrctl {
 
 struct Verb {
   std::string noun;
-  std::string verb;  // empty for "status" and "decide"
+  std::string verb;   // empty for "status" and "decide"
   std::string usage;  // after "nfrctl "
   std::string summary;
-  std::string details;  // flags and notes
+  std::string details;             // flags and notes
   std::vector<std::string> flags;  // verb-specific flags accepted
   int (*run)(const Args& args);
 };

@@ -21,18 +21,30 @@ bool ReadFile(const std::string& path, std::string* out) {
 
 const char* CodeName(grpc::StatusCode c) {
   switch (c) {
-    case grpc::CANCELLED: return "CANCELLED";
-    case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::NOT_FOUND: return "NOT_FOUND";
-    case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::INTERNAL: return "INTERNAL";
-    case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    default: return "ERROR";
+    case grpc::CANCELLED:
+      return "CANCELLED";
+    case grpc::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    case grpc::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::INTERNAL:
+      return "INTERNAL";
+    case grpc::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    default:
+      return "ERROR";
   }
 }
 

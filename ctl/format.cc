@@ -5,8 +5,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -42,56 +42,81 @@ std::string Json(const google::protobuf::Message& m, bool pretty) {
 
 std::string VerdictName(nfr::v1::Verdict v) {
   switch (v) {
-    case nfr::v1::VERDICT_ACCEPT: return "accept";
-    case nfr::v1::VERDICT_DROP: return "drop";
-    default: return "-";
+    case nfr::v1::VERDICT_ACCEPT:
+      return "accept";
+    case nfr::v1::VERDICT_DROP:
+      return "drop";
+    default:
+      return "-";
   }
 }
 
 std::string ActionName(nfr::v1::Action a) {
   switch (a) {
-    case nfr::v1::ACTION_ACCEPT: return "accept";
-    case nfr::v1::ACTION_DROP: return "drop";
-    case nfr::v1::ACTION_ASK: return "ask";
-    default: return "-";
+    case nfr::v1::ACTION_ACCEPT:
+      return "accept";
+    case nfr::v1::ACTION_DROP:
+      return "drop";
+    case nfr::v1::ACTION_ASK:
+      return "ask";
+    default:
+      return "-";
   }
 }
 
 std::string ScopeName(nfr::v1::DecisionScope s) {
   switch (s) {
-    case nfr::v1::DECISION_SCOPE_ONCE: return "once";
-    case nfr::v1::DECISION_SCOPE_FLOW: return "flow";
-    case nfr::v1::DECISION_SCOPE_RULE: return "rule";
-    default: return "-";
+    case nfr::v1::DECISION_SCOPE_ONCE:
+      return "once";
+    case nfr::v1::DECISION_SCOPE_FLOW:
+      return "flow";
+    case nfr::v1::DECISION_SCOPE_RULE:
+      return "rule";
+    default:
+      return "-";
   }
 }
 
 std::string SourceName(nfr::v1::DecisionSource s) {
   switch (s) {
-    case nfr::v1::DECISION_SOURCE_POLICY: return "policy";
-    case nfr::v1::DECISION_SOURCE_CONTROLLER: return "controller";
-    case nfr::v1::DECISION_SOURCE_TIMEOUT: return "timeout";
-    case nfr::v1::DECISION_SOURCE_OVERFLOW: return "overflow";
-    default: return "-";
+    case nfr::v1::DECISION_SOURCE_POLICY:
+      return "policy";
+    case nfr::v1::DECISION_SOURCE_CONTROLLER:
+      return "controller";
+    case nfr::v1::DECISION_SOURCE_TIMEOUT:
+      return "timeout";
+    case nfr::v1::DECISION_SOURCE_OVERFLOW:
+      return "overflow";
+    default:
+      return "-";
   }
 }
 
 std::string ProtocolName(nfr::v1::Protocol p) {
   switch (p) {
-    case nfr::v1::PROTOCOL_ANY: return "any";
-    case nfr::v1::PROTOCOL_TCP: return "tcp";
-    case nfr::v1::PROTOCOL_UDP: return "udp";
-    case nfr::v1::PROTOCOL_ICMP: return "icmp";
-    case nfr::v1::PROTOCOL_ICMPV6: return "icmpv6";
-    default: return absl::StrCat(static_cast<int>(p));
+    case nfr::v1::PROTOCOL_ANY:
+      return "any";
+    case nfr::v1::PROTOCOL_TCP:
+      return "tcp";
+    case nfr::v1::PROTOCOL_UDP:
+      return "udp";
+    case nfr::v1::PROTOCOL_ICMP:
+      return "icmp";
+    case nfr::v1::PROTOCOL_ICMPV6:
+      return "icmpv6";
+    default:
+      return absl::StrCat(static_cast<int>(p));
   }
 }
 
 std::string DirectionName(nfr::v1::Direction d) {
   switch (d) {
-    case nfr::v1::DIRECTION_INGRESS: return "ingress";
-    case nfr::v1::DIRECTION_EGRESS: return "egress";
-    default: return "any";
+    case nfr::v1::DIRECTION_INGRESS:
+      return "ingress";
+    case nfr::v1::DIRECTION_EGRESS:
+      return "egress";
+    default:
+      return "any";
   }
 }
 
@@ -102,8 +127,7 @@ std::string Endpoint(const std::string& addr, uint32_t port, bool with_port) {
 }
 
 std::string FlowText(const nfr::v1::Flow& f) {
-  const bool ports =
-      f.protocol() == nfr::v1::PROTOCOL_TCP || f.protocol() == nfr::v1::PROTOCOL_UDP;
+  const bool ports = f.protocol() == nfr::v1::PROTOCOL_TCP || f.protocol() == nfr::v1::PROTOCOL_UDP;
   return absl::StrCat(ProtocolName(f.protocol()), " ", Endpoint(f.src_addr(), f.src_port(), ports),
                       " -> ", Endpoint(f.dst_addr(), f.dst_port(), ports), " dev ",
                       f.interface().empty() ? "?" : f.interface(), " ",
@@ -124,12 +148,13 @@ std::string Until(const google::protobuf::Timestamp& t) {
                           : absl::StrCat(absl::ToInt64Seconds(d), "s"));
 }
 
-Row PendingHeader() { return {"ID", "PROTO", "SOURCE", "DESTINATION", "DEV", "DIR", "PKTS", "DECIDE WITHIN", "RULE"}; }
+Row PendingHeader() {
+  return {"ID", "PROTO", "SOURCE", "DESTINATION", "DEV", "DIR", "PKTS", "DECIDE WITHIN", "RULE"};
+}
 
 Row PendingRow(const nfr::v1::PendingConnection& p) {
   const nfr::v1::Flow& f = p.flow();
-  const bool ports =
-      f.protocol() == nfr::v1::PROTOCOL_TCP || f.protocol() == nfr::v1::PROTOCOL_UDP;
+  const bool ports = f.protocol() == nfr::v1::PROTOCOL_TCP || f.protocol() == nfr::v1::PROTOCOL_UDP;
   return {absl::StrCat(p.id()),
           ProtocolName(f.protocol()),
           Endpoint(f.src_addr(), f.src_port(), ports),
@@ -180,16 +205,16 @@ std::string PolicyTable(const nfr::v1::Policy& p) {
     rows.push_back({r.id(), ActionName(r.action()), r.interface().empty() ? "any" : r.interface(),
                     DirectionName(r.direction()), ProtocolName(r.protocol()),
                     List(r.src_prefixes()), Ports(r.src_ports()), List(r.dst_prefixes()),
-                    Ports(r.dst_ports()), r.ttl_seconds() ? absl::StrCat(r.ttl_seconds(), "s") : "-",
-                    r.comment()});
+                    Ports(r.dst_ports()),
+                    r.ttl_seconds() ? absl::StrCat(r.ttl_seconds(), "s") : "-", r.comment()});
   }
-  return absl::StrCat("policy version ", p.version(), ": default ", VerdictName(p.default_verdict()),
-                      ", pending timeout ",
-                      p.pending_timeout_ms() ? p.pending_timeout_ms() : 5000, "ms, flow ttl ",
-                      p.flow_ttl_seconds() ? p.flow_ttl_seconds() : 300, "s\n",
-                      Table({"ID", "ACTION", "DEV", "DIR", "PROTO", "SRC", "SPORT", "DST", "DPORT",
-                             "TTL", "COMMENT"},
-                            rows));
+  return absl::StrCat(
+      "policy version ", p.version(), ": default ", VerdictName(p.default_verdict()),
+      ", pending timeout ", p.pending_timeout_ms() ? p.pending_timeout_ms() : 5000, "ms, flow ttl ",
+      p.flow_ttl_seconds() ? p.flow_ttl_seconds() : 300, "s\n",
+      Table(
+          {"ID", "ACTION", "DEV", "DIR", "PROTO", "SRC", "SPORT", "DST", "DPORT", "TTL", "COMMENT"},
+          rows));
 }
 
 std::string StatusText(const nfr::v1::AgentStatus& s) {

@@ -25,9 +25,10 @@ std::string SourceName(nfr::v1::DecisionSource s);
 std::string ProtocolName(nfr::v1::Protocol p);
 std::string DirectionName(nfr::v1::Direction d);
 std::string Endpoint(const std::string& addr, uint32_t port, bool with_port);
-std::string FlowText(const nfr::v1::Flow& f);  // "tcp 10.77.0.2:41234 -> 10.77.1.2:80 dev r-cli ingress"
+std::string FlowText(
+    const nfr::v1::Flow& f);  // "tcp 10.77.0.2:41234 -> 10.77.1.2:80 dev r-cli ingress"
 std::string TimeText(const google::protobuf::Timestamp& t);  // UTC "2026-11-26 22:50:01.123"
-std::string Until(const google::protobuf::Timestamp& t);  // "4.2s" from now, or "due"
+std::string Until(const google::protobuf::Timestamp& t);     // "4.2s" from now, or "due"
 
 Row PendingHeader();
 Row PendingRow(const nfr::v1::PendingConnection& p);

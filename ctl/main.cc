@@ -11,7 +11,7 @@ using nfrctl::Verb;
 
 namespace {
 
-const std::set<std::string> kGlobalFlags = {"target", "ca",   "cert",    "key",
+const std::set<std::string> kGlobalFlags = {"target",      "ca",       "cert",   "key",
                                             "server-name", "insecure", "output", "timeout"};
 
 }  // namespace

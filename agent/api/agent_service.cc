@@ -5,10 +5,10 @@
 namespace nfr {
 namespace {
 
-constexpr const char* kBpfStatNames[] = {
-    "packets",   "not_ip",    "unselected",     "not_new",    "cache_allow",     "cache_deny",
-    "cache_pending", "to_native", "to_compat", "native_refused", "no_pathway",
-    "fail_closed_drop"};
+constexpr const char* kBpfStatNames[] = {"packets",        "not_ip",      "unselected",
+                                         "not_new",        "cache_allow", "cache_deny",
+                                         "cache_pending",  "to_native",   "to_compat",
+                                         "native_refused", "no_pathway",  "fail_closed_drop"};
 static_assert(sizeof(kBpfStatNames) / sizeof(kBpfStatNames[0]) == NFR_STAT_MAX,
               "keep kBpfStatNames in step with enum nfr_stat");
 
@@ -19,8 +19,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetStatus(grpc::CallbackServerContex
                                                       nfr::v1::AgentStatus* resp) {
   grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
   Caller caller;
-  if (absl::Status s = Authorize(api_, *ctx, nfr::v1::ROLE_VIEWER, "GetStatus", &caller);
-      !s.ok()) {
+  if (absl::Status s = Authorize(api_, *ctx, nfr::v1::ROLE_VIEWER, "GetStatus", &caller); !s.ok()) {
     r->Finish(ToGrpc(s));
     return r;
   }
@@ -31,9 +30,8 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetStatus(grpc::CallbackServerContex
   resp->set_compat_backend(st.compat_backend);
   for (const std::string& i : st.interfaces) resp->add_interfaces(i);
   for (uint32_t q : st.queues) resp->add_queues(q);
-  const absl::Time started = st.started == absl::UnixEpoch() || st.started == absl::Time()
-                                 ? api_.started
-                                 : st.started;
+  const absl::Time started =
+      st.started == absl::UnixEpoch() || st.started == absl::Time() ? api_.started : st.started;
   resp->mutable_started()->set_seconds(absl::ToUnixSeconds(started));
   resp->set_uptime_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(absl::Now() - started)));
   resp->set_policy_version(api_.control->GetPolicy().version());

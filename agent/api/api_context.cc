@@ -43,6 +43,13 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
+grpc::ServerUnaryReactor* FinishBlocking(ApiContext& api, grpc::CallbackServerContext* ctx,
+                                         std::function<absl::Status()> work) {
+  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
+  api.executor->Run([r, work = std::move(work)] { r->Finish(ToGrpc(work())); });
+  return r;
+}
+
 absl::Status Authorize(const ApiContext& api, const grpc::CallbackServerContext& ctx, Role need,
                        absl::string_view method, Caller* caller) {
   *caller = api.Identify(ctx);

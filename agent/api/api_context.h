@@ -5,11 +5,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
+#include "agent/api/blocking_executor.h"
 #include "agent/api/event_hub.h"
 #include "agent/api/peer_registry.h"
 #include "agent/api/roles.h"
@@ -24,6 +26,7 @@ struct ApiContext {
   EventHub* hub = nullptr;
   const RoleMapper* roles = nullptr;
   PeerRegistry* peers = nullptr;
+  BlockingExecutor* executor = nullptr;
   size_t watcher_queue = 1024;
   bool insecure_tcp = false;
   std::atomic<uint64_t> events_lost{0};  // dropped for slow watchers
@@ -36,6 +39,11 @@ struct ApiContext {
 };
 
 grpc::Status ToGrpc(const absl::Status& s);
+
+// Runs `work` on the blocking executor and finishes the call with its status.
+// The request, response and context stay valid until then.
+grpc::ServerUnaryReactor* FinishBlocking(ApiContext& api, grpc::CallbackServerContext* ctx,
+                                         std::function<absl::Status()> work);
 
 // Identifies the caller and checks its role; a non-OK status is the reply.
 absl::Status Authorize(const ApiContext& api, const grpc::CallbackServerContext& ctx, Role need,

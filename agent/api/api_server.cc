@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/api/agent_service.h"
 #include "agent/api/api_context.h"
+#include "agent/api/blocking_executor.h"
 #include "agent/api/connection_service.h"
 #include "agent/api/decision_service.h"
 #include "agent/api/event_hub.h"
@@ -79,6 +80,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(AgentControl* contro
   s->hub_ = std::make_unique<EventHub>(s->store_.get(), options.hub_capacity);
   s->roles_ = std::make_unique<RoleMapper>(api);
   s->peers_ = std::make_unique<PeerRegistry>();
+  s->executor_ = std::make_unique<BlockingExecutor>(4);
   s->ctx_ = std::make_unique<ApiContext>();
   ApiContext& ctx = *s->ctx_;
   ctx.control = control;
@@ -86,6 +88,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(AgentControl* contro
   ctx.hub = s->hub_.get();
   ctx.roles = s->roles_.get();
   ctx.peers = s->peers_.get();
+  ctx.executor = s->executor_.get();
   ctx.watcher_queue = options.watcher_queue;
   ctx.insecure_tcp = api.insecure_tcp();
 
@@ -113,13 +116,13 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(AgentControl* contro
   for (auto& svc : s->services_) builder.RegisterService(svc.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot start the gRPC server", api.tcp_listen().empty() ? "" : " on ", api.tcp_listen(),
-        "; check the address is free and valid (host:port)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot start the gRPC server", api.tcp_listen().empty() ? "" : " on ",
+                     api.tcp_listen(), "; check the address is free and valid (host:port)"));
   }
   if (!api.tcp_listen().empty() && s->tcp_port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on api.tcp_listen ",
-                                               api.tcp_listen(), "; is the port in use?"));
+    return absl::UnavailableError(absl::StrCat("cannot listen on api.tcp_listen ", api.tcp_listen(),
+                                               "; is the port in use?"));
   }
   s->server_->GetHealthCheckService()->SetServingStatus(true);
   if (s->unix_) s->unix_->Serve(s->server_.get(), s->roles_.get(), s->peers_.get());
@@ -143,6 +146,7 @@ void ApiServer::Stop() {
   if (hub_) hub_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (server_) server_->Wait();
+  executor_.reset();  // after Wait: every call it was running has finished
   unix_.reset();
   if (store_) store_->Flush();
 }

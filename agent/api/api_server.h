@@ -28,6 +28,7 @@ struct ApiContext;
 class UnixListener;
 class RoleMapper;
 class PeerRegistry;
+class BlockingExecutor;
 
 class ApiServer {
  public:
@@ -59,6 +60,7 @@ class ApiServer {
   std::unique_ptr<EventHub> hub_;
   std::unique_ptr<RoleMapper> roles_;
   std::unique_ptr<PeerRegistry> peers_;
+  std::unique_ptr<BlockingExecutor> executor_;
   std::unique_ptr<ApiContext> ctx_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<UnixListener> unix_;

@@ -15,20 +15,14 @@ using nfr::v1::DecisionEvent;
 constexpr uint32_t kDefaultPageSize = 100;
 constexpr uint32_t kMaxPageSize = 1000;
 
-grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx, const absl::Status& s) {
-  grpc::ServerUnaryReactor* r = ctx->DefaultReactor();
-  r->Finish(ToGrpc(s));
-  return r;
-}
-
 absl::StatusOr<FlowFilter> ParseDecisionFilter(const nfr::v1::DecisionFilter& f) {
   FlowFilter out;
   if (absl::Status s = CheckVerdict(f.verdict(), "filter.verdict", true); !s.ok()) return s;
   out.verdict = f.verdict();
   if (!nfr::v1::DecisionSource_IsValid(f.source())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "filter.source: ", static_cast<int>(f.source()),
-        " is not a decision source; use POLICY, CONTROLLER, TIMEOUT or OVERFLOW"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("filter.source: ", static_cast<int>(f.source()),
+                     " is not a decision source; use POLICY, CONTROLLER, TIMEOUT or OVERFLOW"));
   }
   out.source = f.source();
   absl::StatusOr<std::optional<AddrRange>> p = ParseFilterPrefix(f.prefix(), "filter.prefix");
@@ -67,43 +61,45 @@ class DecisionWatch final : public WatchStream<DecisionEvent> {
 grpc::ServerUnaryReactor* DecisionServiceImpl::ListDecisions(
     grpc::CallbackServerContext* ctx, const nfr::v1::ListDecisionsRequest* req,
     nfr::v1::ListDecisionsResponse* resp) {
-  Caller caller;
-  if (absl::Status s = Authorize(api_, *ctx, nfr::v1::ROLE_VIEWER, "ListDecisions", &caller);
-      !s.ok()) {
-    return Reply(ctx, s);
-  }
-  absl::StatusOr<FlowFilter> filter = ParseDecisionFilter(req->filter());
-  if (!filter.ok()) return Reply(ctx, filter.status());
-  DecisionQuery q;
-  q.verdict = filter->verdict;
-  q.source = filter->source;
-  q.prefix = filter->prefix;
-  if (req->filter().has_since()) {
-    absl::StatusOr<absl::Time> t = ParseTime(req->filter().since(), "filter.since");
-    if (!t.ok()) return Reply(ctx, t.status());
-    q.since = *t;
-  }
-  if (req->filter().has_until()) {
-    absl::StatusOr<absl::Time> t = ParseTime(req->filter().until(), "filter.until");
-    if (!t.ok()) return Reply(ctx, t.status());
-    q.until = *t;
-  }
-  if (req->page_size() > kMaxPageSize) {
-    return Reply(ctx, absl::InvalidArgumentError(absl::StrCat(
-                          "page_size: ", req->page_size(), " exceeds the maximum of ",
-                          kMaxPageSize, "; page with next_page_token")));
-  }
-  q.limit = req->page_size() ? req->page_size() : kDefaultPageSize;
-  if (!req->page_token().empty() &&
-      (!absl::SimpleAtoi(req->page_token(), &q.before_id) || q.before_id == 0)) {
-    return Reply(ctx, absl::InvalidArgumentError(
-                          "page_token: not a token from a previous ListDecisions response"));
-  }
-  absl::StatusOr<DecisionPage> page = api_.store->ListDecisions(q);
-  if (!page.ok()) return Reply(ctx, page.status());
-  for (nfr::v1::Decision& d : page->decisions) *resp->add_decisions() = std::move(d);
-  if (page->next_before_id) resp->set_next_page_token(absl::StrCat(page->next_before_id));
-  return Reply(ctx, absl::OkStatus());
+  return FinishBlocking(api_, ctx, [this, ctx, req, resp]() -> absl::Status {
+    Caller caller;
+    if (absl::Status s = Authorize(api_, *ctx, nfr::v1::ROLE_VIEWER, "ListDecisions", &caller);
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<FlowFilter> filter = ParseDecisionFilter(req->filter());
+    if (!filter.ok()) return filter.status();
+    DecisionQuery q;
+    q.verdict = filter->verdict;
+    q.source = filter->source;
+    q.prefix = filter->prefix;
+    if (req->filter().has_since()) {
+      absl::StatusOr<absl::Time> t = ParseTime(req->filter().since(), "filter.since");
+      if (!t.ok()) return t.status();
+      q.since = *t;
+    }
+    if (req->filter().has_until()) {
+      absl::StatusOr<absl::Time> t = ParseTime(req->filter().until(), "filter.until");
+      if (!t.ok()) return t.status();
+      q.until = *t;
+    }
+    if (req->page_size() > kMaxPageSize) {
+      return absl::InvalidArgumentError(absl::StrCat("page_size: ", req->page_size(),
+                                                     " exceeds the maximum of ", kMaxPageSize,
+                                                     "; page with next_page_token"));
+    }
+    q.limit = req->page_size() ? req->page_size() : kDefaultPageSize;
+    if (!req->page_token().empty() &&
+        (!absl::SimpleAtoi(req->page_token(), &q.before_id) || q.before_id == 0)) {
+      return absl::InvalidArgumentError(
+          "page_token: not a token from a previous ListDecisions response");
+    }
+    absl::StatusOr<DecisionPage> page = api_.store->ListDecisions(q);
+    if (!page.ok()) return page.status();
+    for (nfr::v1::Decision& d : page->decisions) *resp->add_decisions() = std::move(d);
+    if (page->next_before_id) resp->set_next_page_token(absl::StrCat(page->next_before_id));
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerWriteReactor<DecisionEvent>* DecisionServiceImpl::WatchDecisions(

@@ -24,7 +24,7 @@ void EventHub::OnPendingResolved(const nfr::v1::PendingConnection& pending,
                                  const nfr::v1::Decision& decision) {
   auto e = std::make_shared<HubEvent>();
   e->kind = decision.source() == nfr::v1::DECISION_SOURCE_TIMEOUT ? HubEvent::kPendingExpired
-                                                                   : HubEvent::kPendingResolved;
+                                                                  : HubEvent::kPendingResolved;
   e->pending = pending;
   e->decision = decision;
   Push(std::move(e));
@@ -86,8 +86,7 @@ void EventHub::ForgetControllerDecision(uint64_t pending_id) {
 void EventHub::Prepare(HubEvent& e) {
   if (e.kind == HubEvent::kPendingAdded) return;
   nfr::v1::Decision& d = e.decision;
-  if (e.kind == HubEvent::kPendingResolved &&
-      d.source() == nfr::v1::DECISION_SOURCE_CONTROLLER) {
+  if (e.kind == HubEvent::kPendingResolved && d.source() == nfr::v1::DECISION_SOURCE_CONTROLLER) {
     std::lock_guard<std::mutex> l(expect_mu_);
     auto it = expected_.find(e.pending.id());
     if (it != expected_.end()) {

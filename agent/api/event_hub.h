@@ -24,7 +24,7 @@ struct HubEvent {
   enum Kind { kPendingAdded, kPendingResolved, kPendingExpired, kFlowDecided };
   Kind kind;
   nfr::v1::PendingConnection pending;  // kPending*
-  nfr::v1::Decision decision;  // kPendingResolved, kPendingExpired, kFlowDecided
+  nfr::v1::Decision decision;          // kPendingResolved, kPendingExpired, kFlowDecided
 };
 
 class HubSubscriber {

@@ -13,9 +13,9 @@ absl::StatusOr<nfr::v1::Policy> CommitPolicy(ApiContext& api, const nfr::v1::Pol
   if (absl::Status s = api.store->SavePolicy(next, caller.identity, comment); !s.ok()) {
     absl::Status back = api.control->InstallPolicy(current);
     return absl::InternalError(absl::StrCat(
-        "policy version ", next.version(), " could not be stored (", s.message(),
-        "); the agent ", back.ok() ? "kept" : "could not restore", " version ",
-        current.version(), ". Check free space and permissions of ", api.store->path()));
+        "policy version ", next.version(), " could not be stored (", s.message(), "); the agent ",
+        back.ok() ? "kept" : "could not restore", " version ", current.version(),
+        ". Check free space and permissions of ", api.store->path()));
   }
   return api.control->GetPolicy();
 }
@@ -34,10 +34,10 @@ absl::Status RestoreOrSeedPolicy(AgentControl* control, Store* store) {
   if (latest->has_value()) {
     absl::Status s = control->InstallPolicy(**latest);
     if (!s.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "stored policy version ", (*latest)->version(), " in ", store->path(),
-          " is not accepted by this agent: ", s.message(),
-          "; fix it with a newer nfrctl policy apply or move the database away"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("stored policy version ", (*latest)->version(), " in ", store->path(),
+                       " is not accepted by this agent: ", s.message(),
+                       "; fix it with a newer nfrctl policy apply or move the database away"));
     }
     return absl::OkStatus();
   }

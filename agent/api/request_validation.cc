@@ -27,8 +27,8 @@ absl::StatusOr<std::optional<AddrRange>> ParseFilterPrefix(absl::string_view tex
 
 absl::Status CheckProtocol(int value, absl::string_view field) {
   if (nfr::v1::Protocol_IsValid(value)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, ": unknown protocol ", value, "; use PROTOCOL_ANY, TCP, UDP, ICMP or ICMPV6"));
+  return absl::InvalidArgumentError(absl::StrCat(field, ": unknown protocol ", value,
+                                                 "; use PROTOCOL_ANY, TCP, UDP, ICMP or ICMPV6"));
 }
 
 absl::Status CheckVerdict(int value, absl::string_view field, bool allow_unspecified) {

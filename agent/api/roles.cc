@@ -64,8 +64,9 @@ absl::string_view RoleName(Role role) {
 RoleMapper::RoleMapper(const nfr::v1::ApiConfig& config)
     : bindings_(config.role_bindings().begin(), config.role_bindings().end()),
       socket_group_(config.socket_group().empty() ? "nfr" : config.socket_group()),
-      insecure_role_(config.insecure_tcp_role() == nfr::v1::ROLE_NONE ? nfr::v1::ROLE_ADMIN
-                                                                      : config.insecure_tcp_role()) {}
+      insecure_role_(config.insecure_tcp_role() == nfr::v1::ROLE_NONE
+                         ? nfr::v1::ROLE_ADMIN
+                         : config.insecure_tcp_role()) {}
 
 Caller RoleMapper::ForUnixPeer(const UnixPeerCred& cred) const {
   const std::string user = UserName(cred.uid);
@@ -101,8 +102,9 @@ Caller RoleMapper::ForUnixPeer(const UnixPeerCred& cred) const {
 
 Caller RoleMapper::ForCertificate(const CertIdentity& cert) const {
   Caller c;
-  c.identity = absl::StrCat("cert:", cert.common_name.empty() ? (cert.sans.empty() ? "?" : cert.sans[0])
-                                                              : cert.common_name);
+  c.identity =
+      absl::StrCat("cert:", cert.common_name.empty() ? (cert.sans.empty() ? "?" : cert.sans[0])
+                                                     : cert.common_name);
   for (const nfr::v1::RoleBinding& b : bindings_) {
     absl::string_view id = b.identity();
     bool match = false;

@@ -40,24 +40,25 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Bind(const std::stri
     std::error_code ec;
     if (std::filesystem::create_directories(dir, ec)) ::chmod(dir.c_str(), 0755);
     if (ec) {
-      return absl::UnavailableError(absl::StrCat("cannot create ", dir.string(), " for the API socket: ",
-                                                 ec.message()));
+      return absl::UnavailableError(
+          absl::StrCat("cannot create ", dir.string(), " for the API socket: ", ec.message()));
     }
   }
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "api.unix_socket: ", path, " exists and is not a socket; remove it or choose another path"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("api.unix_socket: ", path,
+                       " exists and is not a socket; remove it or choose another path"));
     }
     int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const bool live =
         probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
     if (probe >= 0) ::close(probe);
     if (live) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "api.unix_socket: another process is listening on ", path,
-          "; stop the other nfr-agent or give this one a different --api_socket"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("api.unix_socket: another process is listening on ", path,
+                       "; stop the other nfr-agent or give this one a different --api_socket"));
     }
     ::unlink(path.c_str());
   }
@@ -95,8 +96,7 @@ void UnixListener::Serve(grpc::Server* server, const RoleMapper* roles, PeerRegi
   thread_ = std::thread([this, server, roles, peers] { AcceptLoop(server, roles, peers); });
 }
 
-void UnixListener::AcceptLoop(grpc::Server* server, const RoleMapper* roles,
-                              PeerRegistry* peers) {
+void UnixListener::AcceptLoop(grpc::Server* server, const RoleMapper* roles, PeerRegistry* peers) {
   for (;;) {
     pollfd p[2] = {{fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
     if (::poll(p, 2, -1) < 0) {

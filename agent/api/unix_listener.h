@@ -29,7 +29,8 @@ class UnixListener {
   void Stop();
 
  private:
-  UnixListener(std::string path, int fd, int stop_fd) : path_(std::move(path)), fd_(fd), stop_fd_(stop_fd) {}
+  UnixListener(std::string path, int fd, int stop_fd)
+      : path_(std::move(path)), fd_(fd), stop_fd_(stop_fd) {}
   void AcceptLoop(grpc::Server* server, const RoleMapper* roles, PeerRegistry* peers);
 
   const std::string path_;

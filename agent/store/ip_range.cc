@@ -34,8 +34,8 @@ absl::StatusOr<AddrRange> ParseAddrRange(absl::string_view text) {
     addr = text.substr(0, slash);
     int n;
     if (!absl::SimpleAtoi(text.substr(slash + 1), &n)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "\"", text, "\" is not a prefix: the length after '/' must be a number"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", text, "\" is not a prefix: the length after '/' must be a number"));
     }
     len = n;
   }
@@ -48,8 +48,8 @@ absl::StatusOr<AddrRange> ParseAddrRange(absl::string_view text) {
   const int max = v4 ? 32 : 128;
   int bits = len.value_or(max);
   if (bits < 0 || bits > max) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", text, "\": prefix length must be 0..",
-                                                   max));
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\": prefix length must be 0..", max));
   }
   if (v4) bits += 96;
   AddrRange r{*key, *key};

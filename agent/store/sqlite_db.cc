@@ -67,9 +67,9 @@ std::string SqliteStatement::Blob(int col) const {
 
 absl::StatusOr<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     if (db) sqlite3_close(db);
@@ -87,8 +87,8 @@ absl::Status SqliteDb::Exec(absl::string_view sql) {
   std::string s(sql);
   char* err = nullptr;
   if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    absl::Status st = absl::InternalError(absl::StrCat("sqlite: ", err ? err : "error",
-                                                       " (", path_, ") in: ", sql));
+    absl::Status st = absl::InternalError(
+        absl::StrCat("sqlite: ", err ? err : "error", " (", path_, ") in: ", sql));
     sqlite3_free(err);
     return st;
   }

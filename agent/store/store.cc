@@ -62,8 +62,8 @@ absl::Status EnsureParentDir(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat("cannot create directory ", dir.string(), " for ",
-                                               path, ": ", ec.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot create directory ", dir.string(), " for ", path, ": ", ec.message()));
   }
   return absl::OkStatus();
 }
@@ -72,9 +72,10 @@ absl::Status EnsureParentDir(const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const nfr::v1::StoreConfig& config) {
   std::string path = config.db_path().empty() ? kStoreDefaultDbPath : config.db_path();
-  uint32_t max_decisions = config.max_decisions() ? config.max_decisions() : kStoreDefaultMaxDecisions;
-  uint32_t days =
-      config.max_decision_age_days() ? config.max_decision_age_days() : kStoreDefaultMaxDecisionAgeDays;
+  uint32_t max_decisions =
+      config.max_decisions() ? config.max_decisions() : kStoreDefaultMaxDecisions;
+  uint32_t days = config.max_decision_age_days() ? config.max_decision_age_days()
+                                                 : kStoreDefaultMaxDecisionAgeDays;
   if (absl::Status s = EnsureParentDir(path); !s.ok()) return s;
   std::unique_ptr<Store> store(new Store(path, max_decisions, absl::Hours(24) * days));
   absl::StatusOr<std::unique_ptr<SqliteDb>> w = SqliteDb::Open(path);
@@ -110,8 +111,8 @@ absl::StatusOr<std::optional<nfr::v1::Policy>> Store::LatestPolicy() {
   if (!*row) return std::optional<nfr::v1::Policy>();
   nfr::v1::Policy p;
   if (!p.ParseFromString(st->Blob(0))) {
-    return absl::DataLossError(absl::StrCat("latest policy in ", path_,
-                                            " does not parse; restore a backup or delete the file"));
+    return absl::DataLossError(absl::StrCat(
+        "latest policy in ", path_, " does not parse; restore a backup or delete the file"));
   }
   return std::optional<nfr::v1::Policy>(std::move(p));
 }

@@ -9,11 +9,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agent/store/decision_writer.h"
 #include "agent/store/ip_range.h"
@@ -31,9 +31,9 @@ inline constexpr uint32_t kMaxPolicyVersionsKept = 1000;
 inline constexpr size_t kDecisionWriterCapacity = 65536;
 
 struct DecisionQuery {
-  std::optional<absl::Time> since;  // inclusive
-  std::optional<absl::Time> until;  // exclusive
-  nfr::v1::Verdict verdict = nfr::v1::VERDICT_UNSPECIFIED;  // any
+  std::optional<absl::Time> since;                                        // inclusive
+  std::optional<absl::Time> until;                                        // exclusive
+  nfr::v1::Verdict verdict = nfr::v1::VERDICT_UNSPECIFIED;                // any
   nfr::v1::DecisionSource source = nfr::v1::DECISION_SOURCE_UNSPECIFIED;  // any
   std::optional<AddrRange> prefix;  // source or destination inside
   uint32_t limit = 100;
@@ -42,7 +42,7 @@ struct DecisionQuery {
 
 struct DecisionPage {
   std::vector<nfr::v1::Decision> decisions;  // newest first
-  uint64_t next_before_id = 0;  // 0 = no more
+  uint64_t next_before_id = 0;               // 0 = no more
 };
 
 struct StoreStats {
@@ -94,7 +94,7 @@ class Store {
   std::unique_ptr<SqliteDb> reader_db_;
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> sync_written_{0};
-  uint64_t inserts_since_prune_ = 0;  // under write_mu_
+  uint64_t inserts_since_prune_ = 0;              // under write_mu_
   absl::Time last_prune_ = absl::InfinitePast();  // under write_mu_
   std::unique_ptr<DecisionWriter> async_;
 };

@@ -100,8 +100,7 @@ void ApiFixture::StopServer() {
 }
 
 std::shared_ptr<grpc::Channel> ApiFixture::UnixChannel() {
-  return grpc::CreateChannel("unix://" + dir_ + "/agent.sock",
-                             grpc::InsecureChannelCredentials());
+  return grpc::CreateChannel("unix://" + dir_ + "/agent.sock", grpc::InsecureChannelCredentials());
 }
 
 std::unique_ptr<nfr::v1::PolicyService::Stub> ApiFixture::PolicyStub() {

@@ -111,9 +111,9 @@ TEST_F(AuthTest, TlsRefusesUnknownCaAndMissingClientCert) {
   StartTls();
   EXPECT_EQ(GetPolicy(TlsChannel("foreign")).error_code(), grpc::UNAVAILABLE);
   EXPECT_EQ(GetPolicy(TlsChannel("")).error_code(), grpc::UNAVAILABLE);
-  EXPECT_EQ(GetPolicy(grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()))
-                .error_code(),
-            grpc::UNAVAILABLE);
+  EXPECT_EQ(
+      GetPolicy(grpc::CreateChannel(target_, grpc::InsecureChannelCredentials())).error_code(),
+      grpc::UNAVAILABLE);
 }
 
 TEST_F(AuthTest, PlainTcpNeedsExplicitInsecureFlag) {
@@ -134,15 +134,15 @@ TEST_F(AuthTest, NfrctlOverMutualTls) {
   StartTls();
   const std::string base = Nfrctl() + " --target " + target_ + " --ca " + pki_->ca;
   CommandResult r = RunCommand(base + " --cert " + pki_->Cert("viewer") + " --key " +
-                        pki_->Key("viewer") + " status");
+                               pki_->Key("viewer") + " status");
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("cert:carol (viewer)"), std::string::npos) << r.out;
   r = RunCommand(base + " --cert " + pki_->Cert("viewer") + " --key " + pki_->Key("viewer") +
-          " policy rm-rule ask-all");
+                 " policy rm-rule ask-all");
   EXPECT_EQ(r.exit_code, 4) << r.out;
   EXPECT_NE(r.out.find("PERMISSION_DENIED"), std::string::npos) << r.out;
   r = RunCommand(base + " --cert " + pki_->Cert("admin") + " --key " + pki_->Key("admin") +
-          " policy rm-rule ask-all");
+                 " policy rm-rule ask-all");
   EXPECT_EQ(r.exit_code, 0) << r.out;
 }
 
@@ -155,7 +155,7 @@ class UnixAuthTest : public AuthTest {
   }
   CommandResult AsNobody(const std::string& args) {
     return RunCommand("setpriv --reuid=65534 --regid=65534 --clear-groups " + Nfrctl() +
-               " --target unix://" + dir_ + "/agent.sock " + args);
+                      " --target unix://" + dir_ + "/agent.sock " + args);
   }
 };
 

@@ -24,8 +24,8 @@ class NfrctlTest : public ApiFixture {
 
 TEST_F(NfrctlTest, HelpOnEveryVerbAndUsageErrors) {
   for (const char* v : {"", "status", "policy", "policy get", "policy apply", "policy add-rule",
-                        "policy rm-rule", "pending list", "pending watch", "pending autodecide", "decide",
-                        "decisions list", "decisions watch"}) {
+                        "policy rm-rule", "pending list", "pending watch", "pending autodecide",
+                        "decide", "decisions list", "decisions watch"}) {
     CommandResult r = RunCommand(Nfrctl() + " " + v + " --help");
     EXPECT_EQ(r.exit_code, 0) << v << ": " << r.out;
     EXPECT_NE(r.out.find("usage"), std::string::npos) << v;
@@ -56,7 +56,8 @@ TEST_F(NfrctlTest, PolicyRoundTripAndExitCodes) {
   r = Ctl("policy apply -f " + file + " --expected-version 1");
   EXPECT_EQ(r.exit_code, 6) << r.out;
   EXPECT_NE(r.out.find("FAILED_PRECONDITION"), std::string::npos);
-  r = Ctl("policy add-rule --id ssh --action drop --protocol tcp --dport 22 --src 10.77.0.0/24 "
+  r =
+      Ctl("policy add-rule --id ssh --action drop --protocol tcp --dport 22 --src 10.77.0.0/24 "
           "--position 0");
   EXPECT_EQ(r.exit_code, 0) << r.out;
   r = Ctl("policy add-rule --id bad --action drop --dst 10.77.0.0/99");
@@ -99,8 +100,9 @@ TEST_F(NfrctlTest, WatchListAndDecide) {
   EXPECT_EQ(w.exit_code, 0) << w.out;
   std::vector<std::string> lines = absl::StrSplit(w.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 4u) << w.out;
-  EXPECT_EQ(lines[0].rfind("pending " + std::to_string(first) + " tcp 10.77.0.2:40000 -> "
-                           "10.77.1.2:80 dev r-cli ingress",
+  EXPECT_EQ(lines[0].rfind("pending " + std::to_string(first) +
+                               " tcp 10.77.0.2:40000 -> "
+                               "10.77.1.2:80 dev r-cli ingress",
                            0),
             0u)
       << lines[0];

@@ -86,9 +86,7 @@ TEST_F(PolicyApiTest, InvalidPoliciesAreRefusedNamingTheFieldAndNothingChanges) 
          r->add_dst_ports()->set_first(70000);
        },
        "policy.rules[0].dst_ports[0].first"},
-      {[](Policy& p) {
-         *p.add_rules() = Rule("a", static_cast<nfr::v1::Action>(42));
-       },
+      {[](Policy& p) { *p.add_rules() = Rule("a", static_cast<nfr::v1::Action>(42)); },
        "policy.rules[0].action"},
       {[](Policy& p) { p.set_default_verdict(static_cast<nfr::v1::Verdict>(9)); },
        "policy.default_verdict"},

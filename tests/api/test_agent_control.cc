@@ -75,8 +75,7 @@ std::string TestAgentControl::Key(const nfr::v1::Flow& f) {
                       f.dst_port(), " ", f.interface());
 }
 
-TestAgentControl::Outcome TestAgentControl::Offer(const nfr::v1::Flow& flow,
-                                                  uint64_t* pending_id) {
+TestAgentControl::Outcome TestAgentControl::Offer(const nfr::v1::Flow& flow, uint64_t* pending_id) {
   std::unique_lock<std::mutex> l(mu_);
   if (auto it = flow_cache_.find(Key(flow)); it != flow_cache_.end()) return Outcome::kCached;
   const PolicyMatch m = policy_->Match(InfoOf(flow), flow.interface(), flow.direction());
@@ -192,8 +191,8 @@ absl::StatusOr<nfr::v1::Decision> TestAgentControl::Decide(const DecideRequest& 
     d.set_verdict(r.verdict);
     d.set_scope(r.scope);
     d.set_source(nfr::v1::DECISION_SOURCE_CONTROLLER);
-    d.set_ttl_seconds(static_cast<uint32_t>(absl::ToInt64Seconds(
-        r.ttl == absl::ZeroDuration() ? policy_->flow_ttl() : r.ttl)));
+    d.set_ttl_seconds(static_cast<uint32_t>(
+        absl::ToInt64Seconds(r.ttl == absl::ZeroDuration() ? policy_->flow_ttl() : r.ttl)));
     d.set_decider(r.decider);
     d.set_reason(r.reason);
     d.set_pending_id(r.pending_id);
