@@ -37,6 +37,24 @@ test_sysctl_capability() {
 	[[ $v == 1 ]] || die "tc_nf_redirect in netns is '$v'"
 }
 
+# the agent's capability probe: BPF_PROG_TEST_RUN of a program calling
+# bpf_redirect(0, BPF_F_NETFILTER) returns TC_ACT_REDIRECT (7) here, while a
+# stock kernel returns TC_ACT_SHOT (2)
+test_prog_test_run_probe() {
+	local out
+	bpftool prog load "$OBJ" /sys/fs/bpf/nfr_vm_probe type classifier || die "bpftool prog load failed"
+	# shellcheck disable=SC2046
+	bpftool map update pinned /sys/fs/bpf/nfr_vm_cfg key $(le32 1) value $(le32 $NF) $(printf '0 %.0s' $(seq 16)) ||
+		die "map update failed"
+	/usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(
+		"020000000001" "020000000002" "0800"
+		"450000280000000040060000" "0a4d0002" "0a4d0102"
+		"04d200500000000000000000" "50020000" "00000000"))' >/tmp/nfr-t/syn
+	out=$(bpftool prog run pinned /sys/fs/bpf/nfr_vm_probe data_in /tmp/nfr-t/syn repeat 1 2>&1)
+	rm -f /sys/fs/bpf/nfr_vm_probe /sys/fs/bpf/nfr_vm_cfg /sys/fs/bpf/nfr_vm_stats
+	grep -q "Return value: 7" <<<"$out" || die "test run returned: $out (want 7, TC_ACT_REDIRECT)"
+}
+
 test_no_module_behaves_like_stock() {
 	topo
 	transfer cli srv 10.77.1.2 1000000 || die "baseline transfer without tc program failed"
@@ -365,6 +383,7 @@ test_kernel_log_clean() {
 
 tests=(
 	test_sysctl_capability
+	test_prog_test_run_probe
 	test_no_module_behaves_like_stock
 	test_flag_with_ifindex_refused
 	test_ordinary_bpf_redirect
