@@ -13,12 +13,26 @@ def main():
     g.add_argument("--udp", nargs=2, metavar=("ADDR", "PORT"))
     g.add_argument("--ping", metavar="ADDR")
     ap.add_argument("--timeout", type=float, default=3.0)
+    ap.add_argument("--send", type=int, default=0, help="TCP: bytes to send and read back")
     args = ap.parse_args()
     try:
         if args.tcp:
             addr, port = args.tcp[0], int(args.tcp[1])
             with socket.create_connection((addr, port), timeout=args.timeout) as s:
-                return 0 if s.recv(64).startswith(b"hello") else 1
+                if not s.recv(19).startswith(b"hello"):
+                    return 1
+                left = args.send
+                while left > 0:
+                    chunk = b"x" * min(left, 65536)
+                    s.sendall(chunk)
+                    got = 0
+                    while got < len(chunk):
+                        data = s.recv(len(chunk) - got)
+                        if not data:
+                            return 1
+                        got += len(data)
+                    left -= len(chunk)
+                return 0
         if args.udp:
             addr, port = args.udp[0], int(args.udp[1])
             fam = socket.AF_INET6 if ":" in addr else socket.AF_INET

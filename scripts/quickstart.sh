@@ -29,11 +29,12 @@ cleanup() {
 [[ $KEEP == 1 ]] || trap cleanup EXIT
 
 # Servers on the far side of the router: TCP 80 and 8080, UDP 53.
-in_ns nfr-srv python3 scripts/lab_server.py --tcp 80,8080,9999 --udp 53 &
+nsenter --net=/run/netns/nfr-srv python3 scripts/lab_server.py --tcp 80,8080,9999 --udp 53 \
+  </dev/null >/dev/null 2>&1 &
 SRV_PID=$!
 
 # The agent, with embedded defaults, on the router's client-facing interface.
-in_ns nfr-rtr "$AGENT" --interfaces=r-cli >"$LOG" 2>&1 &
+nsenter --net=/run/netns/nfr-rtr "$AGENT" --interfaces=r-cli </dev/null >"$LOG" 2>&1 &
 AGENT_PID=$!
 for _ in $(seq 50); do grep -q 'mode=' "$LOG" && break; sleep 0.2; done
 echo "== agent started:"; grep 'mode=' "$LOG" || { cat "$LOG"; exit 1; }
@@ -44,23 +45,27 @@ probe() {  # probe DESCRIPTION ARGS...
   printf '  %-52s %s\n' "$what" "$r"
 }
 echo "== connections from nfr-cli (10.77.0.2) to nfr-srv (10.77.1.2):"
-probe "TCP 80   (default policy: accept)" --tcp 10.77.1.2 80
-probe "TCP 80   again (flow cached in the kernel)" --tcp 10.77.1.2 80
+probe "TCP 80   (rule web: accept)" --tcp 10.77.1.2 80
+probe "TCP 80   sending 2 MB (only the SYN went to the agent)" --tcp 10.77.1.2 80 --send 2000000
 probe "ICMP echo (accept)" --ping 10.77.1.2
 probe "TCP 9999 (ask; nobody decides; default drop after 5 s)" --tcp 10.77.1.2 9999 --timeout 8
 if [[ -x "$CTL" ]]; then
   echo "== TCP 8080 is held as pending; deciding it with nfrctl:"
-  in_ns nfr-cli python3 scripts/lab_client.py --tcp 10.77.1.2 8080 --timeout 10 &
+  nsenter --net=/run/netns/nfr-cli python3 scripts/lab_client.py --tcp 10.77.1.2 8080 --timeout 10 &
   CLI_PID=$!
+  ID=
   for _ in $(seq 30); do
     ID=$("$CTL" pending list -o json 2>/dev/null | python3 -c 'import json,sys
-d=json.load(sys.stdin); p=[x for x in d.get("pending",[]) if x["flow"].get("dstPort")==8080]
-print(p[0]["id"] if p else "")' 2>/dev/null || true)
-    [[ -n "$ID" ]] && break; sleep 0.2
+ids=[d["id"] for d in map(json.loads, filter(str.strip, sys.stdin)) if d["flow"]["dst_port"]==8080]
+print(ids[0] if ids else "")' 2>/dev/null || true)
+    [[ -n "$ID" ]] && break
+    sleep 0.2
   done
   "$CTL" pending list || true
-  [[ -n "$ID" ]] && "$CTL" decide "$ID" accept --reason quickstart
+  if [[ -n "$ID" ]]; then "$CTL" decide "$ID" accept --reason quickstart || true; fi
   if wait "$CLI_PID"; then echo "  TCP 8080 connected after the decision"; else echo "  TCP 8080 failed"; fi
+  echo "== agent status (bpf counters: cache_allow = packets decided in the kernel):"
+  "$CTL" status || true
 fi
 echo "== agent log:"
 cat "$LOG"
