@@ -150,6 +150,27 @@ TEST_F(NfrctlTest, AutodecideIsAScriptedController) {
             nfr::v1::VERDICT_ACCEPT);
 }
 
+TEST_F(NfrctlTest, PendingWatchOnATerminalRedrawsATable) {
+  uint64_t id = 0;
+  control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80), &id);
+  // `script` gives nfrctl a pseudo-terminal.
+  auto watch = std::async(std::launch::async, [&] {
+    return RunCommand("script -qefc '" + Nfrctl() + " --target unix://" + dir_ +
+                      "/agent.sock pending watch --count 1' /dev/null");
+  });
+  for (int i = 0; i < 200; ++i) {
+    if (Ctl("status -o json").out.find("\"watchers\":\"1\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  control_->Offer(MakeFlow("10.77.0.3", "10.77.1.2", 443));
+  CommandResult r = watch.get();
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("\033[H\033[2J"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 pending"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("DECIDE WITHIN"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("10.77.0.3:40000"), std::string::npos) << r.out;
+}
+
 TEST_F(NfrctlTest, DecisionsWatch) {
   auto watch = std::async(std::launch::async, [&] { return Ctl("decisions watch --count 1"); });
   for (int i = 0; i < 200; ++i) {
