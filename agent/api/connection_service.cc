@@ -250,7 +250,7 @@ grpc::ServerUnaryReactor* ConnectionServiceImpl::Decide(grpc::CallbackServerCont
     d.decider = caller.identity;
     d.reason = req->reason();
     const uint64_t log_id = api_.store->NextDecisionId();
-    api_.hub->ExpectControllerDecision(req->pending_id(), log_id);
+    api_.hub->ExpectControllerDecision(req->pending_id(), log_id, resp->rule().id());
     absl::StatusOr<nfr::v1::Decision> decision = api_.control->Decide(d);
     if (!decision.ok()) {
       api_.hub->ForgetControllerDecision(req->pending_id());

@@ -73,9 +73,10 @@ size_t EventHub::subscribers() const {
   return subs_->size();
 }
 
-void EventHub::ExpectControllerDecision(uint64_t pending_id, uint64_t decision_id) {
+void EventHub::ExpectControllerDecision(uint64_t pending_id, uint64_t decision_id,
+                                        const std::string& rule_id) {
   std::lock_guard<std::mutex> l(expect_mu_);
-  expected_[pending_id] = decision_id;
+  expected_[pending_id] = Expected{decision_id, rule_id};
 }
 
 void EventHub::ForgetControllerDecision(uint64_t pending_id) {
@@ -90,7 +91,8 @@ void EventHub::Prepare(HubEvent& e) {
     std::lock_guard<std::mutex> l(expect_mu_);
     auto it = expected_.find(e.pending.id());
     if (it != expected_.end()) {
-      d.set_id(it->second);
+      d.set_id(it->second.decision_id);
+      if (!it->second.rule_id.empty()) d.set_rule_id(it->second.rule_id);
       expected_.erase(it);
       return;  // logged synchronously by the API's Decide
     }

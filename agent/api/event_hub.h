@@ -10,6 +10,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -55,7 +56,9 @@ class EventHub : public EventSink {
   // The API's Decide reserves the log id of the decision it is about to make,
   // so the streamed record and the synchronously logged one agree; the hub
   // then does not log that decision itself.
-  void ExpectControllerDecision(uint64_t pending_id, uint64_t decision_id);
+  // `rule_id`, when set, replaces the decision's rule (RULE scope: the new rule).
+  void ExpectControllerDecision(uint64_t pending_id, uint64_t decision_id,
+                                const std::string& rule_id = "");
   void ForgetControllerDecision(uint64_t pending_id);
 
   // Waits until every event pushed before the call has been dispatched (and
@@ -89,7 +92,11 @@ class EventHub : public EventSink {
   std::shared_ptr<const std::vector<std::shared_ptr<HubSubscriber>>> subs_;
 
   std::mutex expect_mu_;
-  std::unordered_map<uint64_t, uint64_t> expected_;  // pending id -> decision id
+  struct Expected {
+    uint64_t decision_id;
+    std::string rule_id;
+  };
+  std::unordered_map<uint64_t, Expected> expected_;  // by pending id
 
   std::thread thread_;
 };

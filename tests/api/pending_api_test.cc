@@ -253,7 +253,23 @@ TEST_F(PendingApiTest, DecideOnceFlowAndRule) {
   // to the same service (new source port) is accepted without asking.
   const nfr::v1::Flow f2 = MakeFlow("10.77.0.2", "10.77.1.2", 8080);
   control_->Offer(f2, &id);
+  grpc::ClientContext wctx;
+  auto watch = DecisionStub()->WatchDecisions(&wctx, {});
+  for (int i = 0; i < 200 && server_ != nullptr; ++i) {
+    nfr::v1::AgentStatus st;
+    grpc::ClientContext sctx;
+    ASSERT_TRUE(AgentStub()->GetStatus(&sctx, {}, &st).ok());
+    if (st.counters().watchers() == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   ASSERT_TRUE(Decide(id, nfr::v1::VERDICT_ACCEPT, nfr::v1::DECISION_SCOPE_RULE, &resp).ok());
+  nfr::v1::DecisionEvent streamed;
+  ASSERT_TRUE(watch->Read(&streamed));
+  EXPECT_EQ(streamed.decision().id(), resp.decision().id());
+  EXPECT_EQ(streamed.decision().rule_id(), resp.rule().id());
+  wctx.TryCancel();
+  while (watch->Read(&streamed)) {
+  }
   EXPECT_EQ(resp.policy_version(), 2u);
   EXPECT_EQ(resp.rule().id(), "decided-" + std::to_string(id));
   EXPECT_EQ(resp.rule().dst_prefixes(0), "10.77.1.2/32");
