@@ -24,7 +24,7 @@ EOF
 }
 
 cmd="${1:-}"
-[[ -n "$cmd" ]] && shift || true
+if [[ -n "$cmd" ]]; then shift; fi
 prefix="nfr-"
 while (($#)); do
   case "$1" in

@@ -73,6 +73,7 @@ class ApiTest(LabTestCase):
         client, pending, w = self.held_connection(ctl)
         out = ctl.ok("decide", str(pending["id"]), "accept", "--rule", "--rule-id", "it-rule")
         self.assertConnects(self.lab.result(client), "first connection accepted with --rule")
+        self.assertEqual(out[0].get("rule", {}).get("id"), "it-rule", f"decide response: {out}")
         policy = ctl.ok("policy", "get")[0]
         ids = [r["id"] for r in policy["rules"]]
         self.assertIn("it-rule", ids, f"rule added to the policy: {policy}")
