@@ -244,14 +244,15 @@ def stop_process(p, sig=signal.SIGTERM, timeout=10):
     return rc
 
 
-def default_config(lab, workdir, pin_dir, queue_num):
-    """A complete, test-private agent config: own pins, socket, DB and queue; r-cli ingress."""
+def default_config(lab, workdir, pin_dir, queue_num, name="agent"):
+    """A complete, test-private agent config: own pins, socket, DB and queue; r-cli ingress.
+    The DB is per agent name: an agent restarts into the policy stored there, not the file's."""
     return {
         "interfaces": [{"name": "r-cli"}],
         "queue": {"num": queue_num},
         "bpfPinDir": str(pin_dir),
-        "api": {"unixSocket": str(Path(workdir) / "agent.sock"), "socketGroup": "root"},
-        "store": {"dbPath": str(Path(workdir) / "state.db")},
+        "api": {"unixSocket": str(Path(workdir) / f"{name}.sock"), "socketGroup": "root"},
+        "store": {"dbPath": str(Path(workdir) / f"{name}.db")},
         "policy": {"defaultVerdict": "VERDICT_DROP", "rules": []},
     }
 
@@ -282,7 +283,7 @@ class Agent:
         self.pin_dir = Path(pin_dir) if pin_dir else BPF_FS / f"{PIN_PREFIX}{os.getpid()}-{n}"
         self.queue_num = queue_num if queue_num is not None else 4200 + n
         self.config = config if config is not None else default_config(
-            lab, workdir, self.pin_dir, self.queue_num)
+            lab, workdir, self.pin_dir, self.queue_num, name)
         self.name = name
         self.config_path = self.workdir / f"{name}.json"
         self.log_path = self.workdir / f"{name}.log"

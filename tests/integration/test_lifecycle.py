@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 """Agent lifecycle: clean shutdown, SIGKILL fail-open + restart, pin-dir ownership."""
-import os
 import signal
 
 import harness
@@ -38,6 +37,23 @@ class LifecycleTest(LabTestCase):
                          f"pins left in {a.pin_dir}: {list(a.pin_dir.iterdir()) if a.pin_dir.exists() else []}")
         self.assertConnects(self.lab.tcp(SRV4, 8009), "no agent: traffic flows")
 
+    def test_sigterm_releases_held_packets_with_default_verdict(self):
+        for default, expect_ok in (("accept", True), ("drop", False)):
+            with self.subTest(default=default):
+                a = self.agent([rule("ask", "ask", "tcp", 8001)], default=default,
+                               policy={"pendingTimeoutMs": 20000}).start()
+                client = self.lab.tcp_async(SRV4, 8001, timeout=4)
+                a.wait_log(r"pending \d+ tcp .*:8001 ")
+                self.assertEqual(a.stop(signal.SIGTERM), 0, a.log())
+                res = self.lab.result(client)
+                if expect_ok:
+                    self.assertConnects(res, "held SYN accepted at shutdown (default accept)")
+                    self.assertLess(res["connect_ms"], 3000, f"released at shutdown: {res}")
+                else:
+                    # Dropped at shutdown; the retransmitted SYN then meets no agent at all.
+                    self.assertRegex(a.log(), r"decision drop tcp .*:8001")
+                self.assertDetached(f"after SIGTERM (default {default})")
+
     def test_sigkill_fails_open_and_restart_reattaches(self):
         a = self.agent(RULES).start()
         self.assertEnforcing("before SIGKILL")
@@ -64,9 +80,6 @@ class LifecycleTest(LabTestCase):
         second = Agent(self.lab, self.workdir, name="second", pin_dir=first.pin_dir,
                        queue_num=first.queue_num + 100)
         second.config["policy"] = {"defaultVerdict": "VERDICT_ACCEPT"}
-        second.config["api"]["unixSocket"] = os.path.join(self.workdir, "second.sock")
-        second.config["store"]["dbPath"] = os.path.join(self.workdir, "second.db")
-        second.config["bpfPinDir"] = str(first.pin_dir)
         self.agents.append(second)
         second.start(wait=False)
         rc = second.proc.wait(20)
