@@ -71,6 +71,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(AgentControl* contro
                                                             const nfr::v1::ApiConfig& api,
                                                             const nfr::v1::StoreConfig& store,
                                                             ApiServerOptions options) {
+  if (absl::Status v = ValidateRoleBindings(api); !v.ok()) return v;
   std::unique_ptr<ApiServer> s(new ApiServer());
   absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(store);
   if (!st.ok()) return st.status();

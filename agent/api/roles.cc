@@ -133,6 +133,32 @@ Caller RoleMapper::ForInsecureTcp(absl::string_view peer) const {
   return Caller{absl::StrCat("insecure-tcp:", peer), insecure_role_};
 }
 
+absl::Status ValidateRoleBindings(const nfr::v1::ApiConfig& config) {
+  for (int i = 0; i < config.role_bindings_size(); ++i) {
+    const nfr::v1::RoleBinding& b = config.role_bindings(i);
+    absl::string_view id = b.identity();
+    const bool known = absl::ConsumePrefix(&id, "uid:") || absl::ConsumePrefix(&id, "user:") ||
+                       absl::ConsumePrefix(&id, "group:") || absl::ConsumePrefix(&id, "cert:") ||
+                       absl::ConsumePrefix(&id, "ou:");
+    uint32_t uid;
+    if (!known || id.empty() ||
+        (absl::StartsWith(b.identity(), "uid:") && !absl::SimpleAtoi(id, &uid))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("api.role_bindings[", i, "].identity: \"", b.identity(),
+                       "\" is not uid:N, user:NAME, group:NAME, cert:NAME or ou:NAME"));
+    }
+    if (!nfr::v1::Role_IsValid(b.role()) || b.role() == nfr::v1::ROLE_NONE) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "api.role_bindings[", i, "].role: use ROLE_VIEWER, ROLE_DECIDER or ROLE_ADMIN"));
+    }
+  }
+  if (!nfr::v1::Role_IsValid(config.insecure_tcp_role())) {
+    return absl::InvalidArgumentError(
+        "api.insecure_tcp_role: use ROLE_VIEWER, ROLE_DECIDER or ROLE_ADMIN");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RequireRole(const Caller& caller, Role need, absl::string_view method) {
   if (caller.role >= need) return absl::OkStatus();
   return absl::PermissionDeniedError(absl::StrCat(

@@ -52,6 +52,10 @@ class RoleMapper {
   Role insecure_role_;
 };
 
+// INVALID_ARGUMENT naming api.role_bindings[i] when an identity has no known
+// prefix or a role is out of range.
+absl::Status ValidateRoleBindings(const nfr::v1::ApiConfig& config);
+
 // PERMISSION_DENIED naming the missing role and who the caller is.
 absl::Status RequireRole(const Caller& caller, Role need, absl::string_view method);
 

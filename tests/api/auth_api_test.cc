@@ -130,6 +130,23 @@ TEST_F(AuthTest, PlainTcpNeedsExplicitInsecureFlag) {
   EXPECT_EQ(AddRule(ch, "x").error_code(), grpc::PERMISSION_DENIED);
 }
 
+TEST_F(AuthTest, BadRoleBindingsAreRefusedAtStart) {
+  auto* b = api_config_.add_role_bindings();
+  b->set_identity("hostname:foo");
+  b->set_role(nfr::v1::ROLE_ADMIN);
+  auto s = ApiServer::Start(control_.get(), api_config_, store_config_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("api.role_bindings[0].identity"), std::string::npos)
+      << s.status();
+  b->set_identity("uid:root");
+  EXPECT_FALSE(ApiServer::Start(control_.get(), api_config_, store_config_).ok());
+  b->set_identity("uid:0");
+  b->set_role(nfr::v1::ROLE_NONE);
+  s = ApiServer::Start(control_.get(), api_config_, store_config_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("api.role_bindings[0].role"), std::string::npos);
+}
+
 TEST_F(AuthTest, NfrctlOverMutualTls) {
   StartTls();
   const std::string base = Nfrctl() + " --target " + target_ + " --ca " + pki_->ca;
