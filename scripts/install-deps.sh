@@ -7,7 +7,7 @@ PKGS=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libnetfilter-queue-dev libmnl-dev libnfnetlink-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libgtest-dev libgmock-dev libsqlite3-dev libssl-dev
+  libabsl-dev libgtest-dev libgmock-dev libsqlite3-dev libssl-dev libre2-dev libc-ares-dev
   iproute2 iptables nftables iperf3 python3 python3-scapy socat openssl
   procps psmisc netcat-openbsd iputils-ping
 )
