@@ -23,6 +23,14 @@ PYTHON = "/usr/bin/python3"
 BPF_FS = Path("/sys/fs/bpf")
 PIN_PREFIX = "nfr-it-"
 
+# NFR_IT_MODE=native runs every scenario with `mode: MODE_NATIVE` (patched kernel, e.g. in the VM:
+# tests/vm/guest/native_agent.sh); unset or "auto" leaves the agent's default (compat on stock).
+MODE = os.environ.get("NFR_IT_MODE", "auto").strip().lower() or "auto"
+NATIVE = MODE == "native"
+NATIVE_SYSCTL = Path("/proc/sys/net/core/tc_nf_redirect")
+MODULE_PARAMS = Path("/sys/module/nfr_redirect/parameters")
+NATIVE_QUEUE = 4200  # the module's queue numbers are global: every native agent uses them
+
 
 
 def _stat_names():
@@ -62,6 +70,40 @@ def ctl_binary():
 
 def run(argv, timeout=30, check=True, **kw):
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check, **kw)
+
+
+def native_capable():
+    """The patched kernel's capability sysctl is present (the agent also probes by test run)."""
+    return NATIVE_SYSCTL.exists()
+
+
+def require_native():
+    if not native_capable():
+        raise unittest.SkipTest(f"{NATIVE_SYSCTL} missing: the kernel lacks the tc -> netfilter "
+                                "pathway (run in the VM: tests/vm/run.sh --script "
+                                "tests/vm/guest/native_agent.sh BUILD_DIR)")
+
+
+def module_params():
+    """The loaded nfr_redirect module's parameters (strings), or None when not loaded."""
+    if not MODULE_PARAMS.is_dir():
+        return None
+    return {p.name: p.read_text().strip() for p in MODULE_PARAMS.iterdir()}
+
+
+def prepare_native_module(queue_num, queue_count):
+    """The module's queue parameters are fixed at load time. If it was loaded with other numbers
+    than this agent's, unload it (no other agent may be using it then) so the agent loads it."""
+    params = module_params()
+    if params is None:
+        return
+    if (params.get("queue_ingress") == str(queue_num) and params.get("queue_egress") ==
+            str(queue_num) and params.get("queue_count") == str(queue_count)):
+        return
+    r = run(["rmmod", "nfr_redirect"], check=False)
+    if r.returncode != 0:
+        raise AssertionError(f"rmmod nfr_redirect (loaded with {params}, agent needs queue "
+                             f"{queue_num} count {queue_count}) failed: {r.stderr.strip()}")
 
 
 def ensure_bpffs():
@@ -249,6 +291,7 @@ def default_config(lab, workdir, pin_dir, queue_num, name="agent"):
     The DB is per agent name: an agent restarts into the policy stored there, not the file's."""
     return {
         "interfaces": [{"name": "r-cli"}],
+        **({"mode": "MODE_NATIVE"} if NATIVE else {}),
         "queue": {"num": queue_num},
         "bpfPinDir": str(pin_dir),
         "api": {"unixSocket": str(Path(workdir) / f"{name}.sock"), "socketGroup": "root"},
@@ -281,6 +324,8 @@ class Agent:
         self.workdir = Path(workdir)
         n = _next_id()
         self.pin_dir = Path(pin_dir) if pin_dir else BPF_FS / f"{PIN_PREFIX}{os.getpid()}-{n}"
+        if NATIVE:
+            queue_num = NATIVE_QUEUE
         self.queue_num = queue_num if queue_num is not None else 4200 + n
         self.config = config if config is not None else default_config(
             lab, workdir, self.pin_dir, self.queue_num, name)
@@ -301,6 +346,9 @@ class Agent:
         return [agent_binary(), f"--config={self.config_path}"] + list(extra)
 
     def start(self, extra=(), wait=True, timeout=20):
+        if NATIVE:
+            q = self.config.get("queue", {})
+            prepare_native_module(q.get("num", NATIVE_QUEUE), q.get("count", 1))
         self.write_config()
         self.starts += 1
         log = open(self.log_path, "a")
@@ -326,6 +374,9 @@ class Agent:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.START_RE.search(self._current_log()):
+                if NATIVE and self.mode() != "native":
+                    raise AssertionError("NFR_IT_MODE=native but the agent did not log "
+                                         "mode=native:\n" + self._current_log())
                 return
             if self.proc.poll() is not None:
                 raise AssertionError(
@@ -363,7 +414,15 @@ class Agent:
         return self.proc is not None and self.proc.poll() is None
 
     def stats(self):
-        return read_stats(self.pin_dir / "nfr_stats")
+        st = read_stats(self.pin_dir / "nfr_stats")
+        if self.mode() == "native":
+            # Native mode: packets go up by the redirect, never by the compat mark, and the
+            # kernel never refuses the flag.
+            if st["TO_COMPAT"] or st["NATIVE_REFUSED"]:
+                raise AssertionError(f"native agent counted compat/refused packets: {st}")
+        elif self.mode() == "compat" and st["TO_NATIVE"]:
+            raise AssertionError(f"compat agent counted native redirects: {st}")
+        return st
 
     def cleanup(self):
         self.stop()
@@ -407,6 +466,8 @@ class LabTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         agent_binary()
+        if NATIVE:
+            require_native()
         ensure_bpffs()
         cls.lab = Lab()
         try:
