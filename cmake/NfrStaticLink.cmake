@@ -65,7 +65,10 @@ function(nfr_lean_link target)
     string(JOIN ":" archives ${archives})
     set_property(TARGET ${target} PROPERTY RULE_LAUNCH_LINK
                  "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/nfr_static_link.sh ${archives}")
-    # No C++ shared library is left in the process, so one static libstdc++ is safe.
-    target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc)
+    # No C++ shared library is left in the process, so one static libstdc++ is safe. Not under
+    # sanitizers: their runtime intercepts libstdc++ functions (__cxa_throw) in the shared library.
+    if(NOT "${CMAKE_CXX_FLAGS} ${CMAKE_EXE_LINKER_FLAGS}" MATCHES "-fsanitize")
+      target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc)
+    endif()
   endif()
 endfunction()
