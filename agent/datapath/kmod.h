@@ -14,7 +14,7 @@ struct KmodParams {
 };
 
 bool KmodLoaded();
-// No-op when already loaded (its parameters are then whatever it was loaded with).
+// When already loaded, checks that its queue parameters match (FAILED_PRECONDITION otherwise).
 absl::Status EnsureKmodLoaded(const KmodParams& params);
 
 }  // namespace nfr::datapath

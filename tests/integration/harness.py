@@ -93,17 +93,21 @@ def module_params():
 
 def prepare_native_module(queue_num, queue_count):
     """The module's queue parameters are fixed at load time. If it was loaded with other numbers
-    than this agent's, unload it (no other agent may be using it then) so the agent loads it."""
+    than this agent's, unload it (no other agent may be using it then) and load it again: with
+    insmod NFR_IT_KMOD (a .ko path, the VM) or else by the agent itself (modprobe)."""
     params = module_params()
-    if params is None:
-        return
-    if (params.get("queue_ingress") == str(queue_num) and params.get("queue_egress") ==
-            str(queue_num) and params.get("queue_count") == str(queue_count)):
-        return
-    r = run(["rmmod", "nfr_redirect"], check=False)
-    if r.returncode != 0:
-        raise AssertionError(f"rmmod nfr_redirect (loaded with {params}, agent needs queue "
-                             f"{queue_num} count {queue_count}) failed: {r.stderr.strip()}")
+    if params is not None:
+        if (params.get("queue_ingress") == str(queue_num) and params.get("queue_egress") ==
+                str(queue_num) and params.get("queue_count") == str(queue_count)):
+            return
+        r = run(["rmmod", "nfr_redirect"], check=False)
+        if r.returncode != 0:
+            raise AssertionError(f"rmmod nfr_redirect (loaded with {params}, agent needs queue "
+                                 f"{queue_num} count {queue_count}) failed: {r.stderr.strip()}")
+    kmod = os.environ.get("NFR_IT_KMOD")
+    if kmod:
+        run(["insmod", kmod, f"queue_ingress={queue_num}", f"queue_egress={queue_num}",
+             f"queue_count={queue_count}"])
 
 
 def ensure_bpffs():

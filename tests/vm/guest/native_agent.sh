@@ -42,6 +42,9 @@ mkdir -p "$OUT"
 insmod "${NFR_VM_MODULE:-/mnt/nfr_redirect.ko}" queue_ingress=4200 \
 	queue_egress=4200 queue_count=1 || die "insmod nfr_redirect failed"
 
+# modprobe cannot find it here (no /lib/modules on the read-only root): the
+# harness reinserts it with insmod when a test needs other queue numbers
+export NFR_IT_KMOD=${NFR_VM_MODULE:-/mnt/nfr_redirect.ko}
 export NFR_IT_MODE=native NFR_AGENT=$AGENT NFR_CTL=$CTL
 export NFR_LAB_SH=$REPO/scripts/lab.sh PYTHONDONTWRITEBYTECODE=1
 
