@@ -1,5 +1,8 @@
 #include "agent/api/policy_commit.h"
 
+#include <cstdio>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "agent/api/request_validation.h"
 
@@ -39,6 +42,11 @@ absl::Status RestoreOrSeedPolicy(AgentControl* control, Store* store) {
                        " is not accepted by this agent: ", s.message(),
                        "; fix it with a newer nfrctl policy apply or move the database away"));
     }
+    std::string line = absl::StrCat(
+        "nfr-agent: policy version ", (*latest)->version(), " restored from ", store->path(),
+        " (the config file's policy only seeds a new database; change it with nfrctl policy "
+        "apply)\n");
+    std::fputs(line.c_str(), stderr);
     return absl::OkStatus();
   }
   nfr::v1::Policy p = control->GetPolicy();
