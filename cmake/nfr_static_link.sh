@@ -4,8 +4,8 @@
 # usage: nfr_static_link.sh ARCHIVE[:ARCHIVE...] LINK-COMMAND...
 # The archives go into one --start-group/--end-group at the place of the last shared object they
 # replace, so their order does not matter; a library not on the command line (a dependency of
-# libgrpc.so such as re2 or c-ares) is linked from its archive there too. The shared libraries
-# before that place are repeated after the group: with --as-needed a shared library only counts for
+# libgrpc.so such as re2 or c-ares) is linked from its archive there too. The remaining shared
+# libraries are repeated after the group: with --as-needed a shared library only counts for
 # references seen before it, and the archives need some of them (libz, libssl, libcrypto).
 set -euo pipefail
 
