@@ -1,14 +1,15 @@
 # nfr_lean_link(<target>): link settings that lower a daemon's resident memory.
 # Each shared library costs resident pages for its symbol tables, relocations and scattered code
 # (the kernel maps 64 KiB, or a whole large page-cache folio, around every touched page); gRPC,
-# protobuf and abseil alone are 50+ libraries and ~8 MiB of the agent's idle RSS. With NFR_STATIC_GRPC they, and libstdc++, are
-# linked from Debian's static archives and unused sections are dropped. OpenSSL, SQLite, libbpf,
+# protobuf and abseil alone are 50+ libraries and ~8 MiB of the agent's idle RSS. With
+# NFR_STATIC_GRPC they, and libstdc++, are linked from Debian's static archives and unused sections
+# are dropped. OpenSSL, SQLite, libbpf,
 # libnetfilter_queue and glibc stay shared so they keep getting security updates.
 include_guard(GLOBAL)
 include(CheckLinkerFlag)
 
-option(NFR_STATIC_GRPC "Link gRPC, protobuf, abseil and libstdc++ statically into nfr-agent and nfrctl"
-       ON)
+option(NFR_STATIC_GRPC
+       "Link gRPC, protobuf, abseil and libstdc++ statically into nfr-agent and nfrctl" ON)
 
 check_linker_flag(CXX "LINKER:-z,pack-relative-relocs" NFR_HAVE_PACK_RELATIVE_RELOCS)
 
