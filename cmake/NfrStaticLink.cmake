@@ -3,8 +3,8 @@
 # (the kernel maps 64 KiB, or a whole large page-cache folio, around every touched page); gRPC,
 # protobuf and abseil alone are 50+ libraries and ~8 MiB of the agent's idle RSS. With
 # NFR_STATIC_GRPC they, and libstdc++, are linked from Debian's static archives and unused sections
-# are dropped. OpenSSL, SQLite, libbpf,
-# libnetfilter_queue and glibc stay shared so they keep getting security updates.
+# are dropped. OpenSSL, SQLite, libbpf, libnetfilter_queue and glibc stay shared so they keep
+# getting security updates.
 include_guard(GLOBAL)
 include(CheckLinkerFlag)
 
