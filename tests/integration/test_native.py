@@ -51,6 +51,24 @@ SOURCE = textwrap.dedent("""
 """)
 
 
+# One UDP_SEGMENT sendmsg: the flow's first packet is a GSO skb of N segments at tc egress.
+UDP_GSO = textwrap.dedent("""
+    import json, socket, sys
+    addr, port, seg, nseg = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(17, 103, seg)  # SOL_UDP, UDP_SEGMENT
+    s.settimeout(3)
+    s.sendto(bytes(range(256)) * (seg * nseg // 256) + bytes(seg * nseg % 256), (addr, port))
+    got = []
+    try:
+        while len(got) < nseg:
+            got.append(len(s.recv(65535)))
+    except OSError:
+        pass
+    print(json.dumps({"echoes": len(got), "bytes": sum(got)}))
+""")
+
+
 def find_key(v, key):
     if isinstance(v, dict):
         if key in v:
@@ -183,6 +201,23 @@ class NativeTest(LabTestCase):
                 self.transfer(ns, addr, n)
         d = delta(a.stats(), before)
         self.assertEqual(d["TO_NATIVE"], 4, f"one SYN per transfer went up: {d}")
+
+    def test_udp_gso_first_packet_through_egress_queue(self):
+        # The first packet of the flow goes up while it is still a GSO skb: the kernel
+        # segments it for the queue, every segment is accepted and requeued with its L2 header.
+        a = self.native_agent([rule("gso", "accept", "udp", 5302)], default="accept").start()
+        seg, nseg = 1000, 16
+        for addr in (SRV4, SRV6):
+            with self.subTest(addr=addr):
+                before = a.stats()
+                r = self.lab.run(self.lab.rtr, [PYTHON, "-c", UDP_GSO, addr, "5302", str(seg),
+                                                str(nseg)], timeout=30)
+                out = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else r
+                self.assertEqual(out, {"echoes": nseg, "bytes": seg * nseg},
+                                 f"every segment echoed ({r.stderr})\n{self.agent_logs()}")
+                d = delta(a.stats(), before)
+                self.assertGreaterEqual(d["TO_NATIVE"], 1, f"GSO packet went up: {d}")
+        a.wait_log(r"decision accept udp 10\.77\.1\.1:\d+ -> 10\.77\.1\.2:5302 dev r-srv egress")
 
     def test_sigkill_queue_bypass_both_directions(self):
         a = self.native_agent([rule("web", "accept", "tcp", 8001)]).start()
