@@ -13,7 +13,7 @@
 set -u
 REPO=${NFR_VM_REPO:-$(cd "$(dirname "$0")/../../.." && pwd)}
 OUT=${NFR_VM_OUT:-/tmp}/native
-AGENT= CTL=
+AGENT='' CTL=''
 die() { echo "native_agent: error: $*"; exit 2; }
 
 while (($#)); do
