@@ -161,6 +161,33 @@ class NativeTest(LabTestCase):
         self.assertConnects(self.lab.tcp(SRV4, 8001), "forwarded TCP 8001")
         a.wait_log(r"decision accept tcp 10\.77\.0\.2:\d+ -> 10\.77\.1\.2:8001 dev r-cli ingress")
 
+    def test_egress_held_connection_decided_by_nfrctl(self):
+        if not harness.ctl_binary():
+            self.skipTest("NFR_CTL is not an executable nfrctl")
+        a = self.native_agent([rule("ask", "ask", "tcp", 8004)], default="drop",
+                              policy={"pendingTimeoutMs": 8000}).start()
+        ctl = Ctl(a)
+        w = ctl.watch()
+        self.addCleanup(w.stop)
+        w.wait_for(lambda ev: "snapshot_done" in ev, what="snapshot_done")
+        for verdict in ("accept", "drop"):
+            with self.subTest(verdict=verdict):
+                client = self.lab.popen(self.lab.rtr, [PYTHON, str(NETPROBE), "tcp", SRV4, "8004",
+                                                       "--send", str(1 << 20), "--timeout", "6"],
+                                        stdout=harness.subprocess.PIPE,
+                                        stderr=harness.subprocess.PIPE, text=True)
+                ev = w.wait_for(lambda e: "added" in e and
+                                e["added"]["flow"].get("src_addr") == harness.RTR_SRV4,
+                                what="pending egress TCP :8004")["added"]
+                self.assertIn("EGRESS", json.dumps(ev), f"pending flow is egress: {ev}")
+                ctl.ok("decide", str(ev["id"]), verdict)
+                res = self.lab.result(client)
+                if verdict == "accept":
+                    self.assertConnects(res, "held egress SYN accepted by nfrctl: requeued")
+                    self.assertLess(res["connect_ms"], 5000, f"decided, not timed out: {res}")
+                else:
+                    self.assertFails(res, "held egress SYN dropped by nfrctl")
+
     def test_egress_udp(self):
         # r-srv is inspected on ingress too and the cache is per direction, so the replies of
         # the accepted flow are new UDP flows there: the default accepts them.
