@@ -73,6 +73,12 @@ void VerdictEngine::CacheVerdict(const nfr_flow_key& key, nfr_verdict verdict, a
   if (!cache_->SetFlowVerdict(key, verdict, ttl).ok()) ++cache_errors_;
 }
 
+void VerdictEngine::CacheDecision(const nfr_flow_key& key, bool accept, absl::Duration ttl) {
+  CacheVerdict(key, accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY, ttl);
+  // UDP replies look like new flows to the program; let them through too.
+  if (accept && key.proto == IPPROTO_UDP) CacheVerdict(ReverseFlowKey(key), NFR_VERDICT_ALLOW, ttl);
+}
+
 void VerdictEngine::CacheDelete(const nfr_flow_key& key) {
   absl::ReaderMutexLock lock(&cache_mu_);
   if (cache_ == nullptr) return;
@@ -99,8 +105,7 @@ QueueAction VerdictEngine::OnPacket(const QueuedPacket& q) {
     const bool accept = DefaultAccepts(*policy_.Get());
     if (parse_errors_++ < 10) {
       LogLine(absl::StrCat("nfr-agent: queue ", q.queue, " packet ", q.id, " unparseable (",
-                           info.status().message(), "): default verdict ",
-                           VerdictWord(accept)));
+                           info.status().message(), "): default verdict ", VerdictWord(accept)));
     }
     return accept ? QueueAction::kAccept : QueueAction::kDrop;
   }
@@ -136,11 +141,7 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
 
   if (match.action == nfr::v1::ACTION_ACCEPT || match.action == nfr::v1::ACTION_DROP) {
     const bool accept = match.action == nfr::v1::ACTION_ACCEPT;
-    CacheVerdict(key, accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY, match.ttl);
-    // UDP replies look like new flows to the program; let them through too.
-    if (accept && p.protocol == IPPROTO_UDP) {
-      CacheVerdict(ReverseFlowKey(key), NFR_VERDICT_ALLOW, match.ttl);
-    }
+    CacheDecision(key, accept, match.ttl);
     ++(accept ? policy_accept_ : policy_drop_);
     LogLine(absl::StrCat(
         "decision ", VerdictWord(accept), " ", Where(flow), " (",
@@ -219,10 +220,7 @@ absl::StatusOr<nfr::v1::Decision> VerdictEngine::Decide(const DecideRequest& r) 
     ttl = (scope == nfr::v1::DECISION_SCOPE_FLOW && r.ttl > absl::ZeroDuration())
               ? r.ttl
               : policy->flow_ttl();
-    CacheVerdict(resolved->key, accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY, ttl);
-    if (accept && resolved->key.proto == IPPROTO_UDP) {
-      CacheVerdict(ReverseFlowKey(resolved->key), NFR_VERDICT_ALLOW, ttl);
-    }
+    CacheDecision(resolved->key, accept, ttl);
   }
   ApplyToHeld(resolved->packets, accept);
   ++controller_decisions_;
@@ -249,7 +247,7 @@ void VerdictEngine::ExpireDue(absl::Time now) {
   // absorbs retransmissions for one more timeout, then the flow may ask again.
   const absl::Duration ttl = accept ? policy->flow_ttl() : policy->pending_timeout();
   for (auto& e : due) {
-    CacheVerdict(e.key, accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY, ttl);
+    CacheDecision(e.key, accept, ttl);
     ApplyToHeld(e.packets, accept);
     LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(e.info.flow()), " (pending ",
                          e.info.id(), " timed out, default verdict, ", e.packets.size(),

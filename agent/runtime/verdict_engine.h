@@ -65,6 +65,8 @@ class VerdictEngine : public PacketHandler {
   QueueAction Evaluate(const QueuedPacket& q, const PacketInfo& p);
   void ApplyToHeld(const std::vector<PacketRef>& packets, bool accept);
   void CacheVerdict(const nfr_flow_key& key, nfr_verdict verdict, absl::Duration ttl);
+  // ALLOW/DENY for `key`; an accepted UDP flow also allows its replies.
+  void CacheDecision(const nfr_flow_key& key, bool accept, absl::Duration ttl);
   void CacheDelete(const nfr_flow_key& key);
   std::optional<nfr_flow_value> CacheLookup(const nfr_flow_key& key);
 
