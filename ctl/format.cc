@@ -3,6 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -40,84 +42,56 @@ std::string Json(const google::protobuf::Message& m, bool pretty) {
   return s;
 }
 
-std::string VerdictName(nfr::v1::Verdict v) {
-  switch (v) {
-    case nfr::v1::VERDICT_ACCEPT:
-      return "accept";
-    case nfr::v1::VERDICT_DROP:
-      return "drop";
-    default:
-      return "-";
+namespace {
+
+// The short name of enum value `v`, or `fallback`.
+template <typename E>
+std::string NameOf(E v, std::initializer_list<std::pair<E, const char*>> names,
+                   std::string fallback = "-") {
+  for (const auto& [value, name] : names) {
+    if (value == v) return name;
   }
+  return fallback;
+}
+
+}  // namespace
+
+std::string VerdictName(nfr::v1::Verdict v) {
+  return NameOf(v, {{nfr::v1::VERDICT_ACCEPT, "accept"}, {nfr::v1::VERDICT_DROP, "drop"}});
 }
 
 std::string ActionName(nfr::v1::Action a) {
-  switch (a) {
-    case nfr::v1::ACTION_ACCEPT:
-      return "accept";
-    case nfr::v1::ACTION_DROP:
-      return "drop";
-    case nfr::v1::ACTION_ASK:
-      return "ask";
-    default:
-      return "-";
-  }
+  return NameOf(a, {{nfr::v1::ACTION_ACCEPT, "accept"},
+                    {nfr::v1::ACTION_DROP, "drop"},
+                    {nfr::v1::ACTION_ASK, "ask"}});
 }
 
 std::string ScopeName(nfr::v1::DecisionScope s) {
-  switch (s) {
-    case nfr::v1::DECISION_SCOPE_ONCE:
-      return "once";
-    case nfr::v1::DECISION_SCOPE_FLOW:
-      return "flow";
-    case nfr::v1::DECISION_SCOPE_RULE:
-      return "rule";
-    default:
-      return "-";
-  }
+  return NameOf(s, {{nfr::v1::DECISION_SCOPE_ONCE, "once"},
+                    {nfr::v1::DECISION_SCOPE_FLOW, "flow"},
+                    {nfr::v1::DECISION_SCOPE_RULE, "rule"}});
 }
 
 std::string SourceName(nfr::v1::DecisionSource s) {
-  switch (s) {
-    case nfr::v1::DECISION_SOURCE_POLICY:
-      return "policy";
-    case nfr::v1::DECISION_SOURCE_CONTROLLER:
-      return "controller";
-    case nfr::v1::DECISION_SOURCE_TIMEOUT:
-      return "timeout";
-    case nfr::v1::DECISION_SOURCE_OVERFLOW:
-      return "overflow";
-    default:
-      return "-";
-  }
+  return NameOf(s, {{nfr::v1::DECISION_SOURCE_POLICY, "policy"},
+                    {nfr::v1::DECISION_SOURCE_CONTROLLER, "controller"},
+                    {nfr::v1::DECISION_SOURCE_TIMEOUT, "timeout"},
+                    {nfr::v1::DECISION_SOURCE_OVERFLOW, "overflow"}});
 }
 
 std::string ProtocolName(nfr::v1::Protocol p) {
-  switch (p) {
-    case nfr::v1::PROTOCOL_ANY:
-      return "any";
-    case nfr::v1::PROTOCOL_TCP:
-      return "tcp";
-    case nfr::v1::PROTOCOL_UDP:
-      return "udp";
-    case nfr::v1::PROTOCOL_ICMP:
-      return "icmp";
-    case nfr::v1::PROTOCOL_ICMPV6:
-      return "icmpv6";
-    default:
-      return absl::StrCat(static_cast<int>(p));
-  }
+  return NameOf(p,
+                {{nfr::v1::PROTOCOL_ANY, "any"},
+                 {nfr::v1::PROTOCOL_TCP, "tcp"},
+                 {nfr::v1::PROTOCOL_UDP, "udp"},
+                 {nfr::v1::PROTOCOL_ICMP, "icmp"},
+                 {nfr::v1::PROTOCOL_ICMPV6, "icmpv6"}},
+                absl::StrCat(static_cast<int>(p)));
 }
 
 std::string DirectionName(nfr::v1::Direction d) {
-  switch (d) {
-    case nfr::v1::DIRECTION_INGRESS:
-      return "ingress";
-    case nfr::v1::DIRECTION_EGRESS:
-      return "egress";
-    default:
-      return "any";
-  }
+  return NameOf(d, {{nfr::v1::DIRECTION_INGRESS, "ingress"}, {nfr::v1::DIRECTION_EGRESS, "egress"}},
+                "any");
 }
 
 std::string Endpoint(const std::string& addr, uint32_t port, bool with_port) {
