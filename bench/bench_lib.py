@@ -1,5 +1,6 @@
 """Shared bench plumbing: a lab (scripts/lab.sh) and the real nfr-agent, via the integration harness."""
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -127,3 +128,13 @@ def pct(values, p):
 
 
 median = statistics.median
+
+
+def connect_batch(lab, port, count):
+    """`count` TCP connects nfr-cli -> nfr-srv:port; returns their times in ms."""
+    r = lab.run(lab.cli, [harness.PYTHON, str(harness.NETPROBE), "connect-loop", harness.SRV4,
+                          str(port), "--count", str(count), "--gap-ms", "1"], timeout=count + 60)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    if out["failures"]:
+        raise RuntimeError(f"{out['failures']} connects failed")
+    return out["connect_ms"]

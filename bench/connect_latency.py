@@ -3,21 +3,11 @@
 (b) nfr-agent with an ACCEPT policy, so every connection's SYN goes through userspace once.
 Alternates (a)/(b) batches in one run (ABBA order); prints p50/p99 of each and the added latency.
 A benchmark: it prints numbers, it does not pass or fail on them."""
-import json
 
 import bench_lib
 from bench_lib import harness
 
 PORT = 8001
-
-
-def batch(lab, count):
-    r = lab.run(lab.cli, [harness.PYTHON, str(harness.NETPROBE), "connect-loop", harness.SRV4,
-                          str(PORT), "--count", str(count), "--gap-ms", "1"], timeout=count + 60)
-    out = json.loads(r.stdout.strip().splitlines()[-1])
-    if out["failures"]:
-        raise RuntimeError(f"{out['failures']} connects failed")
-    return out["connect_ms"]
 
 
 def main():
@@ -30,18 +20,18 @@ def main():
     try:
         lab.start_servers(tcp=(PORT,))
         base, nfr = [], []
-        batch(lab, 20)  # warm-up: ARP/ND, caches
+        bench_lib.connect_batch(lab, PORT, 20)  # warm-up: ARP/ND, caches
         for i in range(args.batches):
             a_first = i % 2 == 0  # ABBA order against drift in machine load
             if a_first:
-                a = batch(lab, args.count)
+                a = bench_lib.connect_batch(lab, PORT, args.count)
             agent.start()
             before = agent.stats()
-            b = batch(lab, args.count)
+            b = bench_lib.connect_batch(lab, PORT, args.count)
             d = harness.delta(agent.stats(), before)
             agent.stop()
             if not a_first:
-                a = batch(lab, args.count)
+                a = bench_lib.connect_batch(lab, PORT, args.count)
             base += a
             nfr += b
             print(f"batch {i + 1}: (a) p50 {bench_lib.pct(a, 50):.3f} ms  (b) p50 "

@@ -15,13 +15,6 @@ from bench_lib import harness
 PORT = 8002
 
 
-def batch(lab, count):
-    r = lab.run(lab.cli, [harness.PYTHON, str(harness.NETPROBE), "connect-loop", harness.SRV4,
-                          str(PORT), "--count", str(count), "--gap-ms", "1"], timeout=count + 60)
-    out = json.loads(r.stdout.strip().splitlines()[-1])
-    if out["failures"]:
-        raise RuntimeError(f"{out['failures']} connects failed")
-    return out["connect_ms"]
 
 
 def wait_watchers(ctl, n, timeout=10):
@@ -51,14 +44,14 @@ def main():
     try:
         lab.start_servers(tcp=(PORT,))
         base, nfr = [], []
-        batch(lab, 20)  # warm-up: ARP/ND, caches
+        bench_lib.connect_batch(lab, PORT, 20)  # warm-up: ARP/ND, caches
         for i in range(args.batches):
-            a = batch(lab, args.count)
+            a = bench_lib.connect_batch(lab, PORT, args.count)
             agent.start()
             controller = subprocess.Popen(ctl + ["pending", "autodecide", "accept", "--for", "1m"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             wait_watchers(ctl, 1)
-            b = batch(lab, args.count)
+            b = bench_lib.connect_batch(lab, PORT, args.count)
             controller.terminate()
             controller.wait(5)
             controller = None
