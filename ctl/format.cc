@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "agent/util/proto_time.h"
 
 namespace nfrctl {
 
@@ -109,12 +110,12 @@ std::string FlowText(const nfr::v1::Flow& f) {
 }
 
 std::string TimeText(const google::protobuf::Timestamp& t) {
-  const absl::Time at = absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+  const absl::Time at = nfr::FromProtoTime(t);
   return absl::FormatTime("%Y-%m-%d %H:%M:%E3S", at, absl::UTCTimeZone());
 }
 
 std::string Until(const google::protobuf::Timestamp& t) {
-  const absl::Time at = absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+  const absl::Time at = nfr::FromProtoTime(t);
   const absl::Duration d = at - absl::Now();
   if (d <= absl::ZeroDuration()) return "due";
   return absl::StrCat(absl::ToDoubleSeconds(d) < 10

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "agent/util/proto_time.h"
 
 namespace nfrctl {
 
@@ -53,9 +54,7 @@ bool ParseWhen(const std::string& s, google::protobuf::Timestamp* t) {
   } else if (!absl::ParseTime(absl::RFC3339_full, s, &at, &err)) {
     return false;
   }
-  const int64_t ns = absl::ToUnixNanos(at);
-  t->set_seconds(ns / 1000000000);
-  t->set_nanos(static_cast<int32_t>(ns % 1000000000));
+  *t = nfr::ToProtoTime(at);
   return true;
 }
 

@@ -6,6 +6,7 @@
 #include "agent/api/flow_filter.h"
 #include "agent/api/request_validation.h"
 #include "agent/api/watch_stream.h"
+#include "agent/util/proto_time.h"
 
 namespace nfr {
 namespace {
@@ -36,7 +37,7 @@ absl::StatusOr<absl::Time> ParseTime(const google::protobuf::Timestamp& t,
   if (t.nanos() < 0 || t.nanos() > 999999999) {
     return absl::InvalidArgumentError(absl::StrCat(field, ".nanos: must be 0..999999999"));
   }
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+  return FromProtoTime(t);
 }
 
 class DecisionWatch final : public WatchStream<DecisionEvent> {

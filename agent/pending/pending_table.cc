@@ -1,17 +1,8 @@
 #include "agent/pending/pending_table.h"
 
+#include "agent/util/proto_time.h"
+
 namespace nfr {
-namespace {
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t ns = absl::ToUnixNanos(t);
-  ts.set_seconds(ns / 1000000000);
-  ts.set_nanos(static_cast<int32_t>(ns % 1000000000));
-  return ts;
-}
-
-}  // namespace
 
 PendingTable::AddResult PendingTable::JoinLocked(Entry& e, PacketRef packet) {
   const uint64_t id = e.info.id();
@@ -50,8 +41,8 @@ PendingTable::AddResult PendingTable::Add(const nfr_flow_key& key, PacketRef pac
   e.packets.push_back(packet);
   e.info.set_id(id);
   *e.info.mutable_flow() = flow;
-  *e.info.mutable_first_seen() = ToProto(now);
-  *e.info.mutable_deadline() = ToProto(e.deadline);
+  *e.info.mutable_first_seen() = ToProtoTime(now);
+  *e.info.mutable_deadline() = ToProtoTime(e.deadline);
   e.info.set_packets(1);
   e.info.set_rule_id(rule_id);
   by_key_[e.key] = id;

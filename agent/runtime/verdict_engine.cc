@@ -5,17 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "agent/packet/flow_key.h"
 #include "agent/runtime/agent_log.h"
+#include "agent/util/proto_time.h"
 
 namespace nfr {
 namespace {
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t ns = absl::ToUnixNanos(t);
-  ts.set_seconds(ns / 1000000000);
-  ts.set_nanos(static_cast<int32_t>(ns % 1000000000));
-  return ts;
-}
 
 const char* VerdictWord(bool accept) { return accept ? "accept" : "drop"; }
 
@@ -32,7 +25,7 @@ nfr::v1::Decision MakeDecision(const nfr::v1::Flow& flow, bool accept, nfr::v1::
                                nfr::v1::DecisionSource source, absl::Duration ttl,
                                const std::string& rule_id, uint64_t pending_id) {
   nfr::v1::Decision d;
-  *d.mutable_time() = ToProto(absl::Now());
+  *d.mutable_time() = ToProtoTime(absl::Now());
   *d.mutable_flow() = flow;
   d.set_verdict(accept ? nfr::v1::VERDICT_ACCEPT : nfr::v1::VERDICT_DROP);
   d.set_scope(scope);

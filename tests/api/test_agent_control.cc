@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "agent/util/proto_time.h"
 
 namespace nfr::test {
 namespace {
@@ -13,10 +14,6 @@ void SetTime(google::protobuf::Timestamp* t, absl::Time at) {
   const int64_t us = absl::ToUnixMicros(at);
   t->set_seconds(us / 1000000);
   t->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
-}
-
-absl::Time GetTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
 PacketInfo InfoOf(const nfr::v1::Flow& f) {
@@ -121,7 +118,7 @@ int TestAgentControl::ExpireDue(bool force) {
     sink = sink_;
     const absl::Time now = absl::Now();
     for (auto it = pending_.begin(); it != pending_.end();) {
-      if (!force && GetTime(it->second.deadline()) > now) {
+      if (!force && FromProtoTime(it->second.deadline()) > now) {
         ++it;
         continue;
       }
