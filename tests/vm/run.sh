@@ -69,10 +69,12 @@ else
 	cp "$TOOLS_DIR/nfr-qlistener" "$TOOLS_DIR/nfr_vm_test.bpf.o" "$RUN/share/tools/"
 fi
 
-# Guest paths: the run directory is mounted at /mnt; the script is read
-# from the host root unless it lives where the guest mounts tmpfs.
+# Guest paths: the run directory is mounted at /mnt. The repository is visible in the guest at its host path (init.sh mounts it
+# back over 9p if a scratch tmpfs hides it); other scripts under those
+# scratch dirs are copied into the share.
 case $SCRIPT in
-/tmp/* | /run/* | /var/tmp/*)
+"$REPO"/*) GUEST_SCRIPT=$SCRIPT ;;
+/tmp/* | /run/* | /var/tmp/* | /var/log/* | /var/lib/* | /root/*)
 	cp "$SCRIPT" "$RUN/share/script"
 	GUEST_SCRIPT=/mnt/script
 	;;
@@ -106,7 +108,9 @@ timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
 	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
 	-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root \
 	-fsdev local,id=share,path="$RUN/share",security_model=none \
-	-device virtio-9p-pci,fsdev=share,mount_tag=nfrshare
+	-device virtio-9p-pci,fsdev=share,mount_tag=nfrshare \
+	-fsdev local,id=repo,path="$REPO",security_model=none,readonly=on,multidevs=remap \
+	-device virtio-9p-pci,fsdev=repo,mount_tag=nfrrepo
 qrc=$?
 set -e
 elapsed=$(($(date +%s) - start))

@@ -4,6 +4,9 @@
 # (qemu runs with -no-reboot, so a reboot ends it).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8
+# The repository as the host sees it; read before the scratch mounts below,
+# which hide it when it lives under one of them (e.g. a CI clone in /tmp).
+REPO=$(cd "$(dirname "$0")/../../.." && pwd)
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -16,6 +19,10 @@ done
 mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 nfrshare /mnt
+if [[ ! -d $REPO/tests/vm ]]; then
+	mkdir -p "$REPO"
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro nfrrepo "$REPO"
+fi
 mkdir -p /run/netns /run/nfr /var/lib/nfr
 ip link set lo up
 hostname nfr-vm 2>/dev/null
