@@ -69,9 +69,9 @@ else
 	cp "$TOOLS_DIR/nfr-qlistener" "$TOOLS_DIR/nfr_vm_test.bpf.o" "$RUN/share/tools/"
 fi
 
-# Guest paths: the run directory is mounted at /mnt. The repository is visible in the guest at its host path (init.sh mounts it
-# back over 9p if a scratch tmpfs hides it); other scripts under those
-# scratch dirs are copied into the share.
+# Guest paths: the run directory is mounted at /mnt. The repository is
+# visible at its host path (init.sh mounts it back over 9p if a scratch
+# tmpfs hides it); other scripts under scratch dirs are copied to the share.
 case $SCRIPT in
 "$REPO"/*) GUEST_SCRIPT=$SCRIPT ;;
 /tmp/* | /run/* | /var/tmp/* | /var/log/* | /var/lib/* | /root/*)
