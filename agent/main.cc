@@ -16,8 +16,9 @@
 #include "agent/config/config_loader.h"
 #include "agent/config/config_overrides.h"
 #include "agent/config/config_validation.h"
+#include "agent/core/core.h"
 #include "agent/runtime/agent.h"
-#include "agent/runtime/agent_log.h"
+#include "agent/util/log.h"
 
 ABSL_FLAG(std::optional<std::string>, config, std::nullopt,
           "configuration file (JSON, proto/nfr/v1/config.proto); omitted = embedded defaults");
@@ -121,11 +122,14 @@ int main(int argc, char** argv) {
   auto agent = nfr::Agent::Create(config);
   if (!agent.ok()) return Fail(2, agent.status().message());
 
-  auto api = nfr::ApiServer::Start((*agent)->control(), config.api(), config.store());
+  auto core = nfr::Core::Open((*agent)->control(), config.store());
+  if (!core.ok()) return Fail(1, core.status().message());
+  (*agent)->AddEventSink((*core)->event_sink());
+  auto api = nfr::ApiServer::Start(core->get(), config.api());
   if (!api.ok()) return Fail(1, api.status().message());
-  (*agent)->AddEventSink((*api)->event_sink());
 
   if (auto s = (*agent)->Start(); !s.ok()) {
+    (*core)->Stop();
     (*api)->Stop();
     return Fail(1, s.message());
   }
@@ -133,6 +137,7 @@ int main(int argc, char** argv) {
   nfr::LogLine(absl::StrCat("nfr-agent: ", sig == SIGINT ? "SIGINT" : "SIGTERM",
                             " received, shutting down"));
   (*agent)->Shutdown();
+  (*core)->Stop();
   (*api)->Stop();
   return 0;
 }

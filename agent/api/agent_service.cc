@@ -23,7 +23,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetStatus(grpc::CallbackServerContex
     r->Finish(ToGrpc(s));
     return r;
   }
-  const AgentStatusInfo st = api_.control->Status();
+  const AgentStatusInfo st = api_.core->agent().Status();
   resp->set_version(st.version);
   resp->set_mode(st.mode);
   resp->set_kernel_capability(st.kernel_capability);
@@ -34,7 +34,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetStatus(grpc::CallbackServerContex
       st.started == absl::UnixEpoch() || st.started == absl::Time() ? api_.started : st.started;
   resp->mutable_started()->set_seconds(absl::ToUnixSeconds(started));
   resp->set_uptime_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(absl::Now() - started)));
-  resp->set_policy_version(api_.control->GetPolicy().version());
+  resp->set_policy_version(api_.core->policy().Current().version());
   nfr::v1::AgentCounters* c = resp->mutable_counters();
   for (size_t i = 0; i < st.counters.bpf.size() && i < NFR_STAT_MAX; ++i) {
     (*c->mutable_bpf())[kBpfStatNames[i]] = st.counters.bpf[i];
@@ -46,9 +46,17 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetStatus(grpc::CallbackServerContex
   c->set_pending_now(st.counters.pending_now);
   c->set_pending_expired(st.counters.pending_expired);
   c->set_pending_overflow(st.counters.pending_overflow);
-  c->set_watchers(api_.hub->subscribers());
+  c->set_engine_packets(st.counters.engine_packets);
+  c->set_parse_errors(st.counters.parse_errors);
+  c->set_engine_cache_hits(st.counters.engine_cache_hits);
+  c->set_policy_accept(st.counters.policy_accept);
+  c->set_policy_drop(st.counters.policy_drop);
+  c->set_asked(st.counters.asked);
+  c->set_controller_decisions(st.counters.controller_decisions);
+  c->set_cache_errors(st.counters.cache_errors);
+  c->set_watchers(api_.core->hub().subscribers());
   c->set_events_lost(api_.events_lost.load());
-  const StoreStats ss = api_.store->stats();
+  const StoreStats ss = api_.core->decisions().stats();
   c->set_decisions_logged(ss.decisions_logged);
   c->set_decision_log_overflow(ss.decision_log_overflow);
   resp->set_caller(caller.identity);

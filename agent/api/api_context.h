@@ -1,5 +1,5 @@
-// State shared by the gRPC service implementations: the agent, the store,
-// the event hub, caller identification and the policy-change lock.
+// State shared by the gRPC service implementations: the control core, caller
+// identification and the executor for calls that may block.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -7,23 +7,18 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
 #include "agent/api/blocking_executor.h"
-#include "agent/api/event_hub.h"
 #include "agent/api/peer_registry.h"
 #include "agent/api/roles.h"
-#include "agent/runtime/agent_control.h"
-#include "agent/store/store.h"
+#include "agent/core/core.h"
 
 namespace nfr {
 
 struct ApiContext {
-  AgentControl* control = nullptr;
-  Store* store = nullptr;
-  EventHub* hub = nullptr;
+  Core* core = nullptr;
   const RoleMapper* roles = nullptr;
   PeerRegistry* peers = nullptr;
   BlockingExecutor* executor = nullptr;
@@ -31,9 +26,6 @@ struct ApiContext {
   bool insecure_tcp = false;
   std::atomic<uint64_t> events_lost{0};  // dropped for slow watchers
   absl::Time started = absl::Now();
-  // Serializes read-modify-write of the policy (Apply, AddRule, RemoveRule,
-  // Decide with RULE scope).
-  std::mutex policy_mu;
 
   Caller Identify(const grpc::CallbackServerContext& ctx) const;
 };

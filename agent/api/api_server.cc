@@ -12,13 +12,10 @@
 #include "agent/api/blocking_executor.h"
 #include "agent/api/connection_service.h"
 #include "agent/api/decision_service.h"
-#include "agent/api/event_hub.h"
 #include "agent/api/peer_registry.h"
-#include "agent/api/policy_commit.h"
 #include "agent/api/policy_service.h"
 #include "agent/api/roles.h"
 #include "agent/api/unix_listener.h"
-#include "agent/store/store.h"
 
 namespace nfr {
 namespace {
@@ -67,26 +64,17 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(
 
 ApiServer::ApiServer() = default;
 
-absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(AgentControl* control,
+absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
                                                             const nfr::v1::ApiConfig& api,
-                                                            const nfr::v1::StoreConfig& store,
                                                             ApiServerOptions options) {
   if (absl::Status v = ValidateRoleBindings(api); !v.ok()) return v;
   std::unique_ptr<ApiServer> s(new ApiServer());
-  absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(store);
-  if (!st.ok()) return st.status();
-  s->store_ = std::move(*st);
-  if (absl::Status r = RestoreOrSeedPolicy(control, s->store_.get()); !r.ok()) return r;
-
-  s->hub_ = std::make_unique<EventHub>(s->store_.get(), options.hub_capacity);
   s->roles_ = std::make_unique<RoleMapper>(api);
   s->peers_ = std::make_unique<PeerRegistry>();
   s->executor_ = std::make_unique<BlockingExecutor>(4);
   s->ctx_ = std::make_unique<ApiContext>();
   ApiContext& ctx = *s->ctx_;
-  ctx.control = control;
-  ctx.store = s->store_.get();
-  ctx.hub = s->hub_.get();
+  ctx.core = core;
   ctx.roles = s->roles_.get();
   ctx.peers = s->peers_.get();
   ctx.executor = s->executor_.get();
@@ -130,26 +118,15 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(AgentControl* contro
   return s;
 }
 
-EventSink* ApiServer::event_sink() { return hub_.get(); }
-
-Store* ApiServer::store() { return store_.get(); }
-
-void ApiServer::Flush() {
-  hub_->Flush();
-  store_->Flush();
-}
-
 void ApiServer::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (unix_) unix_->Stop();
   if (server_) server_->GetHealthCheckService()->SetServingStatus(false);
-  if (hub_) hub_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (server_) server_->Wait();
   executor_.reset();  // after Wait: every call it was running has finished
   unix_.reset();
-  if (store_) store_->Flush();
 }
 
 ApiServer::~ApiServer() { Stop(); }

@@ -3,7 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/api/failed_stream.h"
-#include "agent/api/flow_filter.h"
+#include "agent/core/flow_filter.h"
 #include "agent/api/request_validation.h"
 #include "agent/api/watch_stream.h"
 #include "agent/util/proto_time.h"
@@ -95,7 +95,7 @@ grpc::ServerUnaryReactor* DecisionServiceImpl::ListDecisions(
       return absl::InvalidArgumentError(
           "page_token: not a token from a previous ListDecisions response");
     }
-    absl::StatusOr<DecisionPage> page = api_.store->ListDecisions(q);
+    absl::StatusOr<DecisionPage> page = api_.core->decisions().List(q);
     if (!page.ok()) return page.status();
     for (nfr::v1::Decision& d : page->decisions) *resp->add_decisions() = std::move(d);
     if (page->next_before_id) resp->set_next_page_token(absl::StrCat(page->next_before_id));
@@ -112,7 +112,7 @@ grpc::ServerWriteReactor<DecisionEvent>* DecisionServiceImpl::WatchDecisions(
   }
   absl::StatusOr<FlowFilter> filter = ParseDecisionFilter(req->filter());
   if (!filter.ok()) return new FailedStream<DecisionEvent>(filter.status());
-  auto watch = std::make_shared<DecisionWatch>(api_.hub, api_.watcher_queue, std::move(*filter),
+  auto watch = std::make_shared<DecisionWatch>(&api_.core->hub(), api_.watcher_queue, std::move(*filter),
                                                &api_.events_lost);
   return WatchStream<DecisionEvent>::Start(watch);
 }

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <functional>
-#include <string>
 
 #include "absl/status/statusor.h"
 #include "agent/api/api_context.h"
@@ -28,16 +27,12 @@ class PolicyServiceImpl final : public nfr::v1::PolicyService::CallbackService {
                                        nfr::v1::RemoveRuleResponse* resp) override;
 
  private:
-  // Turns the current policy into `next` (a copy of it); returns the comment
-  // stored with the new version.
-  using PolicyEdit = std::function<absl::StatusOr<std::string>(const nfr::v1::Policy& current,
-                                                               nfr::v1::Policy* next)>;
-
-  // The path of every policy change: an admin caller, a `validate`d request,
-  // then under policy_mu the expected version, `edit` and the commit into `out`.
+  using PolicyCall =
+      std::function<absl::StatusOr<nfr::v1::Policy>(PolicyBook& book, PolicyChange change)>;
+  // An admin caller, then `call` on the policy book with the caller as author;
+  // its result goes to `out`. Runs on the blocking executor.
   grpc::ServerUnaryReactor* Change(grpc::CallbackServerContext* ctx, const char* method,
-                                   bool has_expected, uint64_t expected, nfr::v1::Policy* out,
-                                   std::function<absl::Status()> validate, PolicyEdit edit);
+                                   nfr::v1::Policy* out, PolicyCall call);
 
   ApiContext& api_;
 };

@@ -1,19 +1,8 @@
 #include "agent/api/request_validation.h"
 
 #include "absl/strings/str_cat.h"
-#include "agent/policy/policy_validation.h"
 
 namespace nfr {
-
-absl::Status ValidatePolicyForApi(const nfr::v1::Policy& policy, absl::string_view field) {
-  const size_t bytes = policy.ByteSizeLong();
-  if (bytes > kMaxPolicyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": policy is ", bytes,
-                                                   " bytes, over the limit of ", kMaxPolicyBytes,
-                                                   "; merge rules or prefixes"));
-  }
-  return ValidatePolicy(policy, absl::StrCat(field, "."));
-}
 
 absl::StatusOr<std::optional<AddrRange>> ParseFilterPrefix(absl::string_view text,
                                                            absl::string_view field) {

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <optional>
 
-#include "agent/api/event_hub.h"
+#include "agent/core/event_hub.h"
 
 namespace nfr {
 

@@ -7,11 +7,14 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "agent/util/log.h"
 #include "nfr_tc.skel.h"
 
 namespace nfr::datapath {
@@ -30,7 +33,12 @@ int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (!debug && (level == LIBBPF_DEBUG || strstr(fmt, "Kernel error message") != nullptr)) {
     return 0;
   }
-  return vfprintf(stderr, fmt, args);
+  char line[1024];
+  const int n = vsnprintf(line, sizeof(line), fmt, args);
+  absl::string_view text(line, n < 0 ? 0 : std::min<size_t>(n, sizeof(line) - 1));
+  absl::ConsumeSuffix(&text, "\n");
+  LogLine(absl::StrCat("libbpf: ", text));
+  return n;
 }
 
 }  // namespace

@@ -20,21 +20,21 @@ bool KernelCapability::native() const {
   return sysctl_present && abi_version == NFR_KERNEL_ABI_VERSION && test_run_redirect;
 }
 
-std::string KernelCapability::Describe() const {
+std::string KernelCapability::Reason() const {
   if (native()) {
-    return absl::StrCat("native (tc_nf_redirect ABI ", abi_version,
-                        ", bpf_redirect accepts BPF_F_NETFILTER)");
+    return absl::StrCat("tc_nf_redirect ABI ", abi_version,
+                        ", bpf_redirect accepts BPF_F_NETFILTER");
   }
-  std::string why;
-  if (!sysctl_present) {
-    why = "kernel lacks tc_nf_redirect";
-  } else if (abi_version != NFR_KERNEL_ABI_VERSION) {
-    why =
-        absl::StrCat("tc_nf_redirect ABI ", abi_version, ", agent needs ", NFR_KERNEL_ABI_VERSION);
-  } else {
-    why = "tc_nf_redirect present but bpf_redirect refuses BPF_F_NETFILTER";
+  if (!sysctl_present) return "kernel lacks tc_nf_redirect";
+  if (abi_version != NFR_KERNEL_ABI_VERSION) {
+    return absl::StrCat("tc_nf_redirect ABI ", abi_version, ", agent needs ",
+                        NFR_KERNEL_ABI_VERSION);
   }
-  return absl::StrCat("compat only (", why, ")");
+  return "tc_nf_redirect present but bpf_redirect refuses BPF_F_NETFILTER";
+}
+
+std::string KernelCapability::Describe() const {
+  return absl::StrCat(native() ? "native (" : "compat only (", Reason(), ")");
 }
 
 KernelCapability ProbeKernelCapability() {

@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <iostream>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +20,7 @@
 #include "agent/datapath/run_state.h"
 #include "agent/datapath/selection_writer.h"
 #include "agent/datapath/tc_attach.h"
+#include "agent/util/log.h"
 
 namespace nfr {
 namespace {
@@ -96,8 +96,8 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   CleanStaleAttachments(lock_->state_path());
   int stale_rules = datapath::RemoveStaleCompatRules();
   if (stale_rules > 0) {
-    std::cerr << "nfr-agent: removed " << stale_rules
-              << " stale compat rule(s) left by a previous agent\n";
+    LogLine(absl::StrCat("nfr-agent: removed ", stale_rules,
+                         " stale compat rule(s) left by a previous agent"));
   }
   if (auto st = datapath::EnsurePinDir(pin_dir_); !st.ok()) return st;
   if (auto st = datapath::RemoveStalePins(pin_dir_); !st.ok()) return st;
@@ -152,9 +152,9 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   for (const auto& w : *ifaces) {
     bool egress = w.egress && native_;
     if (w.egress && !native_) {
-      std::cerr << "nfr-agent: " << w.name
-                << ": egress inspection needs native mode (kernel patch); attaching ingress "
-                   "only\n";
+      LogLine(absl::StrCat("nfr-agent: ", w.name,
+                           ": egress inspection needs native mode (kernel patch); attaching "
+                           "ingress only"));
     }
     nfr_iface v = {NFR_IF_INGRESS | (egress ? NFR_IF_EGRESS : 0u) |
                    (datapath::IsL3Device(w.name) ? NFR_IF_L3 : 0u)};
@@ -213,13 +213,13 @@ Datapath::~Datapath() {
       uint32_t id =
           a.dir == datapath::TcDirection::kIngress ? prog_->ingress_id() : prog_->egress_id();
       auto st = datapath::TcDetach(a.ifindex, a.dir, id);
-      if (!st.ok()) std::cerr << "nfr-agent: " << st.message() << "\n";
+      if (!st.ok()) LogLine(absl::StrCat("nfr-agent: ", st.message()));
     }
   }
   attached_.clear();
   if (compat_) {
     auto st = compat_->Remove();
-    if (!st.ok()) std::cerr << "nfr-agent: removing compat rule: " << st.message() << "\n";
+    if (!st.ok()) LogLine(absl::StrCat("nfr-agent: removing compat rule: ", st.message()));
     compat_.reset();
   }
   if (pinned_) datapath::UnpinMaps(pin_dir_);
@@ -242,7 +242,7 @@ absl::Status Datapath::WriteConfig(uint32_t flags) {
 DatapathStatus Datapath::status() const {
   DatapathStatus s;
   s.mode = native_ ? "native" : "compat";
-  s.capability = capability_.Describe();
+  s.capability = capability_;
   s.compat_backend = compat_ ? compat_->backend() : "";
   s.interfaces = interface_names_;
   return s;

@@ -22,7 +22,8 @@ struct KernelCapability {
   int abi_version = 0;
   bool test_run_redirect = false;
   bool native() const;
-  std::string Describe() const;
+  std::string Reason() const;    // why native or not, e.g. "kernel lacks tc_nf_redirect"
+  std::string Describe() const;  // "native (...)" / "compat only (...)"
 };
 
 // sysctl + BPF_PROG_TEST_RUN of nfr_probe (loads the program; needs root).
@@ -30,7 +31,7 @@ KernelCapability ProbeKernelCapability();
 
 struct DatapathStatus {
   std::string mode;  // "native" | "compat"
-  std::string capability;
+  KernelCapability capability;
   std::string compat_backend;           // "" in native mode
   std::vector<std::string> interfaces;  // "r-cli", "eth0:egress" (ingress always)
 };

@@ -114,9 +114,5 @@ PendingTable::Counters PendingTable::counters() const {
   return counters_;
 }
 
-void PendingTable::set_limits(PendingLimits limits) {
-  absl::MutexLock lock(&mu_);
-  limits_ = limits;
-}
 
 }  // namespace nfr

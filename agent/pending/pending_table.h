@@ -78,7 +78,6 @@ class PendingTable {
   std::vector<nfr::v1::PendingConnection> Snapshot() const;
   size_t size() const;
   Counters counters() const;
-  void set_limits(PendingLimits limits);
 
  private:
   struct Key {
@@ -101,7 +100,7 @@ class PendingTable {
   ResolvedPending RemoveLocked(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
-  PendingLimits limits_ ABSL_GUARDED_BY(mu_);
+  const PendingLimits limits_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<Key, uint64_t> by_key_ ABSL_GUARDED_BY(mu_);

@@ -151,10 +151,13 @@ void PacketQueue::Loop() {
       if (errno != EINTR) ++errors_;
       continue;
     }
-    if (fds[1].revents != 0) break;
-    if (fds[0].revents & POLLERR) {
-      // ENOBUFS is reported as a pending socket error; recv() below picks it up.
+    if (fds[1].revents != 0) {
+      // Barrier for shutdown: what the kernel queued before Stop gets its verdict.
+      while (ReceiveBatch(kMaxBatch)) {
+      }
+      break;
     }
+    // ENOBUFS arrives as a pending socket error (POLLERR); recv() reports it.
     ReceiveBatch(kMaxBatch);
   }
 }

@@ -67,7 +67,9 @@ class PacketQueue {
   PacketQueue& operator=(const PacketQueue&) = delete;
 
   void Start();  // starts the reading thread
-  void Stop();   // stops and joins it; the binding stays until destruction
+  // Handles every packet already queued, then stops and joins the thread; the
+  // binding stays until destruction.
+  void Stop();
 
   // Verdict for a packet the handler held. Thread-safe.
   absl::Status Verdict(uint32_t id, bool accept);

@@ -25,12 +25,12 @@ void QueueSet::Stop() {
   for (auto& q : queues_) q->Stop();
 }
 
-absl::Status QueueSet::Verdict(const PacketRef& packet, bool accept) {
-  const uint32_t index = packet.queue - first_;
-  if (packet.queue < first_ || index >= queues_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("queue ", packet.queue, " is not ours"));
+absl::Status QueueSet::SendVerdict(uint16_t queue, uint32_t packet_id, bool accept) {
+  const uint32_t index = queue - first_;
+  if (queue < first_ || index >= queues_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("queue ", queue, " is not ours"));
   }
-  return queues_[index]->Verdict(packet.id, accept);
+  return queues_[index]->Verdict(packet_id, accept);
 }
 
 QueueStats QueueSet::stats() const {

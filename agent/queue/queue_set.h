@@ -8,18 +8,21 @@
 #include "absl/status/statusor.h"
 #include "agent/pending/pending_table.h"
 #include "agent/queue/packet_queue.h"
+#include "agent/queue/verdict_sender.h"
 
 namespace nfr {
 
-class QueueSet {
+class QueueSet : public HeldVerdictSender {
  public:
   static absl::StatusOr<std::unique_ptr<QueueSet>> Open(uint16_t first, uint16_t count,
                                                         const QueueOptions& options,
                                                         PacketHandler* handler);
   void Start();
-  void Stop();  // joins every thread; bindings stay until destruction
+  // Handles what is already queued, then joins every thread; bindings stay
+  // until destruction.
+  void Stop();
   // Verdict for a held packet. Thread-safe.
-  absl::Status Verdict(const PacketRef& packet, bool accept);
+  absl::Status SendVerdict(uint16_t queue, uint32_t packet_id, bool accept) override;
   QueueStats stats() const;
   std::vector<uint32_t> numbers() const;
 

@@ -1,15 +1,15 @@
 #include "agent/runtime/agent.h"
 
+#include <net/if.h>
 #include <signal.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "agent/config/config_validation.h"
 #include "agent/datapath/datapath.h"
 #include "agent/policy/policy_validation.h"
 #include "agent/queue/queue_set.h"
-#include "agent/runtime/agent_log.h"
+#include "agent/util/log.h"
 #include "agent/runtime/pending_expirer.h"
 #include "agent/runtime/verdict_engine.h"
 
@@ -33,17 +33,6 @@ class DatapathVerdictCache : public VerdictCache {
 
  private:
   Datapath* const dp_;
-};
-
-class QueueVerdictSender : public HeldVerdictSender {
- public:
-  explicit QueueVerdictSender(QueueSet* queues) : queues_(queues) {}
-  absl::Status SendVerdict(uint16_t queue, uint32_t packet_id, bool accept) override {
-    return queues_->Verdict({queue, packet_id}, accept);
-  }
-
- private:
-  QueueSet* const queues_;
 };
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(nfr::v1::AgentConfig config) {
@@ -93,8 +82,7 @@ absl::Status Agent::Start() {
     return queues.status();
   }
   queues_ = *std::move(queues);
-  sender_ = std::make_unique<QueueVerdictSender>(queues_.get());
-  engine_->SetSender(sender_.get());
+  engine_->SetSender(queues_.get());
   queues_->Start();
   expirer_->Start();
   started_ = absl::Now();
@@ -102,17 +90,18 @@ absl::Status Agent::Start() {
 
   const DatapathStatus st = datapath_->status();
   mode_ = st.mode;
-  capability_ = st.capability;
+  capability_ = st.capability.Describe();
   compat_backend_ = st.compat_backend;
   interfaces_ = st.interfaces;
-  queue_numbers_ = queues_->numbers();
-  // "compat only (kernel lacks tc_nf_redirect)" -> "kernel lacks tc_nf_redirect".
-  absl::string_view why = st.capability;
-  for (absl::string_view prefix : {"compat only (", "native ("}) {
-    if (absl::ConsumePrefix(&why, prefix)) absl::ConsumeSuffix(&why, ")");
+  for (const std::string& name : st.interfaces) {
+    const std::string dev = name.substr(0, name.find(':'));
+    if (const unsigned index = if_nametoindex(dev.c_str()); index != 0) {
+      engine_->NameInterface(index, dev);
+    }
   }
+  queue_numbers_ = queues_->numbers();
   LogLine(absl::StrCat(
-      "nfr-agent: mode=", st.mode, " (", why, ")",
+      "nfr-agent: mode=", st.mode, " (", st.capability.Reason(), ")",
       st.compat_backend.empty() ? "" : absl::StrCat("; compat backend ", st.compat_backend),
       "; queues ", q.num(), "..", q.num() + q.count() - 1, "; interfaces ",
       st.interfaces.empty() ? "none" : absl::StrJoin(st.interfaces, ",")));
@@ -128,8 +117,7 @@ void Agent::Shutdown() {
     cache_.reset();
     datapath_.reset();
   }
-  // 2. Let the queue threads drain what the kernel already queued, then stop.
-  absl::SleepFor(absl::Milliseconds(50));
+  // 2. The queue threads handle what the kernel already queued, then stop.
   expirer_->Stop();
   queues_->Stop();
   // 3. Everything still held gets the default verdict before the queues close.
@@ -137,7 +125,6 @@ void Agent::Shutdown() {
   engine_->SetSender(nullptr);
   {
     absl::MutexLock lock(&dp_mu_);
-    sender_.reset();
     queues_.reset();
   }
   LogLine("nfr-agent: stopped");
@@ -165,7 +152,11 @@ std::vector<nfr::v1::PendingConnection> Agent::ListPending() const {
   return engine_->ListPending();
 }
 
-absl::StatusOr<nfr::v1::Decision> Agent::Decide(const DecideRequest& request) {
+std::optional<nfr::v1::PendingConnection> Agent::FindPending(uint64_t id) const {
+  return engine_->FindPending(id);
+}
+
+absl::StatusOr<Resolution> Agent::Decide(const DecideRequest& request) {
   return engine_->Decide(request);
 }
 
@@ -194,6 +185,15 @@ AgentStatusInfo Agent::Status() const {
   s.counters.pending_now = engine_->pending_size();
   s.counters.pending_expired = pc.expired;
   s.counters.pending_overflow = pc.flow_overflow + pc.packet_overflow;
+  const EngineCounters ec = engine_->counters();
+  s.counters.engine_packets = ec.packets;
+  s.counters.parse_errors = ec.parse_errors;
+  s.counters.engine_cache_hits = ec.cache_hits;
+  s.counters.policy_accept = ec.policy_accept;
+  s.counters.policy_drop = ec.policy_drop;
+  s.counters.asked = ec.asked;
+  s.counters.controller_decisions = ec.controller_decisions;
+  s.counters.cache_errors = ec.cache_errors;
   return s;
 }
 

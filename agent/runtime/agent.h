@@ -20,7 +20,6 @@ class QueueSet;
 class VerdictEngine;
 class PendingExpirer;
 class DatapathVerdictCache;
-class QueueVerdictSender;
 
 class Agent : public AgentControl {
  public:
@@ -46,7 +45,11 @@ class Agent : public AgentControl {
   nfr::v1::Policy GetPolicy() const override;
   absl::Status InstallPolicy(const nfr::v1::Policy& policy) override;
   std::vector<nfr::v1::PendingConnection> ListPending() const override;
-  absl::StatusOr<nfr::v1::Decision> Decide(const DecideRequest& request) override;
+  std::optional<nfr::v1::PendingConnection> FindPending(uint64_t id) const override;
+  absl::StatusOr<Resolution> Decide(const DecideRequest& request) override;
+
+  // The verdict engine, for in-process drivers (tests) before Start().
+  VerdictEngine* engine() { return engine_.get(); }
   AgentStatusInfo Status() const override;
 
  private:
@@ -63,7 +66,6 @@ class Agent : public AgentControl {
   std::unique_ptr<Datapath> datapath_ ABSL_GUARDED_BY(dp_mu_);
   std::unique_ptr<DatapathVerdictCache> cache_ ABSL_GUARDED_BY(dp_mu_);
   std::unique_ptr<QueueSet> queues_ ABSL_GUARDED_BY(dp_mu_);
-  std::unique_ptr<QueueVerdictSender> sender_ ABSL_GUARDED_BY(dp_mu_);
   absl::Time started_ = absl::InfinitePast();
   std::atomic<bool> running_{false};
   // Status fields captured at Start (kept after Shutdown).

@@ -1,9 +1,10 @@
-// The agent as the control plane (gRPC API) sees it: policy, pending
-// connections, decisions and status. Implemented by runtime/, used by api/.
+// The agent as the control core (agent/core) sees it: policy, pending
+// connections, decisions and status. Implemented by runtime/.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,13 @@ struct DecideRequest {
   absl::Duration ttl = absl::ZeroDuration();  // FLOW scope; zero = policy TTL
   std::string decider;
   std::string reason;
+  std::string rule_id;  // RULE scope: the rule added for this flow
+};
+
+// A pending connection that left the table, and the decision that took it.
+struct Resolution {
+  nfr::v1::PendingConnection pending;
+  nfr::v1::Decision decision;  // not yet logged: no id
 };
 
 struct AgentCounters {
@@ -46,6 +54,15 @@ struct AgentCounters {
   uint64_t pending_now = 0;
   uint64_t pending_expired = 0;
   uint64_t pending_overflow = 0;
+  // Verdict engine.
+  uint64_t engine_packets = 0;
+  uint64_t parse_errors = 0;
+  uint64_t engine_cache_hits = 0;
+  uint64_t policy_accept = 0;
+  uint64_t policy_drop = 0;
+  uint64_t asked = 0;
+  uint64_t controller_decisions = 0;
+  uint64_t cache_errors = 0;
 };
 
 struct AgentStatusInfo {
@@ -69,9 +86,10 @@ class AgentControl {
   virtual absl::Status InstallPolicy(const nfr::v1::Policy& policy) = 0;
 
   virtual std::vector<nfr::v1::PendingConnection> ListPending() const = 0;
-  // Applies a verdict to a pending connection. NOT_FOUND for unknown ids.
-  // The returned decision is also delivered to the EventSink.
-  virtual absl::StatusOr<nfr::v1::Decision> Decide(const DecideRequest& request) = 0;
+  virtual std::optional<nfr::v1::PendingConnection> FindPending(uint64_t id) const = 0;
+  // Applies a valid verdict to a pending connection's held packets and the
+  // flow cache. NOT_FOUND for unknown ids. The caller logs and publishes it.
+  virtual absl::StatusOr<Resolution> Decide(const DecideRequest& request) = 0;
 
   virtual AgentStatusInfo Status() const = 0;
 };

@@ -19,9 +19,9 @@ std::string InterfaceNames::NameOf(uint32_t ifindex) {
   return names_[ifindex] = buf;
 }
 
-void InterfaceNames::Forget() {
+void InterfaceNames::Remember(uint32_t ifindex, std::string name) {
   absl::MutexLock lock(&mu_);
-  names_.clear();
+  names_[ifindex] = std::move(name);
 }
 
 }  // namespace nfr

@@ -13,7 +13,8 @@ class InterfaceNames {
  public:
   // "if<N>" when the index is unknown (the interface went away).
   std::string NameOf(uint32_t ifindex);
-  void Forget();  // after interfaces were renamed or removed
+  // Names an interface ahead of its first packet (the interfaces the agent attached to).
+  void Remember(uint32_t ifindex, std::string name);
 
  private:
   absl::Mutex mu_;

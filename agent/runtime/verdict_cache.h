@@ -20,11 +20,4 @@ class VerdictCache {
   virtual std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const = 0;
 };
 
-// Sends the verdict for a packet the engine held (NFQUEUE). Thread-safe.
-class HeldVerdictSender {
- public:
-  virtual ~HeldVerdictSender() = default;
-  virtual absl::Status SendVerdict(uint16_t queue, uint32_t packet_id, bool accept) = 0;
-};
-
 }  // namespace nfr

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/packet/flow_key.h"
-#include "agent/runtime/agent_log.h"
+#include "agent/util/log.h"
 #include "agent/util/proto_time.h"
 
 namespace nfr {
@@ -190,7 +190,7 @@ absl::Status VerdictEngine::InstallPolicy(const nfr::v1::Policy& policy) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<nfr::v1::Decision> VerdictEngine::Decide(const DecideRequest& r) {
+absl::StatusOr<Resolution> VerdictEngine::Decide(const DecideRequest& r) {
   if (r.verdict != nfr::v1::VERDICT_ACCEPT && r.verdict != nfr::v1::VERDICT_DROP) {
     return absl::InvalidArgumentError("verdict: use VERDICT_ACCEPT or VERDICT_DROP");
   }
@@ -218,17 +218,16 @@ absl::StatusOr<nfr::v1::Decision> VerdictEngine::Decide(const DecideRequest& r) 
   ApplyToHeld(resolved->packets, accept);
   ++controller_decisions_;
 
-  nfr::v1::Decision d =
-      MakeDecision(resolved->info.flow(), accept, scope, nfr::v1::DECISION_SOURCE_CONTROLLER, ttl,
-                   resolved->info.rule_id(), r.pending_id);
+  nfr::v1::Decision d = MakeDecision(
+      resolved->info.flow(), accept, scope, nfr::v1::DECISION_SOURCE_CONTROLLER, ttl,
+      r.rule_id.empty() ? resolved->info.rule_id() : r.rule_id, r.pending_id);
   d.set_decider(r.decider);
   d.set_reason(r.reason);
   LogLine(absl::StrCat(
       "decision ", VerdictWord(accept), " ", Where(resolved->info.flow()), " (pending ",
       r.pending_id, ", controller ", r.decider.empty() ? "unknown" : r.decider, ", ",
       nfr::v1::DecisionScope_Name(scope), ", ", resolved->packets.size(), " held packets)"));
-  if (sink_ != nullptr) sink_->OnPendingResolved(resolved->info, d);
-  return d;
+  return Resolution{std::move(resolved->info), std::move(d)};
 }
 
 void VerdictEngine::ExpireDue(absl::Time now) {

@@ -16,6 +16,7 @@
 #include "agent/pending/pending_table.h"
 #include "agent/policy/compiled_policy.h"
 #include "agent/queue/packet_queue.h"
+#include "agent/queue/verdict_sender.h"
 #include "agent/runtime/agent_control.h"
 #include "agent/runtime/interface_names.h"
 #include "agent/runtime/verdict_cache.h"
@@ -49,7 +50,15 @@ class VerdictEngine : public PacketHandler {
   absl::Status InstallPolicy(const nfr::v1::Policy& policy);
   nfr::v1::Policy GetPolicy() const { return policy_.Get()->policy(); }
   std::vector<nfr::v1::PendingConnection> ListPending() const { return pending_.Snapshot(); }
-  absl::StatusOr<nfr::v1::Decision> Decide(const DecideRequest& request);
+  std::optional<nfr::v1::PendingConnection> FindPending(uint64_t id) const {
+    return pending_.Get(id);
+  }
+  // A controller's verdict; the sink is not told (the caller logs and publishes).
+  absl::StatusOr<Resolution> Decide(const DecideRequest& request);
+  // Names an interface ahead of its first packet.
+  void NameInterface(uint32_t ifindex, std::string name) {
+    names_.Remember(ifindex, std::move(name));
+  }
 
   // Applies the default verdict to every entry past its deadline.
   void ExpireDue(absl::Time now);

@@ -1,7 +1,9 @@
 #include "agent/store/decision_writer.h"
 
-#include <cstdio>
 #include <string>
+
+#include "absl/strings/str_cat.h"
+#include "agent/util/log.h"
 
 namespace nfr {
 
@@ -55,8 +57,8 @@ void DecisionWriter::Run() {
       written_.fetch_add(batch.size());
     } else {
       errors_.fetch_add(batch.size());
-      std::fprintf(stderr, "nfr-agent: decision log: %d records not written: %s\n",
-                   static_cast<int>(batch.size()), std::string(s.message()).c_str());
+      LogLine(absl::StrCat("nfr-agent: decision log: ", batch.size(),
+                           " records not written: ", s.message()));
     }
     batch.clear();
     l.lock();

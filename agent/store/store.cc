@@ -9,23 +9,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/store/schema.h"
+#include "agent/util/proto_time.h"
 
 namespace nfr {
 namespace {
 
-int64_t ToMicros(const google::protobuf::Timestamp& t) {
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
-
-void FromMicros(int64_t us, google::protobuf::Timestamp* t) {
-  int64_t s = us / 1000000, r = us % 1000000;
-  if (r < 0) {
-    r += 1000000;
-    --s;
-  }
-  t->set_seconds(s);
-  t->set_nanos(static_cast<int32_t>(r * 1000));
-}
 
 constexpr char kSelectColumns[] =
     "SELECT id, time_us, verdict, scope, source, ttl_seconds, decider, reason, rule_id, "
@@ -35,7 +23,7 @@ constexpr char kSelectColumns[] =
 nfr::v1::Decision RowToDecision(const SqliteStatement& st) {
   nfr::v1::Decision d;
   d.set_id(static_cast<uint64_t>(st.Int(0)));
-  FromMicros(st.Int(1), d.mutable_time());
+  *d.mutable_time() = ToProtoTime(absl::FromUnixMicros(st.Int(1)));
   d.set_verdict(static_cast<nfr::v1::Verdict>(st.Int(2)));
   d.set_scope(static_cast<nfr::v1::DecisionScope>(st.Int(3)));
   d.set_source(static_cast<nfr::v1::DecisionSource>(st.Int(4)));
@@ -152,7 +140,7 @@ absl::Status Store::InsertLocked(const nfr::v1::Decision& d) {
   if (!st.ok()) return st.status();
   const nfr::v1::Flow& f = d.flow();
   st->Bind(1, static_cast<int64_t>(d.id()));
-  st->Bind(2, ToMicros(d.time()));
+  st->Bind(2, absl::ToUnixMicros(FromProtoTime(d.time())));
   st->Bind(3, d.verdict());
   st->Bind(4, d.scope());
   st->Bind(5, d.source());
@@ -185,7 +173,7 @@ absl::Status Store::InsertLocked(const nfr::v1::Decision& d) {
 absl::Status Store::AppendDecision(nfr::v1::Decision& decision) {
   if (decision.id() == 0) decision.set_id(NextDecisionId());
   if (!decision.has_time()) {
-    FromMicros(absl::ToUnixMicros(absl::Now()), decision.mutable_time());
+    *decision.mutable_time() = ToProtoTime(absl::Now());
   }
   std::lock_guard<std::mutex> l(write_mu_);
   absl::Status s = InsertLocked(decision);
@@ -196,7 +184,7 @@ absl::Status Store::AppendDecision(nfr::v1::Decision& decision) {
 bool Store::EnqueueDecision(nfr::v1::Decision decision) {
   if (decision.id() == 0) decision.set_id(NextDecisionId());
   if (!decision.has_time()) {
-    FromMicros(absl::ToUnixMicros(absl::Now()), decision.mutable_time());
+    *decision.mutable_time() = ToProtoTime(absl::Now());
   }
   return async_->Enqueue(std::move(decision));
 }

@@ -77,7 +77,7 @@ void ApiFixture::SetUp() {
   ASSERT_FALSE(dir_.empty());
   api_config_.set_unix_socket(dir_ + "/agent.sock");
   store_config_.set_db_path(dir_ + "/state.db");
-  control_ = std::make_unique<TestAgentControl>();
+  control_ = std::make_unique<TestAgent>();
 }
 
 void ApiFixture::TearDown() {
@@ -86,17 +86,30 @@ void ApiFixture::TearDown() {
   Shell("rm -rf " + dir_);
 }
 
-void ApiFixture::StartServer(ApiServerOptions options) {
-  absl::StatusOr<std::unique_ptr<ApiServer>> s =
-      ApiServer::Start(control_.get(), api_config_, store_config_, options);
+void ApiFixture::StartServer(ApiServerOptions options, CoreOptions core_options) {
+  absl::StatusOr<std::unique_ptr<Core>> c = Core::Open(control_.get(), store_config_, core_options);
+  ASSERT_TRUE(c.ok()) << c.status();
+  core_ = std::move(*c);
+  absl::StatusOr<std::unique_ptr<ApiServer>> s = ApiServer::Start(core_.get(), api_config_, options);
   ASSERT_TRUE(s.ok()) << s.status();
   server_ = std::move(*s);
-  control_->SetSink(server_->event_sink());
+  control_->SetSink(core_->event_sink());
+}
+
+absl::StatusOr<std::unique_ptr<ApiServer>> ApiFixture::TryStartServer() {
+  if (core_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<Core>> c = Core::Open(control_.get(), store_config_);
+    if (!c.ok()) return c.status();
+    core_ = std::move(*c);
+  }
+  return ApiServer::Start(core_.get(), api_config_);
 }
 
 void ApiFixture::StopServer() {
   if (control_) control_->SetSink(nullptr);
+  if (core_) core_->Stop();
   server_.reset();
+  core_.reset();
 }
 
 std::shared_ptr<grpc::Channel> ApiFixture::UnixChannel() {

@@ -1,5 +1,5 @@
-// Test harness for the API tier: a temporary directory, the real ApiServer
-// (real Unix socket, real SQLite file) over a TestAgentControl, and stubs.
+// Test harness for the API tier: a temporary directory, the real control core
+// (real SQLite file) and ApiServer (real Unix socket) over a TestAgent, and stubs.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -9,12 +9,12 @@
 #include <string>
 
 #include "agent/api/api_server.h"
-#include "agent/store/store.h"
+#include "agent/core/core.h"
 #include "nfr/v1/agent_service.grpc.pb.h"
 #include "nfr/v1/connection_service.grpc.pb.h"
 #include "nfr/v1/decision_service.grpc.pb.h"
 #include "nfr/v1/policy_service.grpc.pb.h"
-#include "tests/api/test_agent_control.h"
+#include "tests/api/test_agent.h"
 
 namespace nfr::test {
 
@@ -48,9 +48,11 @@ class ApiFixture : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
-  // (Re)starts the server on dir_/agent.sock and dir_/state.db.
-  void StartServer(ApiServerOptions options = {});
+  // (Re)starts the core on dir_/state.db and the server on dir_/agent.sock.
+  void StartServer(ApiServerOptions options = {}, CoreOptions core_options = {});
   void StopServer();
+  // Opens the core if needed and tries to start a server (for start errors).
+  absl::StatusOr<std::unique_ptr<ApiServer>> TryStartServer();
   std::shared_ptr<grpc::Channel> UnixChannel();
 
   std::unique_ptr<nfr::v1::PolicyService::Stub> PolicyStub();
@@ -61,7 +63,8 @@ class ApiFixture : public ::testing::Test {
   std::string dir_;
   nfr::v1::ApiConfig api_config_;
   nfr::v1::StoreConfig store_config_;
-  std::unique_ptr<TestAgentControl> control_;
+  std::unique_ptr<TestAgent> control_;
+  std::unique_ptr<Core> core_;
   std::unique_ptr<ApiServer> server_;
 };
 

@@ -118,7 +118,7 @@ TEST_F(AuthTest, TlsRefusesUnknownCaAndMissingClientCert) {
 
 TEST_F(AuthTest, PlainTcpNeedsExplicitInsecureFlag) {
   api_config_.set_tcp_listen("127.0.0.1:0");
-  auto s = ApiServer::Start(control_.get(), api_config_, store_config_);
+  auto s = TryStartServer();
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("needs mTLS"), std::string::npos) << s.status();
   api_config_.set_insecure_tcp(true);
@@ -134,15 +134,15 @@ TEST_F(AuthTest, BadRoleBindingsAreRefusedAtStart) {
   auto* b = api_config_.add_role_bindings();
   b->set_identity("hostname:foo");
   b->set_role(nfr::v1::ROLE_ADMIN);
-  auto s = ApiServer::Start(control_.get(), api_config_, store_config_);
+  auto s = TryStartServer();
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("api.role_bindings[0].identity"), std::string::npos)
       << s.status();
   b->set_identity("uid:root");
-  EXPECT_FALSE(ApiServer::Start(control_.get(), api_config_, store_config_).ok());
+  EXPECT_FALSE(TryStartServer().ok());
   b->set_identity("uid:0");
   b->set_role(nfr::v1::ROLE_NONE);
-  s = ApiServer::Start(control_.get(), api_config_, store_config_);
+  s = TryStartServer();
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("api.role_bindings[0].role"), std::string::npos);
 }

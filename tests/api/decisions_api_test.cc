@@ -55,7 +55,7 @@ TEST_F(DecisionsApiTest, PagesNewestFirstWithFilters) {
     control_->Offer(MakeFlow("fd77::2", "fd77:9::1", 80, nfr::v1::PROTOCOL_TCP, "r-cli",
                              static_cast<uint32_t>(3000 + i)));  // drop
   }
-  server_->Flush();
+  core_->Flush();
   int pages = 0;
   std::vector<nfr::v1::Decision> all = ListAll({}, 7, &pages);
   ASSERT_EQ(all.size(), 50u);
@@ -138,7 +138,7 @@ TEST_F(DecisionsApiTest, WatchStreamsNewDecisionsFiltered) {
   EXPECT_EQ(e.decision().verdict(), nfr::v1::VERDICT_DROP);
   EXPECT_EQ(e.decision().flow().dst_addr(), "10.77.7.7");
   EXPECT_GT(e.decision().id(), 0u);
-  server_->Flush();
+  core_->Flush();
   // The streamed id is the logged id.
   nfr::v1::ListDecisionsRequest lreq;
   lreq.mutable_filter()->set_verdict(nfr::v1::VERDICT_DROP);
@@ -156,7 +156,7 @@ TEST_F(DecisionsApiTest, DecisionsSurviveRestartAndIdsContinue) {
   control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80));
   control_->Offer(MakeFlow("10.77.0.2", "10.77.1.3", 80));
   StopServer();
-  control_ = std::make_unique<TestAgentControl>();
+  control_ = std::make_unique<TestAgent>();
   StartServer();
   int pages = 0;
   std::vector<nfr::v1::Decision> all = ListAll({}, 100, &pages);
@@ -164,7 +164,7 @@ TEST_F(DecisionsApiTest, DecisionsSurviveRestartAndIdsContinue) {
   EXPECT_EQ(all[0].flow().dst_addr(), "10.77.1.3");
   EXPECT_EQ(control_->GetPolicy().rules(0).id(), "lan");  // policy restored too
   control_->Offer(MakeFlow("10.77.0.2", "10.77.1.4", 80));
-  server_->Flush();
+  core_->Flush();
   all = ListAll({}, 100, &pages);
   ASSERT_EQ(all.size(), 3u);
   EXPECT_GT(all[0].id(), all[1].id());

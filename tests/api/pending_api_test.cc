@@ -38,9 +38,9 @@ class PendingApiTest : public ApiFixture {
 TEST_F(PendingApiTest, WatchSendsSnapshotThenLiveAddedResolvedExpired) {
   uint64_t a = 0, b = 0, c = 0;
   ASSERT_EQ(control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80), &a),
-            TestAgentControl::Outcome::kPending);
+            TestAgent::Outcome::kPending);
   ASSERT_EQ(control_->Offer(MakeFlow("10.77.0.3", "10.77.1.2", 443), &b),
-            TestAgentControl::Outcome::kPending);
+            TestAgent::Outcome::kPending);
 
   grpc::ClientContext ctx;
   auto reader = stub_->WatchPending(&ctx, {});
@@ -55,7 +55,7 @@ TEST_F(PendingApiTest, WatchSendsSnapshotThenLiveAddedResolvedExpired) {
   EXPECT_EQ(e.snapshot_done().count(), 2u);
 
   ASSERT_EQ(control_->Offer(MakeFlow("fd77::2", "fd77:1::2", 22), &c),
-            TestAgentControl::Outcome::kPending);
+            TestAgent::Outcome::kPending);
   ASSERT_TRUE(reader->Read(&e));
   ASSERT_TRUE(e.has_added());
   EXPECT_EQ(e.added().id(), c);
@@ -243,12 +243,12 @@ TEST_F(PendingApiTest, DecideOnceFlowAndRule) {
   EXPECT_EQ(resp.decision().reason(), "ok");
   EXPECT_GT(resp.decision().id(), 0u);
   EXPECT_FALSE(control_->CachedVerdict(f1).has_value());
-  EXPECT_EQ(control_->Offer(f1, &id), TestAgentControl::Outcome::kPending);
+  EXPECT_EQ(control_->Offer(f1, &id), TestAgent::Outcome::kPending);
   // FLOW with a TTL: cached.
   ASSERT_TRUE(Decide(id, nfr::v1::VERDICT_DROP, nfr::v1::DECISION_SCOPE_FLOW, &resp, 60).ok());
   EXPECT_EQ(resp.decision().ttl_seconds(), 60u);
   EXPECT_EQ(control_->CachedVerdict(f1), nfr::v1::VERDICT_DROP);
-  EXPECT_EQ(control_->Offer(f1), TestAgentControl::Outcome::kCached);
+  EXPECT_EQ(control_->Offer(f1), TestAgent::Outcome::kCached);
   // RULE: a rule is added in front; the next connection from the same host
   // to the same service (new source port) is accepted without asking.
   const nfr::v1::Flow f2 = MakeFlow("10.77.0.2", "10.77.1.2", 8080);
@@ -280,10 +280,10 @@ TEST_F(PendingApiTest, DecideOnceFlowAndRule) {
   EXPECT_EQ(p.rules(0).id(), resp.rule().id());
   EXPECT_EQ(control_->Offer(
                 MakeFlow("10.77.0.2", "10.77.1.2", 8080, nfr::v1::PROTOCOL_TCP, "r-cli", 50001)),
-            TestAgentControl::Outcome::kAccepted);
+            TestAgent::Outcome::kAccepted);
   // Other ports still ask.
   EXPECT_EQ(control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 8081)),
-            TestAgentControl::Outcome::kPending);
+            TestAgent::Outcome::kPending);
   // The decisions are in the log, on disk, with the decider.
   grpc::ClientContext lctx;
   nfr::v1::ListDecisionsRequest lreq;
@@ -326,7 +326,7 @@ TEST_F(PendingApiTest, BadDecideRequestsChangeNothing) {
   }
   EXPECT_EQ(control_->ListPending().size(), 1u);
   EXPECT_EQ(control_->GetPolicy().version(), 1u);
-  server_->Flush();
+  core_->Flush();
   grpc::ClientContext lctx;
   nfr::v1::ListDecisionsResponse lresp;
   ASSERT_TRUE(DecisionStub()->ListDecisions(&lctx, {}, &lresp).ok());

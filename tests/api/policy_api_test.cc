@@ -187,7 +187,7 @@ TEST_F(PolicyApiTest, AgentRestartsIntoItsLastPolicy) {
   ASSERT_TRUE(Apply(p, 1, &resp).ok());
   stub_.reset();
   StopServer();
-  control_ = std::make_unique<TestAgentControl>();  // a fresh agent: config policy again
+  control_ = std::make_unique<TestAgent>();  // a fresh agent: config policy again
   EXPECT_EQ(control_->GetPolicy().rules(0).id(), "ask-all");
   StartServer();
   stub_ = PolicyStub();

@@ -112,7 +112,7 @@ TEST_F(DatapathTest, StartAttachesPinsAndInstallsCompatRule) {
   ASSERT_TRUE(dp.ok()) << dp.status();
   DatapathStatus st = (*dp)->status();
   std::cout << "[ datapath ] mode=" << st.mode << " backend=" << st.compat_backend
-            << " capability=" << st.capability << "\n";
+            << " capability=" << st.capability.Describe() << "\n";
   if (access("/proc/sys/net/core/tc_nf_redirect", F_OK) != 0) {
     EXPECT_EQ(st.mode, "compat");
     EXPECT_FALSE((*dp)->native());

@@ -8,47 +8,12 @@
 #include <mutex>
 
 #include "agent/packet/flow_key.h"
+#include "agent/runtime/memory_verdict_cache.h"
 #include "gtest/gtest.h"
 #include "tests/unit/packet_builder.h"
 
 namespace nfr {
 namespace {
-
-// In-memory stand-in for the BPF flow cache (the real one needs root and BPF;
-// integration tests cover it).
-class MapCache : public VerdictCache {
- public:
-  absl::Status SetFlowVerdict(const nfr_flow_key& key, nfr_verdict verdict,
-                              absl::Duration ttl) override {
-    std::lock_guard<std::mutex> l(mu);
-    entries[Bytes(key)] = {verdict, ttl};
-    return absl::OkStatus();
-  }
-  absl::Status DeleteFlow(const nfr_flow_key& key) override {
-    std::lock_guard<std::mutex> l(mu);
-    entries.erase(Bytes(key));
-    return absl::OkStatus();
-  }
-  std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const override {
-    std::lock_guard<std::mutex> l(mu);
-    auto it = entries.find(Bytes(key));
-    if (it == entries.end()) return std::nullopt;
-    nfr_flow_value v{};
-    v.verdict = it->second.first;
-    return v;
-  }
-  std::optional<std::pair<nfr_verdict, absl::Duration>> Get(const nfr_flow_key& key) {
-    std::lock_guard<std::mutex> l(mu);
-    auto it = entries.find(Bytes(key));
-    if (it == entries.end()) return std::nullopt;
-    return it->second;
-  }
-  static std::string Bytes(const nfr_flow_key& k) {
-    return std::string(reinterpret_cast<const char*>(&k), sizeof(k));
-  }
-  mutable std::mutex mu;
-  std::map<std::string, std::pair<nfr_verdict, absl::Duration>> entries;
-};
 
 class RecordingSender : public HeldVerdictSender {
  public:
@@ -133,7 +98,7 @@ class EngineTest : public ::testing::Test {
     return FlowKeyOf(*ParsePacket(absl::MakeConstSpan(bytes)));
   }
 
-  MapCache cache;
+  MemoryVerdictCache cache;
   RecordingSender sender;
   RecordingSink sink;
   std::unique_ptr<VerdictEngine> engine;
@@ -194,12 +159,14 @@ TEST_F(EngineTest, AskHoldsEveryPacketOfTheFlowUntilDecided) {
   r.ttl = absl::Seconds(30);
   r.decider = "alice";
   r.reason = "known service";
-  auto d = engine->Decide(r);
-  ASSERT_TRUE(d.ok()) << d.status();
+  auto res = engine->Decide(r);
+  ASSERT_TRUE(res.ok()) << res.status();
+  const nfr::v1::Decision* d = &res->decision;
   EXPECT_EQ(d->source(), nfr::v1::DECISION_SOURCE_CONTROLLER);
   EXPECT_EQ(d->decider(), "alice");
   EXPECT_EQ(d->ttl_seconds(), 30u);
   EXPECT_EQ(d->pending_id(), r.pending_id);
+  EXPECT_EQ(res->pending.id(), r.pending_id);
   ASSERT_EQ(sender.sent.size(), 2u);
   EXPECT_EQ(sender.sent[0].id, 10u);
   EXPECT_EQ(sender.sent[1].id, 11u);
@@ -207,8 +174,8 @@ TEST_F(EngineTest, AskHoldsEveryPacketOfTheFlowUntilDecided) {
   EXPECT_EQ(sender.sent[0].queue, 4200);
   EXPECT_EQ(cache.Get(KeyOf(p))->first, NFR_VERDICT_ALLOW);
   EXPECT_EQ(cache.Get(KeyOf(p))->second, absl::Seconds(30));
-  ASSERT_EQ(sink.resolved.size(), 1u);
-  EXPECT_EQ(sink.resolved[0].second.verdict(), nfr::v1::VERDICT_ACCEPT);
+  EXPECT_EQ(d->verdict(), nfr::v1::VERDICT_ACCEPT);
+  EXPECT_TRUE(sink.resolved.empty()) << "the caller (the core) logs and publishes a decide";
   EXPECT_TRUE(engine->ListPending().empty());
 
   EXPECT_EQ(engine->Decide(r).status().code(), absl::StatusCode::kNotFound);

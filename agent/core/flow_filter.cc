@@ -1,4 +1,4 @@
-#include "agent/api/flow_filter.h"
+#include "agent/core/flow_filter.h"
 
 namespace nfr {
 

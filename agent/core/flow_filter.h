@@ -1,4 +1,4 @@
-// Filters of the list/watch requests (interface, protocol, verdict, source,
+// Filters of list/watch requests (interface, protocol, verdict, source,
 // address prefix) applied to Flow and Decision records.
 #pragma once
 

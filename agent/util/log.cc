@@ -1,4 +1,4 @@
-#include "agent/runtime/agent_log.h"
+#include "agent/util/log.h"
 
 #include <unistd.h>
 

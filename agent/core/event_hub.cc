@@ -1,27 +1,26 @@
-#include "agent/api/event_hub.h"
+#include "agent/core/event_hub.h"
 
 #include <algorithm>
 
 namespace nfr {
 
-EventHub::EventHub(Store* store, size_t capacity)
-    : store_(store),
-      capacity_(capacity),
+EventHub::EventHub(size_t capacity)
+    : capacity_(capacity),
       subs_(std::make_shared<const std::vector<std::shared_ptr<HubSubscriber>>>()) {
   thread_ = std::thread([this] { Run(); });
 }
 
 EventHub::~EventHub() { Stop(); }
 
-void EventHub::OnPendingAdded(const nfr::v1::PendingConnection& pending) {
+void EventHub::PublishPendingAdded(const nfr::v1::PendingConnection& pending) {
   auto e = std::make_shared<HubEvent>();
   e->kind = HubEvent::kPendingAdded;
   e->pending = pending;
   Push(std::move(e));
 }
 
-void EventHub::OnPendingResolved(const nfr::v1::PendingConnection& pending,
-                                 const nfr::v1::Decision& decision) {
+void EventHub::PublishPendingResolved(const nfr::v1::PendingConnection& pending,
+                                      const nfr::v1::Decision& decision) {
   auto e = std::make_shared<HubEvent>();
   e->kind = decision.source() == nfr::v1::DECISION_SOURCE_TIMEOUT ? HubEvent::kPendingExpired
                                                                   : HubEvent::kPendingResolved;
@@ -30,7 +29,7 @@ void EventHub::OnPendingResolved(const nfr::v1::PendingConnection& pending,
   Push(std::move(e));
 }
 
-void EventHub::OnFlowDecided(const nfr::v1::Decision& decision) {
+void EventHub::PublishFlowDecided(const nfr::v1::Decision& decision) {
   auto e = std::make_shared<HubEvent>();
   e->kind = HubEvent::kFlowDecided;
   e->decision = decision;
@@ -73,50 +72,12 @@ size_t EventHub::subscribers() const {
   return subs_->size();
 }
 
-void EventHub::ExpectControllerDecision(uint64_t pending_id, uint64_t decision_id,
-                                        const std::string& rule_id) {
-  std::lock_guard<std::mutex> l(expect_mu_);
-  expected_[pending_id] = Expected{decision_id, rule_id};
-}
-
-void EventHub::ForgetControllerDecision(uint64_t pending_id) {
-  std::lock_guard<std::mutex> l(expect_mu_);
-  expected_.erase(pending_id);
-}
-
-void EventHub::Prepare(HubEvent& e) {
-  if (e.kind == HubEvent::kPendingAdded) return;
-  nfr::v1::Decision& d = e.decision;
-  if (e.kind == HubEvent::kPendingResolved && d.source() == nfr::v1::DECISION_SOURCE_CONTROLLER) {
-    std::lock_guard<std::mutex> l(expect_mu_);
-    auto it = expected_.find(e.pending.id());
-    if (it != expected_.end()) {
-      d.set_id(it->second.decision_id);
-      if (!it->second.rule_id.empty()) d.set_rule_id(it->second.rule_id);
-      expected_.erase(it);
-      return;  // logged synchronously by the API's Decide
-    }
-  }
-  if (store_ == nullptr) return;
-  if (d.id() == 0) d.set_id(store_->NextDecisionId());
-  if (!d.has_time()) {
-    const int64_t us = absl::ToUnixMicros(absl::Now());
-    d.mutable_time()->set_seconds(us / 1000000);
-    d.mutable_time()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
-  }
-  store_->EnqueueDecision(d);
-}
-
 void EventHub::Run() {
   std::deque<std::shared_ptr<HubEvent>> batch;
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
     wake_.wait(l, [&] { return stop_ || !ring_.empty() || lost_since_delivery_; });
     if (stop_) {
-      // Nobody is watching any more, but what happened must still be logged.
-      batch.swap(ring_);
-      l.unlock();
-      for (auto& e : batch) Prepare(*e);
       return;
     }
     batch.swap(ring_);
@@ -133,7 +94,6 @@ void EventHub::Run() {
       for (const auto& s : *subs) s->Lost(lost);
     }
     for (auto& e : batch) {
-      Prepare(*e);
       std::shared_ptr<const HubEvent> ce = std::move(e);
       for (const auto& s : *subs) s->Deliver(ce);
     }

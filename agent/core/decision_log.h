@@ -1,0 +1,32 @@
+// The decision log: every decision gets its id and time here and is written
+// to the store, durably before returning for controller decisions and through
+// the bounded asynchronous writer for the datapath's own (never blocking).
+#pragma once
+
+#include "absl/status/statusor.h"
+#include "agent/store/store.h"
+#include "nfr/v1/flow.pb.h"
+
+namespace nfr {
+
+class DecisionLog {
+ public:
+  explicit DecisionLog(Store* store) : store_(store) {}
+
+  // Queued for the writer; counted as overflow when it is full. Returns the record.
+  nfr::v1::Decision Record(nfr::v1::Decision decision);
+  // On disk when OK.
+  absl::StatusOr<nfr::v1::Decision> RecordDurable(nfr::v1::Decision decision);
+
+  absl::StatusOr<DecisionPage> List(const DecisionQuery& query) { return store_->ListDecisions(query); }
+  StoreStats stats() const { return store_->stats(); }
+  // Waits until queued records are on disk.
+  void Flush() { store_->Flush(); }
+
+ private:
+  void Stamp(nfr::v1::Decision& decision);
+
+  Store* const store_;
+};
+
+}  // namespace nfr

@@ -1,0 +1,170 @@
+#include "agent/core/policy_book.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "agent/policy/compiled_policy.h"
+#include "agent/policy/policy_validation.h"
+#include "agent/util/log.h"
+
+namespace nfr {
+
+absl::Status ValidatePolicyChange(const nfr::v1::Policy& policy, absl::string_view field) {
+  const size_t bytes = policy.ByteSizeLong();
+  if (bytes > kMaxPolicyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": policy is ", bytes,
+                                                   " bytes, over the limit of ", kMaxPolicyBytes,
+                                                   "; merge rules or prefixes"));
+  }
+  return ValidatePolicy(policy, absl::StrCat(field, "."));
+}
+
+absl::Status PolicyBook::RestoreOrSeed() {
+  std::lock_guard<std::mutex> l(mu_);
+  absl::StatusOr<std::optional<nfr::v1::Policy>> latest = store_->LatestPolicy();
+  if (!latest.ok()) return latest.status();
+  if (latest->has_value()) {
+    if (absl::Status s = agent_->InstallPolicy(**latest); !s.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("stored policy version ", (*latest)->version(), " in ", store_->path(),
+                       " is not accepted by this agent: ", s.message(),
+                       "; fix it with a newer nfrctl policy apply or move the database away"));
+    }
+    LogLine(absl::StrCat("nfr-agent: policy version ", (*latest)->version(), " restored from ",
+                         store_->path(),
+                         " (the config file's policy only seeds a new database; change it with "
+                         "nfrctl policy apply)"));
+    return absl::OkStatus();
+  }
+  nfr::v1::Policy p = agent_->GetPolicy();
+  if (p.version() == 0) {
+    p.set_version(1);
+    if (absl::Status s = agent_->InstallPolicy(p); !s.ok()) return s;
+  }
+  return store_->SavePolicy(p, "nfr-agent", "initial policy from configuration");
+}
+
+absl::StatusOr<nfr::v1::Policy> PolicyBook::Apply(const nfr::v1::Policy& policy,
+                                                  const PolicyChange& change) {
+  return Change(change, [&](const nfr::v1::Policy&, nfr::v1::Policy* next)
+                    -> absl::StatusOr<std::string> {
+    *next = policy;
+    return change.comment.empty() ? "apply" : change.comment;
+  });
+}
+
+absl::StatusOr<nfr::v1::Policy> PolicyBook::AddRule(const nfr::v1::Rule& rule,
+                                                    std::optional<uint32_t> position,
+                                                    const PolicyChange& change) {
+  if (absl::Status s = ValidateRule(rule, "rule"); !s.ok()) return s;
+  return Change(change, [&](const nfr::v1::Policy& current, nfr::v1::Policy* next)
+                    -> absl::StatusOr<std::string> {
+    for (const nfr::v1::Rule& r : current.rules()) {
+      if (r.id() == rule.id()) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("rule.id: a rule \"", r.id(), "\" already exists in policy version ",
+                         current.version(), "; pick another id or remove it first"));
+      }
+    }
+    const int size = next->rules_size();
+    const int pos = position.has_value() ? static_cast<int>(std::min<uint32_t>(*position, size))
+                                         : size;
+    *next->add_rules() = rule;
+    for (int i = size; i > pos; --i) next->mutable_rules()->SwapElements(i, i - 1);
+    return change.comment.empty() ? absl::StrCat("add rule ", rule.id()) : change.comment;
+  });
+}
+
+absl::StatusOr<nfr::v1::Policy> PolicyBook::RemoveRule(const std::string& rule_id,
+                                                       const PolicyChange& change) {
+  return Change(change, [&](const nfr::v1::Policy& current, nfr::v1::Policy* next)
+                    -> absl::StatusOr<std::string> {
+    next->clear_rules();
+    bool found = false;
+    for (const nfr::v1::Rule& r : current.rules()) {
+      if (r.id() == rule_id) {
+        found = true;
+      } else {
+        *next->add_rules() = r;
+      }
+    }
+    if (!found) {
+      return absl::NotFoundError(absl::StrCat("rule_id: no rule \"", rule_id,
+                                              "\" in policy version ", current.version(),
+                                              "; list rules with nfrctl policy get"));
+    }
+    return change.comment.empty() ? absl::StrCat("remove rule ", rule_id) : change.comment;
+  });
+}
+
+absl::StatusOr<PolicyBook::DerivedRule> PolicyBook::AddRuleForPending(
+    const nfr::v1::PendingConnection& pending, nfr::v1::Verdict verdict,
+    const std::string& rule_id, const std::string& author, const std::string& reason) {
+  DerivedRule out;
+  PolicyChange change;
+  change.author = author;
+  change.comment = absl::StrCat("rule from pending ", pending.id());
+  absl::StatusOr<nfr::v1::Policy> done =
+      Change(change, [&](const nfr::v1::Policy& current, nfr::v1::Policy* next)
+                 -> absl::StatusOr<std::string> {
+        auto taken = [&](const std::string& id) {
+          return std::any_of(current.rules().begin(), current.rules().end(),
+                             [&](const nfr::v1::Rule& r) { return r.id() == id; });
+        };
+        std::string id = rule_id;
+        if (id.empty()) {
+          id = absl::StrCat("decided-", pending.id());
+          for (int n = 2; taken(id); ++n) id = absl::StrCat("decided-", pending.id(), "-", n);
+        } else if (taken(id)) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("rule_id: a rule \"", id, "\" already exists; pick another id"));
+        }
+        out.rule = RuleForFlow(pending.flow(), verdict, id);
+        out.rule.set_comment(
+            absl::StrCat("decided by ", author, reason.empty() ? "" : ": ", reason)
+                .substr(0, kMaxCommentLength));
+        if (absl::Status s = ValidateRule(out.rule, "rule_id"); !s.ok()) return s;
+        *next->add_rules() = out.rule;
+        for (int i = next->rules_size() - 1; i > 0; --i) {
+          next->mutable_rules()->SwapElements(i, i - 1);
+        }
+        return change.comment;
+      });
+  if (!done.ok()) return done.status();
+  out.policy = *std::move(done);
+  return out;
+}
+
+absl::StatusOr<nfr::v1::Policy> PolicyBook::Change(const PolicyChange& change, const Edit& edit) {
+  std::lock_guard<std::mutex> l(mu_);
+  const nfr::v1::Policy current = agent_->GetPolicy();
+  if (change.expected_version.has_value() && *change.expected_version != current.version()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "expected_version: policy is at version ", current.version(), ", not ",
+        *change.expected_version,
+        "; fetch the current policy (nfrctl policy get), reapply your change and retry"));
+  }
+  nfr::v1::Policy next = current;
+  absl::StatusOr<std::string> comment = edit(current, &next);
+  if (!comment.ok()) return comment.status();
+  next.set_version(current.version() + 1);
+  return Commit(current, next, change.author, *comment);
+}
+
+absl::StatusOr<nfr::v1::Policy> PolicyBook::Commit(const nfr::v1::Policy& current,
+                                                   const nfr::v1::Policy& next,
+                                                   const std::string& author,
+                                                   absl::string_view comment) {
+  if (absl::Status s = ValidatePolicyChange(next, "policy"); !s.ok()) return s;
+  if (absl::Status s = agent_->InstallPolicy(next); !s.ok()) return s;
+  if (absl::Status s = store_->SavePolicy(next, author, comment); !s.ok()) {
+    absl::Status back = agent_->InstallPolicy(current);
+    return absl::InternalError(absl::StrCat(
+        "policy version ", next.version(), " could not be stored (", s.message(), "); the agent ",
+        back.ok() ? "kept" : "could not restore", " version ", current.version(),
+        ". Check free space and permissions of ", store_->path()));
+  }
+  return agent_->GetPolicy();
+}
+
+}  // namespace nfr

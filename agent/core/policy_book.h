@@ -1,0 +1,79 @@
+// The policy lifecycle: the current version, every change (apply, add/remove
+// rule, a rule derived from a pending connection) guarded by an expected
+// version, installed into the agent then stored, rolled back if storing
+// fails; restore-or-seed at start. Errors name the request field.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "agent/runtime/agent_control.h"
+#include "agent/store/store.h"
+#include "nfr/v1/policy.pb.h"
+
+namespace nfr {
+
+inline constexpr size_t kMaxPolicyBytes = 1 << 20;
+
+// Who changes the policy and why; stored with the new version.
+struct PolicyChange {
+  std::optional<uint64_t> expected_version;  // FAILED_PRECONDITION when stale
+  std::string author;
+  std::string comment;
+};
+
+class PolicyBook {
+ public:
+  PolicyBook(AgentControl* agent, Store* store) : agent_(agent), store_(store) {}
+
+  // Installs the latest stored version, or stores the agent's policy as version 1.
+  absl::Status RestoreOrSeed();
+
+  nfr::v1::Policy Current() const { return agent_->GetPolicy(); }
+
+  // Each returns the policy now installed (its version is the previous + 1).
+  absl::StatusOr<nfr::v1::Policy> Apply(const nfr::v1::Policy& policy, const PolicyChange& change);
+  // `position` past the end (or unset) appends.
+  absl::StatusOr<nfr::v1::Policy> AddRule(const nfr::v1::Rule& rule,
+                                          std::optional<uint32_t> position,
+                                          const PolicyChange& change);
+  absl::StatusOr<nfr::v1::Policy> RemoveRule(const std::string& rule_id,
+                                             const PolicyChange& change);
+
+  struct DerivedRule {
+    nfr::v1::Rule rule;
+    nfr::v1::Policy policy;
+  };
+  // Inserts first a rule matching `pending`'s flow (source and destination host,
+  // destination port, interface, direction); id `decided-<pending id>[-n]`
+  // unless `rule_id` is given.
+  absl::StatusOr<DerivedRule> AddRuleForPending(const nfr::v1::PendingConnection& pending,
+                                                nfr::v1::Verdict verdict,
+                                                const std::string& rule_id,
+                                                const std::string& author,
+                                                const std::string& reason);
+
+ private:
+  // Turns `next` (a copy of the current policy) into the new one; returns the
+  // stored comment.
+  using Edit = std::function<absl::StatusOr<std::string>(const nfr::v1::Policy& current,
+                                                         nfr::v1::Policy* next)>;
+  absl::StatusOr<nfr::v1::Policy> Change(const PolicyChange& change, const Edit& edit);
+  absl::StatusOr<nfr::v1::Policy> Commit(const nfr::v1::Policy& current,
+                                         const nfr::v1::Policy& next, const std::string& author,
+                                         absl::string_view comment);
+
+  AgentControl* const agent_;
+  Store* const store_;
+  std::mutex mu_;  // serializes read-modify-write of the policy
+};
+
+// Schema, limits and the serialized size; `field` is where the policy sits.
+absl::Status ValidatePolicyChange(const nfr::v1::Policy& policy, absl::string_view field);
+
+}  // namespace nfr
