@@ -81,11 +81,11 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
   ctx.watcher_queue = options.watcher_queue;
   ctx.insecure_tcp = api.insecure_tcp();
 
-  s->unix_socket_ = api.unix_socket().empty() ? kApiDefaultUnixSocket : api.unix_socket();
+  s->unix_socket_ = api.unix_socket();
   if (s->unix_socket_ == "-") s->unix_socket_.clear();
   if (!s->unix_socket_.empty()) {
     absl::StatusOr<std::unique_ptr<UnixListener>> u = UnixListener::Bind(
-        s->unix_socket_, api.socket_group().empty() ? "nfr" : api.socket_group());
+        s->unix_socket_, api.socket_group());
     if (!u.ok()) return u.status();
     s->unix_ = std::move(*u);
   }

@@ -15,8 +15,6 @@
 
 namespace nfr {
 
-inline constexpr char kApiDefaultUnixSocket[] = "/run/nfr/agent.sock";
-
 struct ApiServerOptions {
   size_t watcher_queue = 1024;  // events buffered per watcher before loss
 };

@@ -6,9 +6,7 @@
 #include "agent/api/failed_stream.h"
 #include "agent/util/proto_time.h"
 #include "agent/core/flow_filter.h"
-#include "agent/api/request_validation.h"
 #include "agent/api/watch_stream.h"
-#include "agent/policy/policy_validation.h"
 
 namespace nfr {
 namespace {
@@ -22,21 +20,6 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* ctx, const absl::St
 }
 
 void SetNow(google::protobuf::Timestamp* t) { *t = ToProtoTime(absl::Now()); }
-
-absl::StatusOr<FlowFilter> ParsePendingFilter(const nfr::v1::PendingFilter& f) {
-  FlowFilter out;
-  if (!f.interface().empty() && !IsValidInterfaceName(f.interface())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("filter.interface: \"", f.interface(), "\" is not an interface name"));
-  }
-  out.interface = f.interface();
-  if (absl::Status s = CheckProtocol(f.protocol(), "filter.protocol"); !s.ok()) return s;
-  out.protocol = f.protocol();
-  absl::StatusOr<std::optional<AddrRange>> p = ParseFilterPrefix(f.prefix(), "filter.prefix");
-  if (!p.ok()) return p.status();
-  out.prefix = *p;
-  return out;
-}
 
 // Snapshot first, then live events; ids are tracked so a connection is
 // reported once and a resolution is only sent for a connection the client saw.
@@ -110,7 +93,7 @@ grpc::ServerUnaryReactor* ConnectionServiceImpl::ListPending(grpc::CallbackServe
       !s.ok()) {
     return Reply(ctx, s);
   }
-  absl::StatusOr<FlowFilter> filter = ParsePendingFilter(req->filter());
+  absl::StatusOr<FlowFilter> filter = PendingFilterFrom(req->filter());
   if (!filter.ok()) return Reply(ctx, filter.status());
   for (const nfr::v1::PendingConnection& p : api_.core->agent().ListPending()) {
     if (filter->Matches(p.flow())) *resp->add_pending() = p;
@@ -125,7 +108,7 @@ grpc::ServerWriteReactor<PendingEvent>* ConnectionServiceImpl::WatchPending(
       !s.ok()) {
     return new FailedStream<PendingEvent>(s);
   }
-  absl::StatusOr<FlowFilter> filter = ParsePendingFilter(req->filter());
+  absl::StatusOr<FlowFilter> filter = PendingFilterFrom(req->filter());
   if (!filter.ok()) return new FailedStream<PendingEvent>(filter.status());
   auto watch = std::make_shared<PendingWatch>(&api_.core->hub(), api_.watcher_queue, std::move(*filter),
                                               &api_.events_lost);

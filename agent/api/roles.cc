@@ -63,7 +63,7 @@ absl::string_view RoleName(Role role) {
 
 RoleMapper::RoleMapper(const nfr::v1::ApiConfig& config)
     : bindings_(config.role_bindings().begin(), config.role_bindings().end()),
-      socket_group_(config.socket_group().empty() ? "nfr" : config.socket_group()),
+      socket_group_(config.socket_group()),
       insecure_role_(config.insecure_tcp_role() == nfr::v1::ROLE_NONE
                          ? nfr::v1::ROLE_ADMIN
                          : config.insecure_tcp_role()) {}

@@ -5,9 +5,13 @@
 
 #include "absl/status/statusor.h"
 #include "agent/store/store.h"
+#include "nfr/v1/decision_service.pb.h"
 #include "nfr/v1/flow.pb.h"
 
 namespace nfr {
+
+inline constexpr uint32_t kDefaultDecisionPageSize = 100;
+inline constexpr uint32_t kMaxDecisionPageSize = 1000;
 
 class DecisionLog {
  public:
@@ -18,7 +22,8 @@ class DecisionLog {
   // On disk when OK.
   absl::StatusOr<nfr::v1::Decision> RecordDurable(nfr::v1::Decision decision);
 
-  absl::StatusOr<DecisionPage> List(const DecisionQuery& query) { return store_->ListDecisions(query); }
+  // One page, newest first (INVALID_ARGUMENT naming a bad filter, size or token).
+  absl::StatusOr<nfr::v1::ListDecisionsResponse> List(const nfr::v1::ListDecisionsRequest& request);
   StoreStats stats() const { return store_->stats(); }
   // Waits until queued records are on disk.
   void Flush() { store_->Flush(); }

@@ -1,5 +1,8 @@
 #include "agent/core/flow_filter.h"
 
+#include "absl/strings/str_cat.h"
+#include "agent/policy/policy_validation.h"
+
 namespace nfr {
 
 bool AddrInRange(const std::string& addr, const AddrRange& range) {
@@ -20,6 +23,63 @@ bool FlowFilter::Matches(const nfr::v1::Decision& d) const {
   if (verdict != nfr::v1::VERDICT_UNSPECIFIED && d.verdict() != verdict) return false;
   if (source != nfr::v1::DECISION_SOURCE_UNSPECIFIED && d.source() != source) return false;
   return Matches(d.flow());
+}
+
+absl::StatusOr<FlowFilter> PendingFilterFrom(const nfr::v1::PendingFilter& f) {
+  FlowFilter out;
+  if (!f.interface().empty() && !IsValidInterfaceName(f.interface())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("filter.interface: \"", f.interface(), "\" is not an interface name"));
+  }
+  out.interface = f.interface();
+  if (absl::Status s = CheckProtocol(f.protocol(), "filter.protocol"); !s.ok()) return s;
+  out.protocol = f.protocol();
+  absl::StatusOr<std::optional<AddrRange>> p = ParseFilterPrefix(f.prefix(), "filter.prefix");
+  if (!p.ok()) return p.status();
+  out.prefix = *p;
+  return out;
+}
+
+absl::StatusOr<FlowFilter> DecisionFilterFrom(const nfr::v1::DecisionFilter& f) {
+  FlowFilter out;
+  if (absl::Status s = CheckVerdict(f.verdict(), "filter.verdict", true); !s.ok()) return s;
+  out.verdict = f.verdict();
+  if (!nfr::v1::DecisionSource_IsValid(f.source())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("filter.source: ", static_cast<int>(f.source()),
+                     " is not a decision source; use POLICY, CONTROLLER, TIMEOUT or OVERFLOW"));
+  }
+  out.source = f.source();
+  absl::StatusOr<std::optional<AddrRange>> p = ParseFilterPrefix(f.prefix(), "filter.prefix");
+  if (!p.ok()) return p.status();
+  out.prefix = *p;
+  return out;
+}
+
+absl::StatusOr<std::optional<AddrRange>> ParseFilterPrefix(absl::string_view text,
+                                                           absl::string_view field) {
+  if (text.empty()) return std::optional<AddrRange>();
+  absl::StatusOr<AddrRange> r = ParseAddrRange(text);
+  if (!r.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", r.status().message()));
+  }
+  return std::optional<AddrRange>(*r);
+}
+
+absl::Status CheckProtocol(int value, absl::string_view field) {
+  if (nfr::v1::Protocol_IsValid(value)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(field, ": unknown protocol ", value,
+                                                 "; use PROTOCOL_ANY, TCP, UDP, ICMP or ICMPV6"));
+}
+
+absl::Status CheckVerdict(int value, absl::string_view field, bool allow_unspecified) {
+  if (value == nfr::v1::VERDICT_ACCEPT || value == nfr::v1::VERDICT_DROP ||
+      (allow_unspecified && value == nfr::v1::VERDICT_UNSPECIFIED)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", value,
+                                                 " is not a verdict; use VERDICT_ACCEPT or "
+                                                 "VERDICT_DROP"));
 }
 
 }  // namespace nfr

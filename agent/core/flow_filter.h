@@ -1,11 +1,16 @@
 // Filters of list/watch requests (interface, protocol, verdict, source,
-// address prefix) applied to Flow and Decision records.
+// address prefix): parsed from the request (INVALID_ARGUMENT naming the field)
+// and applied to Flow and Decision records.
 #pragma once
 
 #include <optional>
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "agent/store/ip_range.h"
+#include "nfr/v1/connection_service.pb.h"
+#include "nfr/v1/decision_service.pb.h"
 #include "nfr/v1/flow.pb.h"
 
 namespace nfr {
@@ -22,5 +27,15 @@ struct FlowFilter {
 };
 
 bool AddrInRange(const std::string& addr, const AddrRange& range);
+
+absl::StatusOr<FlowFilter> PendingFilterFrom(const nfr::v1::PendingFilter& filter);
+// Time bounds are not part of it (DecisionQuery has them).
+absl::StatusOr<FlowFilter> DecisionFilterFrom(const nfr::v1::DecisionFilter& filter);
+
+// Empty text -> nullopt (match all).
+absl::StatusOr<std::optional<AddrRange>> ParseFilterPrefix(absl::string_view text,
+                                                           absl::string_view field);
+absl::Status CheckProtocol(int value, absl::string_view field);
+absl::Status CheckVerdict(int value, absl::string_view field, bool allow_unspecified);
 
 }  // namespace nfr

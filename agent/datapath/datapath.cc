@@ -25,11 +25,7 @@
 namespace nfr {
 namespace {
 
-constexpr const char* kDefaultPinDir = "/sys/fs/bpf/nfr";
 constexpr const char* kRunDir = "/run/nfr";
-constexpr uint32_t kDefaultQueueNum = 4200;
-constexpr uint32_t kDefaultMark = 0x01000000;
-constexpr uint32_t kDefaultPendingTimeoutMs = 5000;
 // Pending entries outlive the agent's own pending timeout so the verdict lands first.
 constexpr uint32_t kPendingTtlMarginMs = 1000;
 
@@ -81,7 +77,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const nfr::v1::AgentCo
 }
 
 absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
-  pin_dir_ = config.bpf_pin_dir().empty() ? kDefaultPinDir : config.bpf_pin_dir();
+  pin_dir_ = config.bpf_pin_dir();
   while (pin_dir_.size() > 1 && pin_dir_.back() == '/') pin_dir_.pop_back();
   run_dir_ = kRunDir;
 
@@ -129,16 +125,14 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   if (auto st = datapath::PinMaps(prog_->object(), pin_dir_); !st.ok()) return st;
   pinned_ = true;
 
-  const uint32_t queue_num = config.queue().has_num() ? config.queue().num() : kDefaultQueueNum;
-  const uint32_t queue_count = config.queue().count() ? config.queue().count() : 1;
-  const uint32_t mark = config.compat().has_mark() ? config.compat().mark() : kDefaultMark;
+  const uint32_t queue_num = config.queue().num();
+  const uint32_t queue_count = config.queue().count();
+  const uint32_t mark = config.compat().mark();
   if (mark == 0) {
     return absl::InvalidArgumentError(
         "compat.mark is 0; set a non-zero skb mark bit, e.g. 0x01000000 (16777216)");
   }
-  const uint32_t pending_ms = config.policy().pending_timeout_ms()
-                                  ? config.policy().pending_timeout_ms()
-                                  : kDefaultPendingTimeoutMs;
+  const uint32_t pending_ms = config.policy().pending_timeout_ms();
 
   base_flags_ = config.fail_closed() ? NFR_CFG_FAIL_CLOSED : 0;
   cfg_.mode = NFR_MODE_OFF;  // stays off until maps are filled
@@ -273,7 +267,6 @@ absl::Status Datapath::UpdateSelection(const nfr::v1::SelectionConfig& selection
 }
 
 absl::Status Datapath::SetPendingTimeout(absl::Duration timeout) {
-  if (timeout <= absl::ZeroDuration()) timeout = absl::Milliseconds(kDefaultPendingTimeoutMs);
   std::lock_guard<std::mutex> l(mu_);
   cfg_.pending_ttl_ms =
       static_cast<uint32_t>(absl::ToInt64Milliseconds(timeout)) + kPendingTtlMarginMs;

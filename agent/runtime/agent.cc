@@ -64,7 +64,7 @@ absl::Status Agent::Start() {
   absl::MutexLock dp_lock(&dp_mu_);
   datapath_ = *std::move(dp);
   // The policy may have changed since Create (the API restores the stored one).
-  SyncPendingTimeout(engine_->GetPolicy());
+  SyncPendingTimeout();
   cache_ = std::make_unique<DatapathVerdictCache>(datapath_.get());
   engine_->SetCache(cache_.get());
 
@@ -135,15 +135,13 @@ nfr::v1::Policy Agent::GetPolicy() const { return engine_->GetPolicy(); }
 absl::Status Agent::InstallPolicy(const nfr::v1::Policy& policy) {
   if (auto s = engine_->InstallPolicy(policy); !s.ok()) return s;
   absl::MutexLock lock(&dp_mu_);
-  SyncPendingTimeout(policy);
+  SyncPendingTimeout();
   return absl::OkStatus();
 }
 
-void Agent::SyncPendingTimeout(const nfr::v1::Policy& policy) {
+void Agent::SyncPendingTimeout() {
   if (datapath_ == nullptr) return;
-  const uint32_t ms =
-      policy.pending_timeout_ms() ? policy.pending_timeout_ms() : kDefaultPendingTimeoutMs;
-  if (auto s = datapath_->SetPendingTimeout(absl::Milliseconds(ms)); !s.ok()) {
+  if (auto s = datapath_->SetPendingTimeout(engine_->pending_timeout()); !s.ok()) {
     LogLine(absl::StrCat("nfr-agent: setting the BPF pending timeout: ", s.message()));
   }
 }

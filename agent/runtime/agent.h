@@ -54,8 +54,8 @@ class Agent : public AgentControl {
 
  private:
   explicit Agent(nfr::v1::AgentConfig config);
-  // Tells the tc program how long its PENDING entries live.
-  void SyncPendingTimeout(const nfr::v1::Policy& policy) ABSL_EXCLUSIVE_LOCKS_REQUIRED(dp_mu_);
+  // Tells the tc program how long its PENDING entries live (the policy's pending timeout).
+  void SyncPendingTimeout() ABSL_EXCLUSIVE_LOCKS_REQUIRED(dp_mu_);
 
   nfr::v1::AgentConfig config_;
   EventFanout sinks_;

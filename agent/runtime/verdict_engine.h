@@ -49,6 +49,7 @@ class VerdictEngine : public PacketHandler {
 
   absl::Status InstallPolicy(const nfr::v1::Policy& policy);
   nfr::v1::Policy GetPolicy() const { return policy_.Get()->policy(); }
+  absl::Duration pending_timeout() const { return policy_.Get()->pending_timeout(); }
   std::vector<nfr::v1::PendingConnection> ListPending() const { return pending_.Snapshot(); }
   std::optional<nfr::v1::PendingConnection> FindPending(uint64_t id) const {
     return pending_.Get(id);

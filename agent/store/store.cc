@@ -59,11 +59,9 @@ absl::Status EnsureParentDir(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const nfr::v1::StoreConfig& config) {
-  std::string path = config.db_path().empty() ? kStoreDefaultDbPath : config.db_path();
-  uint32_t max_decisions =
-      config.max_decisions() ? config.max_decisions() : kStoreDefaultMaxDecisions;
-  uint32_t days = config.max_decision_age_days() ? config.max_decision_age_days()
-                                                 : kStoreDefaultMaxDecisionAgeDays;
+  const std::string& path = config.db_path();
+  const uint32_t max_decisions = config.max_decisions();
+  const uint32_t days = config.max_decision_age_days();
   if (absl::Status s = EnsureParentDir(path); !s.ok()) return s;
   std::unique_ptr<Store> store(new Store(path, max_decisions, absl::Hours(24) * days));
   absl::StatusOr<std::unique_ptr<SqliteDb>> w = SqliteDb::Open(path);

@@ -24,9 +24,6 @@
 
 namespace nfr {
 
-inline constexpr char kStoreDefaultDbPath[] = "/var/lib/nfr/state.db";
-inline constexpr uint32_t kStoreDefaultMaxDecisions = 100000;
-inline constexpr uint32_t kStoreDefaultMaxDecisionAgeDays = 30;
 inline constexpr uint32_t kMaxPolicyVersionsKept = 1000;
 inline constexpr size_t kDecisionWriterCapacity = 65536;
 
@@ -53,7 +50,8 @@ struct StoreStats {
 
 class Store {
  public:
-  // Creates the parent directory and the file as needed, migrates the schema.
+  // `config` has defaults applied (agent/config). Creates the parent directory
+  // and the file as needed, migrates the schema.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const nfr::v1::StoreConfig& config);
   ~Store();  // writes buffered decisions
 

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/config/config_defaults.h"
+
 namespace nfr::test {
 
 std::string MakeTempDir() {
@@ -75,8 +77,12 @@ TestPki MakePki(const std::string& dir,
 void ApiFixture::SetUp() {
   dir_ = MakeTempDir();
   ASSERT_FALSE(dir_.empty());
-  api_config_.set_unix_socket(dir_ + "/agent.sock");
-  store_config_.set_db_path(dir_ + "/state.db");
+  nfr::v1::AgentConfig c;
+  c.mutable_api()->set_unix_socket(dir_ + "/agent.sock");
+  c.mutable_store()->set_db_path(dir_ + "/state.db");
+  ApplyDefaults(c);
+  api_config_ = c.api();
+  store_config_ = c.store();
   control_ = std::make_unique<TestAgent>();
 }
 
@@ -130,3 +136,4 @@ std::unique_ptr<nfr::v1::AgentService::Stub> ApiFixture::AgentStub() {
 }
 
 }  // namespace nfr::test
+

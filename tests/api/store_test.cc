@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/config/config_defaults.h"
 #include "agent/store/sqlite_db.h"
 #include "tests/api/api_test_support.h"
 
@@ -13,7 +14,10 @@ class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = MakeTempDir();
-    config_.set_db_path(dir_ + "/sub/dir/state.db");
+    nfr::v1::AgentConfig c;
+    c.mutable_store()->set_db_path(dir_ + "/sub/dir/state.db");
+    ApplyDefaults(c);
+    config_ = c.store();
   }
   void TearDown() override { Shell("rm -rf " + dir_); }
   nfr::v1::Decision D(const std::string& dst, nfr::v1::Verdict v, absl::Time t = absl::Now()) {

@@ -19,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/config/config_defaults.h"
 #include "agent/datapath/compat_rule.h"
 #include "agent/datapath/flow_cache.h"
 #include "agent/datapath/ownership_lock.h"
@@ -51,6 +52,7 @@ class DatapathTest : public ::testing::Test {
     pin_dir_ = absl::StrCat("/sys/fs/bpf/nfrdp-test-", getpid());
     config_.set_bpf_pin_dir(pin_dir_);
     config_.add_interfaces()->set_name(kIf);
+    ApplyDefaults(config_);
   }
   void TearDown() override {
     if (!peer_ns_.empty()) Cmd({"ip", "netns", "del", peer_ns_});
