@@ -253,6 +253,7 @@ TEST_F(PendingApiTest, DecideOnceFlowAndRule) {
   // to the same service (new source port) is accepted without asking.
   const nfr::v1::Flow f2 = MakeFlow("10.77.0.2", "10.77.1.2", 8080);
   control_->Offer(f2, &id);
+  core_->Flush();  // earlier decisions reached the hub's subscribers before the watch starts
   grpc::ClientContext wctx;
   auto watch = DecisionStub()->WatchDecisions(&wctx, {});
   for (int i = 0; i < 200 && server_ != nullptr; ++i) {
