@@ -38,6 +38,7 @@ class CompiledPolicy {
   nfr::v1::Verdict default_verdict() const { return policy_.default_verdict(); }
   absl::Duration pending_timeout() const { return pending_timeout_; }
   absl::Duration flow_ttl() const { return flow_ttl_; }
+  size_t index_bytes() const { return index_.MemoryBytes(); }  // lookup structures only
 
  private:
   struct Outcome {

@@ -394,7 +394,8 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
     // Rules of this group at or after `best` cannot win.
     const auto& members = group_rules_[g];
     const uint32_t limit = static_cast<uint32_t>(
-        std::lower_bound(members.begin(), members.end(), best) - members.begin());
+        best == kNone ? members.size()
+                      : std::lower_bound(members.begin(), members.end(), best) - members.begin());
     uint32_t w = 0;
     bool found = false;
     uint32_t local = 0;
