@@ -38,8 +38,8 @@ struct Item {
 }  // namespace
 
 size_t RuleIndex::ClassTable::MemoryBytes() const {
-  return groups.capacity() * sizeof(GroupMask) + first_span.capacity() * 4 +
-         spans.capacity() * sizeof(Span) + words.capacity() * sizeof(Word);
+  return classes.capacity() * sizeof(ClassInfo) + spans.capacity() * sizeof(Span) +
+         words.capacity() * sizeof(Word);
 }
 
 // Builds one RuleIndex; labels are what a field's values can be tagged with:
@@ -103,13 +103,13 @@ class RuleIndexBuilder {
   // `rules` sorted ascending, unique.
   uint32_t AddClass(Field f, const std::vector<uint32_t>& rules) {
     RuleIndex::ClassTable& t = out_.tables_[f];
-    const uint32_t id = static_cast<uint32_t>(t.groups.size());
+    const uint32_t id = static_cast<uint32_t>(t.classes.size());
     std::vector<std::pair<uint8_t, uint32_t>> keyed;
     keyed.reserve(rules.size());
     for (uint32_t r : rules) keyed.emplace_back(group_[r], local_[r]);
     std::sort(keyed.begin(), keyed.end());
     RuleIndex::GroupMask groups = 0;
-    t.first_span.push_back(static_cast<uint32_t>(t.spans.size()));
+    const uint32_t first_span = static_cast<uint32_t>(t.spans.size());
     for (size_t i = 0; i < keyed.size();) {
       const uint8_t g = keyed[i].first;
       groups |= Uint128{1} << g;
@@ -125,7 +125,7 @@ class RuleIndexBuilder {
       }
       t.spans.push_back({offset, static_cast<uint32_t>(t.words.size() - offset)});
     }
-    t.groups.push_back(groups);
+    t.classes.push_back({groups, first_span});
     return id;
   }
 
@@ -334,8 +334,7 @@ absl::StatusOr<RuleIndex> RuleIndex::Build(const std::vector<IndexRule>& rules,
   RuleIndexBuilder builder(rules, sets, &index);
   if (auto s = builder.Build(); !s.ok()) return s;
   for (auto& t : index.tables_) {
-    t.groups.shrink_to_fit();
-    t.first_span.shrink_to_fit();
+    t.classes.shrink_to_fit();
     t.spans.shrink_to_fit();
     t.words.shrink_to_fit();
   }
@@ -366,7 +365,9 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
   }
   GroupMask candidates = nonempty_groups_;
   for (int f = 0; f < kNumFields; ++f) {
-    if (active_fields_ & (1 << f)) candidates &= tables_[f].groups[cls[f]] | unconstrained_[f];
+    if (active_fields_ & (1 << f)) {
+      candidates &= tables_[f].classes[cls[f]].groups | unconstrained_[f];
+    }
   }
   uint32_t best = kNone;
   while (candidates != 0) {
@@ -385,22 +386,19 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
     for (int f = 0; f < kNumFields; ++f) {
       if (!(g & (1 << f))) continue;
       const ClassTable& t = tables_[f];
-      const uint32_t c = cls[f];
-      const Span s = t.spans[t.first_span[c] + PopCount(t.groups[c] & below)];
+      const ClassInfo& ci = t.classes[cls[f]];
+      const Span s = t.spans[ci.first_span + PopCount(ci.groups & below)];
       begin[k] = t.words.data() + s.offset;
       end[k] = begin[k] + s.size;
       ++k;
     }
-    // Rules of this group at or after `best` cannot win.
+    // The group's first candidate is its only chance: later ones are later rules.
     const auto& members = group_rules_[g];
-    const uint32_t limit = static_cast<uint32_t>(
-        best == kNone ? members.size()
-                      : std::lower_bound(members.begin(), members.end(), best) - members.begin());
     uint32_t w = 0;
     bool found = false;
     uint32_t local = 0;
     while (!found) {
-      if (static_cast<uint64_t>(w) * 64 >= limit) break;
+      if (best != kNone && (uint64_t{w} * 64 >= members.size() || members[w * 64] >= best)) break;
       bool agree = true;
       for (int i = 0; i < k; ++i) {
         if (begin[i] != end[i] && begin[i]->index < w) {
@@ -425,7 +423,7 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
       for (int i = 0; i < k; ++i) bits &= begin[i]->bits;
       if (bits != 0) {
         local = w * 64 + absl::countr_zero(bits);
-        found = local < limit;
+        found = members[local] < best;
         break;
       }
       ++w;

@@ -70,9 +70,12 @@ class RuleIndex {
     uint32_t offset, size;
   };
   // Per class: the groups with candidates, and their word lists.
+  struct ClassInfo {
+    GroupMask groups;     // groups with candidates in this class
+    uint32_t first_span;  // their word lists: spans[first_span + rank of the group]
+  };
   struct ClassTable {
-    std::vector<GroupMask> groups;
-    std::vector<uint32_t> first_span;
+    std::vector<ClassInfo> classes;
     std::vector<Span> spans;
     std::vector<Word> words;
     size_t MemoryBytes() const;
