@@ -96,7 +96,8 @@ nfr::v1::Policy MakeRules(Gen& g, int n) {
       }
     }
     if (!dst || g.Chance(30)) r->add_src_prefixes(g.Any(g.Chance(70), g.Chance(30)).ToString());
-    const bool l4 = r->protocol() == nfr::v1::PROTOCOL_TCP || r->protocol() == nfr::v1::PROTOCOL_UDP;
+    const bool l4 =
+        r->protocol() == nfr::v1::PROTOCOL_TCP || r->protocol() == nfr::v1::PROTOCOL_UDP;
     if (l4 && g.Chance(70)) {
       for (int k = g.Int(1, 3); k > 0; --k) {
         auto* pr = r->add_dst_ports();
@@ -106,8 +107,8 @@ nfr::v1::Policy MakeRules(Gen& g, int n) {
     }
     if (l4 && g.Chance(5)) r->add_src_ports()->set_first(g.Port());
     if (g.Chance(10)) r->set_interface(kIfaces[g.Int(0, 7)]);
-    if (g.Chance(20)) r->set_direction(g.Chance(50) ? nfr::v1::DIRECTION_INGRESS
-                                                    : nfr::v1::DIRECTION_EGRESS);
+    if (g.Chance(20))
+      r->set_direction(g.Chance(50) ? nfr::v1::DIRECTION_INGRESS : nfr::v1::DIRECTION_EGRESS);
     r->set_action(g.Chance(50) ? nfr::v1::ACTION_ACCEPT : nfr::v1::ACTION_DROP);
   }
   return p;
@@ -155,7 +156,8 @@ std::vector<Flow> MakeFlows(Gen& g, const nfr::v1::Policy& policy, int n) {
     p.protocol = aimed && r.protocol() ? r.protocol() : (g.Chance(50) ? 6 : 17);
     if (p.protocol == 1 && !v4) p.protocol = 58;
     Prefix dst = g.Any(v4, true), src = g.Any(v4, true);
-    if (aimed && set && g.Chance(90)) dst = *ParsePrefix(set->prefixes(g.Int(0, set->prefixes_size() - 1)));
+    if (aimed && set && g.Chance(90))
+      dst = *ParsePrefix(set->prefixes(g.Int(0, set->prefixes_size() - 1)));
     if (aimed && !r.dst_prefixes().empty()) dst = *ParsePrefix(r.dst_prefixes(0));
     if (aimed && !r.src_prefixes().empty()) src = *ParsePrefix(r.src_prefixes(0));
     if (src.family != dst.family) src = g.Any(dst.family == 4, true);
@@ -189,8 +191,10 @@ class LinearMatcher {
       lr.dst = prefixes(r.dst_prefixes(), r.dst_set());
       lr.any_src = r.src_prefixes().empty() && r.src_set().empty();
       lr.any_dst = r.dst_prefixes().empty() && r.dst_set().empty();
-      for (const auto& pr : r.src_ports()) lr.sports.push_back({pr.first(), pr.last() ? pr.last() : pr.first()});
-      for (const auto& pr : r.dst_ports()) lr.dports.push_back({pr.first(), pr.last() ? pr.last() : pr.first()});
+      for (const auto& pr : r.src_ports())
+        lr.sports.push_back({pr.first(), pr.last() ? pr.last() : pr.first()});
+      for (const auto& pr : r.dst_ports())
+        lr.dports.push_back({pr.first(), pr.last() ? pr.last() : pr.first()});
       rules_.push_back(std::move(lr));
     }
   }
@@ -218,7 +222,8 @@ class LinearMatcher {
     std::vector<std::pair<uint32_t, uint32_t>> sports, dports;
     bool any_src = true, any_dst = true;
   };
-  static bool In(const PacketInfo& p, const std::array<uint8_t, 16>& a, const std::vector<Prefix>& v) {
+  static bool In(const PacketInfo& p, const std::array<uint8_t, 16>& a,
+                 const std::vector<Prefix>& v) {
     for (const auto& x : v) {
       if (x.Contains(p.family, a)) return true;
     }
@@ -270,7 +275,8 @@ void RunCase(const char* name, int rules, int set_size, const Options& o) {
   const int num_rules = policy.rules_size();
   const double rss1 = RssMiB();
   const auto v0 = Clock::now();
-  if (auto s = ValidatePolicy(policy); !s.ok()) std::printf("%s: invalid: %s\n", name, s.ToString().c_str());
+  if (auto s = ValidatePolicy(policy); !s.ok())
+    std::printf("%s: invalid: %s\n", name, s.ToString().c_str());
   const double validate_ms = std::chrono::duration<double, std::milli>(Clock::now() - v0).count();
   const auto c0 = Clock::now();
   auto compiled = CompiledPolicy::Compile(std::move(policy));
@@ -287,26 +293,31 @@ void RunCase(const char* name, int rules, int set_size, const Options& o) {
   // Alternate indexed and linear rounds; the linear scan gets fewer packets when slow.
   std::vector<double> idx_ns, lin_ns;
   int idx_matched = 0, lin_matched = 0;
-  const size_t linear_count = std::max<size_t>(50, std::min<size_t>(o.packets, 4e8 / (rules + set_size + 1) / 4));
+  const size_t linear_count =
+      std::max<size_t>(50, std::min<size_t>(o.packets, 4e8 / (rules + set_size + 1) / 4));
   int disagree = 0;
   for (int round = 0; round < o.rounds; ++round) {
-    Time(flows, o.packets / o.rounds, [&](const Flow& f) {
-      return c.Match(f.packet, f.iface, f.dir).rule_index;
-    }, &idx_ns, &idx_matched);
-    Time(flows, linear_count / o.rounds, [&](const Flow& f) {
-      return linear.Match(f.packet, f.iface, f.dir);
-    }, &lin_ns, &lin_matched);
+    Time(
+        flows, o.packets / o.rounds,
+        [&](const Flow& f) { return c.Match(f.packet, f.iface, f.dir).rule_index; }, &idx_ns,
+        &idx_matched);
+    Time(
+        flows, linear_count / o.rounds,
+        [&](const Flow& f) { return linear.Match(f.packet, f.iface, f.dir); }, &lin_ns,
+        &lin_matched);
   }
   for (size_t i = 0; i < std::min<size_t>(flows.size(), linear_count); ++i) {
     const Flow& f = flows[i];
-    disagree += c.Match(f.packet, f.iface, f.dir).rule_index != linear.Match(f.packet, f.iface, f.dir);
+    disagree +=
+        c.Match(f.packet, f.iface, f.dir).rule_index != linear.Match(f.packet, f.iface, f.dir);
   }
-  std::printf("%-12s %7d %8d | %7.0f %7.0f %7.0f | %10.0f %10.0f | %7.0fx | %8.1f | %7.1f %7.1f %7.1f %7.1f | %3.0f%% %d\n",
-              name, num_rules, set_size, Pct(idx_ns, 0.5), Pct(idx_ns, 0.99),
-              Pct(idx_ns, 0.999), Pct(lin_ns, 0.5), Pct(lin_ns, 0.99),
-              Pct(lin_ns, 0.5) / Pct(idx_ns, 0.5), compile_ms, rss_proto - rss0,
-              rss2 - rss1, rss2_trim - rss1, c.index_bytes() / 1048576.0,
-              100.0 * idx_matched / idx_ns.size(), disagree);
+  std::printf(
+      "%-12s %7d %8d | %7.0f %7.0f %7.0f | %10.0f %10.0f | %7.0fx | %8.1f | %7.1f %7.1f %7.1f "
+      "%7.1f | %3.0f%% %d\n",
+      name, num_rules, set_size, Pct(idx_ns, 0.5), Pct(idx_ns, 0.99), Pct(idx_ns, 0.999),
+      Pct(lin_ns, 0.5), Pct(lin_ns, 0.99), Pct(lin_ns, 0.5) / Pct(idx_ns, 0.5), compile_ms,
+      rss_proto - rss0, rss2 - rss1, rss2_trim - rss1, c.index_bytes() / 1048576.0,
+      100.0 * idx_matched / idx_ns.size(), disagree);
   std::printf("%-12s   (of the compile time, validation alone: %.1f ms)\n", "", validate_ms);
   std::fflush(stdout);
 }
@@ -317,11 +328,16 @@ void RunCase(const char* name, int rules, int set_size, const Options& o) {
 int main(int argc, char** argv) {
   nfr::Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--packets")) o.packets = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--rounds")) o.rounds = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--seed")) o.seed = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--port-ranges")) nfr::range_pct = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--case")) o.only = argv[i + 1];
+    if (!std::strcmp(argv[i], "--packets"))
+      o.packets = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--rounds"))
+      o.rounds = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--seed"))
+      o.seed = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--port-ranges"))
+      nfr::range_pct = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--case"))
+      o.only = argv[i + 1];
     else {
       std::fprintf(stderr,
                    "usage: classify [--packets N] [--rounds R] [--seed S] [--port-ranges PCT] "
@@ -332,14 +348,16 @@ int main(int argc, char** argv) {
   std::printf(
       "classification per new flow (ns; timer included), indexed vs linear scan, alternating\n"
       "%-12s %7s %8s | %7s %7s %7s | %10s %10s | %8s | %8s | %7s %7s %7s %7s | %s\n",
-      "case", "rules", "set", "p50", "p99", "p99.9", "lin p50", "lin p99", "speedup",
-      "compile", "proto", "compile", "trimmed", "index", "matched, disagreements");
+      "case", "rules", "set", "p50", "p99", "p99.9", "lin p50", "lin p99", "speedup", "compile",
+      "proto", "compile", "trimmed", "index", "matched, disagreements");
   std::printf("%-12s %7s %8s | %23s | %21s | %8s | %8s | %31s |\n", "", "", "", "indexed", "linear",
               "p50", "ms", "RSS growth MiB (+index bytes)");
   const struct {
     const char* name;
     int rules, set;
-  } cases[] = {{"10 rules", 10, 0}, {"1k rules", 1000, 0}, {"100k rules", 100000, 0},
+  } cases[] = {{"10 rules", 10, 0},
+               {"1k rules", 1000, 0},
+               {"100k rules", 100000, 0},
                {"1M-set", 0, 1 << 20}};
   std::fflush(stdout);
   for (const auto& k : cases) {

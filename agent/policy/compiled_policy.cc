@@ -11,8 +11,8 @@ std::vector<PortInterval> Ports(const google::protobuf::RepeatedPtrField<nfr::v1
   std::vector<PortInterval> out;
   out.reserve(in.size());
   for (const auto& p : in) {
-    out.push_back({static_cast<uint16_t>(p.first()),
-                   static_cast<uint16_t>(p.last() ? p.last() : p.first())});
+    out.push_back(
+        {static_cast<uint16_t>(p.first()), static_cast<uint16_t>(p.last() ? p.last() : p.first())});
   }
   return out;
 }

@@ -28,8 +28,8 @@ absl::Status ValidatePorts(const google::protobuf::RepeatedPtrField<nfr::v1::Por
                            absl::string_view field, int limit = kMaxPortRangesPerRule,
                            absl::string_view fix = "merge ranges or use a port set") {
   if (ports.size() > limit) {
-    return FieldError(field, absl::StrCat(ports.size(), " port ranges exceed the limit of ", limit,
-                                          "; ", fix));
+    return FieldError(
+        field, absl::StrCat(ports.size(), " port ranges exceed the limit of ", limit, "; ", fix));
   }
   for (int i = 0; i < ports.size(); ++i) {
     const auto& r = ports[i];
@@ -51,8 +51,8 @@ absl::Status ValidatePrefixes(const google::protobuf::RepeatedPtrField<std::stri
                               absl::string_view field, int limit = kMaxPrefixesPerRule,
                               absl::string_view fix = "put them in a set (Policy.sets)") {
   if (prefixes.size() > limit) {
-    return FieldError(field, absl::StrCat(prefixes.size(), " prefixes exceed the limit of ", limit,
-                                          "; ", fix));
+    return FieldError(
+        field, absl::StrCat(prefixes.size(), " prefixes exceed the limit of ", limit, "; ", fix));
   }
   for (int i = 0; i < prefixes.size(); ++i) {
     if (auto p = ParsePrefix(prefixes[i]); !p.ok()) {
@@ -108,31 +108,26 @@ absl::Status ValidateRule(const nfr::v1::Rule& rule, absl::string_view f) {
     bool has_list;
     const std::string& name;
   };
-  for (const SetField& sf : {SetField{"src_prefixes", "src_set", !rule.src_prefixes().empty(),
-                                      rule.src_set()},
-                             SetField{"dst_prefixes", "dst_set", !rule.dst_prefixes().empty(),
-                                      rule.dst_set()},
-                             SetField{"src_ports", "src_port_set", !rule.src_ports().empty(),
-                                      rule.src_port_set()},
-                             SetField{"dst_ports", "dst_port_set", !rule.dst_ports().empty(),
-                                      rule.dst_port_set()}}) {
+  for (const SetField& sf :
+       {SetField{"src_prefixes", "src_set", !rule.src_prefixes().empty(), rule.src_set()},
+        SetField{"dst_prefixes", "dst_set", !rule.dst_prefixes().empty(), rule.dst_set()},
+        SetField{"src_ports", "src_port_set", !rule.src_ports().empty(), rule.src_port_set()},
+        SetField{"dst_ports", "dst_port_set", !rule.dst_ports().empty(), rule.dst_port_set()}}) {
     if (sf.has_list && !sf.name.empty()) {
-      return FieldError(absl::StrCat(f, ".", sf.set),
-                        absl::StrCat("a rule takes ", sf.list, " or ", sf.set,
-                                     ", not both; move the ", sf.list, " into set \"", sf.name,
-                                     "\""));
+      return FieldError(
+          absl::StrCat(f, ".", sf.set),
+          absl::StrCat("a rule takes ", sf.list, " or ", sf.set, ", not both; move the ", sf.list,
+                       " into set \"", sf.name, "\""));
     }
   }
   const bool has_src_ports = !rule.src_ports().empty() || !rule.src_port_set().empty();
-  const bool has_ports =
-      has_src_ports || !rule.dst_ports().empty() || !rule.dst_port_set().empty();
+  const bool has_ports = has_src_ports || !rule.dst_ports().empty() || !rule.dst_port_set().empty();
   if (has_ports && rule.protocol() != nfr::v1::PROTOCOL_ANY &&
       rule.protocol() != nfr::v1::PROTOCOL_TCP && rule.protocol() != nfr::v1::PROTOCOL_UDP) {
-    const absl::string_view which =
-        !rule.src_ports().empty()       ? ".src_ports"
-        : !rule.src_port_set().empty()  ? ".src_port_set"
-        : !rule.dst_ports().empty()     ? ".dst_ports"
-                                        : ".dst_port_set";
+    const absl::string_view which = !rule.src_ports().empty()      ? ".src_ports"
+                                    : !rule.src_port_set().empty() ? ".src_port_set"
+                                    : !rule.dst_ports().empty()    ? ".dst_ports"
+                                                                   : ".dst_port_set";
     return FieldError(absl::StrCat(f, which),
                       absl::StrCat("ports need protocol PROTOCOL_TCP or PROTOCOL_UDP, not ",
                                    nfr::v1::Protocol_Name(rule.protocol()),
@@ -172,8 +167,8 @@ absl::Status ValidateSet(absl::string_view name, const nfr::v1::Set& set, absl::
       !s.ok()) {
     return s;
   }
-  if (auto s = ValidatePorts(set.ports(), absl::StrCat(f, ".ports"), kMaxSetPortRanges,
-                             "merge ranges");
+  if (auto s =
+          ValidatePorts(set.ports(), absl::StrCat(f, ".ports"), kMaxSetPortRanges, "merge ranges");
       !s.ok()) {
     return s;
   }
@@ -189,9 +184,9 @@ namespace {
 
 absl::Status ValidateSets(const nfr::v1::Policy& policy, absl::string_view prefix) {
   if (policy.sets_size() > kMaxSets) {
-    return FieldError(absl::StrCat(prefix, "sets"),
-                      absl::StrCat(policy.sets_size(), " sets exceed the limit of ", kMaxSets,
-                                   "; merge sets"));
+    return FieldError(
+        absl::StrCat(prefix, "sets"),
+        absl::StrCat(policy.sets_size(), " sets exceed the limit of ", kMaxSets, "; merge sets"));
   }
   std::vector<absl::string_view> names;
   names.reserve(policy.sets_size());
@@ -221,8 +216,9 @@ absl::Status ValidateSetReference(const nfr::v1::Policy& policy, const nfr::v1::
                                       "\", which is not defined; add it to sets or fix the name"));
   }
   if (want_ports && !it->second.prefixes().empty()) {
-    return FieldError(f, absl::StrCat("set \"", name,
-                                      "\" holds prefixes, not ports; use it in src_set or dst_set"));
+    return FieldError(
+        f,
+        absl::StrCat("set \"", name, "\" holds prefixes, not ports; use it in src_set or dst_set"));
   }
   if (!want_ports && !it->second.ports().empty()) {
     return FieldError(

@@ -247,12 +247,11 @@ class RuleIndexBuilder {
   }
 
   static absl::Status TooComplex(Field f) {
-    static constexpr const char* kNames[] = {"interfaces", "directions",       "protocols",
-                                             "source ports", "destination ports", "source prefixes",
-                                             "destination prefixes"};
+    static constexpr const char* kNames[] = {
+        "interfaces",        "directions",      "protocols",           "source ports",
+        "destination ports", "source prefixes", "destination prefixes"};
     return absl::InvalidArgumentError(absl::StrCat(
-        "rules: the rules' ", kNames[f], " overlap too much to index (more than ",
-        kMaxIndexEntries,
+        "rules: the rules' ", kNames[f], " overlap too much to index (more than ", kMaxIndexEntries,
         " candidate entries); many rules with wide ranges each contain many narrower ones. "
         "Put the narrow prefixes or ports in a set, or merge the wide rules"));
   }
@@ -260,7 +259,8 @@ class RuleIndexBuilder {
   absl::Status BuildPorts(Field f) {
     const bool src = f == RuleIndex::kSport;
     if (!(out_.active_fields_ & (1 << f))) return absl::OkStatus();
-    Labels labels = LabelsFor([src](const IndexRule& r) { return src ? r.sport_set : r.dport_set; });
+    Labels labels =
+        LabelsFor([src](const IndexRule& r) { return src ? r.sport_set : r.dport_set; });
     std::vector<Item<uint32_t>> items;
     for (size_t r = 0; r < rules_.size(); ++r) {
       for (const auto& p : src ? rules_[r].sports : rules_[r].dports) {
@@ -402,9 +402,8 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
       bool agree = true;
       for (int i = 0; i < k; ++i) {
         if (begin[i] != end[i] && begin[i]->index < w) {
-          begin[i] = std::lower_bound(begin[i], end[i], w, [](const Word& x, uint32_t v) {
-            return x.index < v;
-          });
+          begin[i] = std::lower_bound(begin[i], end[i], w,
+                                      [](const Word& x, uint32_t v) { return x.index < v; });
         }
         if (begin[i] == end[i]) {
           w = kNone;
@@ -438,8 +437,8 @@ size_t RuleIndex::MemoryBytes() const {
   for (const auto& t : tables_) n += t.MemoryBytes();
   for (const auto& g : group_rules_) n += g.capacity() * 4;
   n += (sport_class_.capacity() + dport_class_.capacity()) * 4;
-  n += src_v4_.MemoryBytes() + dst_v4_.MemoryBytes() + src_v6_.MemoryBytes() +
-       dst_v6_.MemoryBytes();
+  n +=
+      src_v4_.MemoryBytes() + dst_v4_.MemoryBytes() + src_v6_.MemoryBytes() + dst_v6_.MemoryBytes();
   return n;
 }
 

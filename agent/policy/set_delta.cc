@@ -32,8 +32,8 @@ absl::StatusOr<SetDeltaResult> ApplySetDelta(nfr::v1::Policy& policy, absl::stri
                                              absl::Span<const std::string> remove) {
   auto it = policy.mutable_sets()->find(std::string(set_name));
   if (it == policy.mutable_sets()->end()) {
-    return absl::NotFoundError(absl::StrCat("set \"", set_name,
-                                            "\" is not defined; add it to the policy's sets first"));
+    return absl::NotFoundError(
+        absl::StrCat("set \"", set_name, "\" is not defined; add it to the policy's sets first"));
   }
   nfr::v1::Set& set = it->second;
   if (!set.ports().empty() && !add.empty()) {

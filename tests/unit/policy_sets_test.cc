@@ -53,7 +53,7 @@ TEST(PolicySets, LoadFromJsonAndMatch) {
     ],
     "default_verdict": "VERDICT_DROP"
   })json",
-                                                              &policy)
+                                                          &policy)
                   .ok());
   auto c = CompiledPolicy::Compile(policy);
   ASSERT_TRUE(c.ok()) << c.status();
@@ -92,7 +92,10 @@ TEST(PolicySets, ValidationNamesTheFieldRuleAndSet) {
             "[A-Za-z0-9_.-]");
   EXPECT_EQ(ErrorOf(base + R"pb(sets {
                                   key: "mixed"
-                                  value { prefixes: "10.0.0.0/8" ports { first: 1 } }
+                                  value {
+                                    prefixes: "10.0.0.0/8"
+                                    ports { first: 1 }
+                                  }
                                 })pb"),
             "sets[\"mixed\"]: a set holds prefixes or ports, not both; split it into two sets");
   EXPECT_EQ(ErrorOf(base + R"pb(sets {

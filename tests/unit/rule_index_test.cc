@@ -78,7 +78,7 @@ class Generator {
     std::array<uint8_t, 16> a{};
     const int edge = Int(0, 40);
     if (edge == 2) a[0] = 0xfe;  // outside the pool
-    if (edge == 0) return a;  // 0.0.0.0 / ::
+    if (edge == 0) return a;     // 0.0.0.0 / ::
     if (edge == 1) {
       std::fill(a.begin(), a.begin() + (family == 4 ? 4 : 16), 0xff);
       return a;
@@ -101,15 +101,18 @@ class Generator {
     p.addr = Address(p.family);
     // Mostly narrow prefixes, a few wide ones that nest around them.
     static constexpr int kWide4[] = {0, 8, 15, 16}, kNarrow4[] = {22, 24, 26, 28, 30, 31, 32, 32};
-    static constexpr int kWide6[] = {0, 8, 16, 48}, kNarrow6[] = {56, 64, 120, 124, 127, 128, 128, 128};
+    static constexpr int kWide6[] = {0, 8, 16, 48},
+                         kNarrow6[] = {56, 64, 120, 124, 127, 128, 128, 128};
     const bool wide = Chance(4);
     p.len = static_cast<uint8_t>(p.family == 4 ? (wide ? kWide4[Int(0, 3)] : kNarrow4[Int(0, 7)])
                                                : (wide ? kWide6[Int(0, 3)] : kNarrow6[Int(0, 7)]));
     return ParsePrefix(p.ToString(), HostBits::kClear)->ToString();
   }
 
-  uint16_t Port() { return Chance(3) ? static_cast<uint16_t>(Chance(50) ? 1 : 65535)
-                                     : static_cast<uint16_t>(Int(1, 40)); }
+  uint16_t Port() {
+    return Chance(3) ? static_cast<uint16_t>(Chance(50) ? 1 : 65535)
+                     : static_cast<uint16_t>(Int(1, 40));
+  }
 
   void AddPorts(google::protobuf::RepeatedPtrField<nfr::v1::PortRange>* ports) {
     for (int n = Int(1, 3); n > 0; --n) {
@@ -127,12 +130,12 @@ class Generator {
       auto& set = (*policy.mutable_sets())[absl::StrCat("p", s)];
       for (int n = Int(0, 60); n > 0; --n) set.add_prefixes(PrefixText());
     }
-    for (int s = 0; s < 2; ++s) AddPorts((*policy.mutable_sets())[absl::StrCat("q", s)]
-                                             .mutable_ports());
+    for (int s = 0; s < 2; ++s)
+      AddPorts((*policy.mutable_sets())[absl::StrCat("q", s)].mutable_ports());
     static constexpr const char* kIfaces[] = {"", "", "a", "b"};
-    static constexpr nfr::v1::Protocol kProtos[] = {
-        nfr::v1::PROTOCOL_ANY, nfr::v1::PROTOCOL_ANY, nfr::v1::PROTOCOL_TCP,
-        nfr::v1::PROTOCOL_UDP, nfr::v1::PROTOCOL_ICMP};
+    static constexpr nfr::v1::Protocol kProtos[] = {nfr::v1::PROTOCOL_ANY, nfr::v1::PROTOCOL_ANY,
+                                                    nfr::v1::PROTOCOL_TCP, nfr::v1::PROTOCOL_UDP,
+                                                    nfr::v1::PROTOCOL_ICMP};
     for (int i = 0; i < num_rules; ++i) {
       auto* r = policy.add_rules();
       r->set_id(absl::StrCat("r", i));
@@ -155,10 +158,14 @@ class Generator {
         r->add_dst_prefixes(PrefixText());
       }
       if (r->protocol() == nfr::v1::PROTOCOL_ICMP) continue;
-      if (Chance(10)) r->set_src_port_set(absl::StrCat("q", Int(0, 1)));
-      else if (Chance(20)) AddPorts(r->mutable_src_ports());
-      if (Chance(10)) r->set_dst_port_set(absl::StrCat("q", Int(0, 1)));
-      else if (Chance(40)) AddPorts(r->mutable_dst_ports());
+      if (Chance(10))
+        r->set_src_port_set(absl::StrCat("q", Int(0, 1)));
+      else if (Chance(20))
+        AddPorts(r->mutable_src_ports());
+      if (Chance(10))
+        r->set_dst_port_set(absl::StrCat("q", Int(0, 1)));
+      else if (Chance(40))
+        AddPorts(r->mutable_dst_ports());
     }
     return policy;
   }
@@ -201,8 +208,8 @@ TEST(RuleIndex, AgreesWithALinearScanOnRandomPolicies) {
       const PolicyMatch got = (*compiled)->Match(p, iface, dir);
       ASSERT_EQ(got.rule_index, want)
           << "round " << round << " packet " << i << " family " << int{p.family} << " proto "
-          << int{p.protocol} << " ports " << p.src_port << "->" << p.dst_port << " iface "
-          << iface << " dir " << dir;
+          << int{p.protocol} << " ports " << p.src_port << "->" << p.dst_port << " iface " << iface
+          << " dir " << dir;
       if (want >= 0) {
         ASSERT_EQ(got.rule_id, policy.rules(want).id());
         ++matched;
