@@ -6,9 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "agent/policy/prefix.h"
 #include "nfr_abi.h"
 
 namespace nfr::datapath {
@@ -21,23 +20,6 @@ absl::Status MapError(const char* what, int err) {
 absl::Status SetByte(int fd, const char* name, uint32_t key, uint8_t v) {
   int err = bpf_map_update_elem(fd, &key, &v, BPF_ANY);
   return err ? MapError(name, err) : absl::OkStatus();
-}
-
-uint32_t MaskV4(uint32_t addr_be, uint32_t len) {
-  uint32_t host = ntohl(addr_be);
-  uint32_t mask = len == 0 ? 0 : ~0u << (32 - len);
-  return htonl(host & mask);
-}
-
-std::array<uint32_t, 4> MaskV6(const in6_addr& a, uint32_t len) {
-  std::array<uint32_t, 4> out;
-  memcpy(out.data(), &a, 16);
-  for (int i = 0; i < 4; ++i) {
-    uint32_t bits = len > uint32_t(i * 32) ? std::min<uint32_t>(32, len - i * 32) : 0;
-    uint32_t mask = bits == 0 ? 0 : ~0u << (32 - bits);
-    out[i] = htonl(ntohl(out[i]) & mask);
-  }
-  return out;
 }
 
 }  // namespace
@@ -76,26 +58,20 @@ absl::StatusOr<CompiledSelection> CompileSelection(const nfr::v1::SelectionConfi
     c.ports.insert(static_cast<uint16_t>(port));
   }
   for (int i = 0; i < selection.prefixes_size(); ++i) {
-    const std::string& s = selection.prefixes(i);
-    auto bad = [&] {
+    // Host bits are cleared here; the config file's validation rejects them earlier.
+    auto p = ParsePrefix(selection.prefixes(i), HostBits::kClear);
+    if (!p.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("selection.prefixes[", i, "] = '", s,
-                       "' is not a CIDR prefix; write e.g. 10.77.0.0/16, 10.77.0.2, fd77::/64"));
-    };
-    std::vector<std::string> parts = absl::StrSplit(s, '/');
-    if (parts.size() > 2) return bad();
-    in_addr a4;
-    in6_addr a6;
-    if (inet_pton(AF_INET, parts[0].c_str(), &a4) == 1) {
-      uint32_t len = 32;
-      if (parts.size() == 2 && (!absl::SimpleAtoi(parts[1], &len) || len > 32)) return bad();
-      c.v4.insert({len, MaskV4(a4.s_addr, len)});
-    } else if (inet_pton(AF_INET6, parts[0].c_str(), &a6) == 1) {
-      uint32_t len = 128;
-      if (parts.size() == 2 && (!absl::SimpleAtoi(parts[1], &len) || len > 128)) return bad();
-      c.v6.insert({len, MaskV6(a6, len)});
+          absl::StrCat("selection.prefixes[", i, "]: ", p.status().message()));
+    }
+    if (p->family == 4) {
+      uint32_t be;
+      memcpy(&be, p->addr.data(), 4);
+      c.v4.insert({p->len, be});
     } else {
-      return bad();
+      std::array<uint32_t, 4> words;
+      memcpy(words.data(), p->addr.data(), 16);
+      c.v6.insert({p->len, words});
     }
     c.prefix_filter = true;
   }

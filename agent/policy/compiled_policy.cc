@@ -1,25 +1,28 @@
 #include "agent/policy/compiled_policy.h"
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "agent/policy/policy_validation.h"
 
 namespace nfr {
 namespace {
 
-template <typename Range>
-bool PortIn(uint16_t port, const std::vector<Range>& ranges) {
-  for (const auto& r : ranges) {
-    if (port >= r.first && port <= r.last) return true;
+std::vector<PortInterval> Ports(const google::protobuf::RepeatedPtrField<nfr::v1::PortRange>& in) {
+  std::vector<PortInterval> out;
+  out.reserve(in.size());
+  for (const auto& p : in) {
+    out.push_back(
+        {static_cast<uint16_t>(p.first()), static_cast<uint16_t>(p.last() ? p.last() : p.first())});
   }
-  return false;
+  return out;
 }
 
-bool AddrIn(uint8_t family, const std::array<uint8_t, 16>& addr,
-            const std::vector<Prefix>& prefixes) {
-  for (const auto& p : prefixes) {
-    if (p.Contains(family, addr)) return true;
-  }
-  return false;
+// Validated input: every prefix parses.
+std::vector<Prefix> Prefixes(const google::protobuf::RepeatedPtrField<std::string>& in) {
+  std::vector<Prefix> out;
+  out.reserve(in.size());
+  for (const auto& p : in) out.push_back(*ParsePrefix(p));
+  return out;
 }
 
 }  // namespace
@@ -32,51 +35,54 @@ absl::StatusOr<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::Compile(
                                                                        : kDefaultPendingTimeoutMs);
   c->flow_ttl_ =
       absl::Seconds(policy.flow_ttl_seconds() ? policy.flow_ttl_seconds() : kDefaultFlowTtlSeconds);
-  c->rules_.reserve(policy.rules_size());
+  // Only sets some rule refers to are compiled.
+  absl::flat_hash_map<std::string, int> set_ids;
+  std::vector<IndexSet> sets;
+  auto set_id = [&](const std::string& name) {
+    if (name.empty()) return -1;
+    auto [it, fresh] = set_ids.try_emplace(name, static_cast<int>(sets.size()));
+    if (fresh) {
+      const nfr::v1::Set& s = policy.sets().at(name);
+      sets.push_back({Prefixes(s.prefixes()), Ports(s.ports())});
+    }
+    return it->second;
+  };
+  std::vector<IndexRule> rules;
+  rules.reserve(policy.rules_size());
+  c->outcomes_.reserve(policy.rules_size());
   for (const auto& r : policy.rules()) {
-    Rule rule;
-    rule.id = r.id();
+    IndexRule rule;
     rule.interface = r.interface();
     rule.direction = r.direction();
     rule.protocol = static_cast<uint8_t>(r.protocol());
-    for (const auto& p : r.src_prefixes()) rule.src.push_back(*ParsePrefix(p));
-    for (const auto& p : r.dst_prefixes()) rule.dst.push_back(*ParsePrefix(p));
-    for (const auto& p : r.src_ports()) {
-      rule.sports.push_back({static_cast<uint16_t>(p.first()),
-                             static_cast<uint16_t>(p.last() ? p.last() : p.first())});
-    }
-    for (const auto& p : r.dst_ports()) {
-      rule.dports.push_back({static_cast<uint16_t>(p.first()),
-                             static_cast<uint16_t>(p.last() ? p.last() : p.first())});
-    }
-    rule.action = r.action();
-    rule.ttl = r.ttl_seconds() ? absl::Seconds(r.ttl_seconds()) : c->flow_ttl_;
-    c->rules_.push_back(std::move(rule));
+    rule.src = Prefixes(r.src_prefixes());
+    rule.dst = Prefixes(r.dst_prefixes());
+    rule.sports = Ports(r.src_ports());
+    rule.dports = Ports(r.dst_ports());
+    rule.src_set = set_id(r.src_set());
+    rule.dst_set = set_id(r.dst_set());
+    rule.sport_set = set_id(r.src_port_set());
+    rule.dport_set = set_id(r.dst_port_set());
+    rules.push_back(std::move(rule));
+    c->outcomes_.push_back(
+        {r.action(), r.ttl_seconds() ? absl::Seconds(r.ttl_seconds()) : c->flow_ttl_});
   }
+  auto index = RuleIndex::Build(rules, sets);
+  if (!index.ok()) return index.status();
+  c->index_ = *std::move(index);
   c->policy_ = std::move(policy);
   return std::shared_ptr<const CompiledPolicy>(std::move(c));
 }
 
-bool CompiledPolicy::Matches(const Rule& r, const PacketInfo& p, absl::string_view interface,
-                             nfr::v1::Direction direction) {
-  if (!r.interface.empty() && r.interface != interface) return false;
-  if (r.direction != nfr::v1::DIRECTION_ANY && r.direction != direction) return false;
-  if (r.protocol != 0 && r.protocol != p.protocol) return false;
-  if (!r.src.empty() && !AddrIn(p.family, p.src, r.src)) return false;
-  if (!r.dst.empty() && !AddrIn(p.family, p.dst, r.dst)) return false;
-  if (!r.sports.empty() && (!p.has_ports || !PortIn(p.src_port, r.sports))) return false;
-  if (!r.dports.empty() && (!p.has_ports || !PortIn(p.dst_port, r.dports))) return false;
-  return true;
-}
-
 PolicyMatch CompiledPolicy::Match(const PacketInfo& packet, absl::string_view interface,
                                   nfr::v1::Direction direction) const {
-  for (const auto& r : rules_) {
-    if (Matches(r, packet, interface, direction)) return {r.action, r.id, r.ttl};
+  const int i = index_.Match(packet, interface, direction);
+  if (i >= 0) {
+    return {outcomes_[i].action, policy_.rules(i).id(), outcomes_[i].ttl, i};
   }
   return {
       default_verdict() == nfr::v1::VERDICT_ACCEPT ? nfr::v1::ACTION_ACCEPT : nfr::v1::ACTION_DROP,
-      "", flow_ttl_};
+      "", flow_ttl_, -1};
 }
 
 nfr::v1::Rule RuleForFlow(const nfr::v1::Flow& flow, nfr::v1::Verdict verdict, std::string id) {

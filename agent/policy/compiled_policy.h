@@ -11,7 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agent/packet/packet_parser.h"
-#include "agent/policy/prefix.h"
+#include "agent/policy/rule_index.h"
 #include "nfr/v1/flow.pb.h"
 #include "nfr/v1/policy.pb.h"
 
@@ -21,6 +21,7 @@ struct PolicyMatch {
   nfr::v1::Action action = nfr::v1::ACTION_UNSPECIFIED;  // ACCEPT, DROP or ASK
   std::string rule_id;  // empty: no rule matched, the default verdict applies
   absl::Duration ttl;   // flow-cache lifetime for ACCEPT/DROP
+  int rule_index = -1;  // 0-based index of the matched rule in policy().rules(); -1: default
 };
 
 class CompiledPolicy {
@@ -28,6 +29,8 @@ class CompiledPolicy {
   // Validates (INVALID_ARGUMENT naming the field) and compiles.
   static absl::StatusOr<std::shared_ptr<const CompiledPolicy>> Compile(nfr::v1::Policy policy);
 
+  // First matching rule, or the default verdict. Cost does not grow with the
+  // number of rules or set entries (see rule_index.h).
   PolicyMatch Match(const PacketInfo& packet, absl::string_view interface,
                     nfr::v1::Direction direction) const;
 
@@ -35,26 +38,17 @@ class CompiledPolicy {
   nfr::v1::Verdict default_verdict() const { return policy_.default_verdict(); }
   absl::Duration pending_timeout() const { return pending_timeout_; }
   absl::Duration flow_ttl() const { return flow_ttl_; }
+  size_t index_bytes() const { return index_.MemoryBytes(); }  // lookup structures only
 
  private:
-  struct PortRange {
-    uint16_t first, last;
-  };
-  struct Rule {
-    std::string id;
-    std::string interface;
-    nfr::v1::Direction direction;
-    uint8_t protocol;
-    std::vector<Prefix> src, dst;
-    std::vector<PortRange> sports, dports;
+  struct Outcome {
     nfr::v1::Action action;
     absl::Duration ttl;
   };
-  static bool Matches(const Rule& rule, const PacketInfo& packet, absl::string_view interface,
-                      nfr::v1::Direction direction);
 
   nfr::v1::Policy policy_;
-  std::vector<Rule> rules_;
+  std::vector<Outcome> outcomes_;  // per rule
+  RuleIndex index_;
   absl::Duration pending_timeout_;
   absl::Duration flow_ttl_;
 };

@@ -1,5 +1,8 @@
 #include "agent/policy/policy_validation.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "agent/policy/prefix.h"
@@ -22,11 +25,11 @@ bool IsValidRuleId(absl::string_view id) {
 }
 
 absl::Status ValidatePorts(const google::protobuf::RepeatedPtrField<nfr::v1::PortRange>& ports,
-                           absl::string_view field) {
-  if (ports.size() > kMaxPortRangesPerRule) {
-    return FieldError(field,
-                      absl::StrCat(ports.size(), " port ranges exceed the limit of ",
-                                   kMaxPortRangesPerRule, "; merge ranges or split the rule"));
+                           absl::string_view field, int limit = kMaxPortRangesPerRule,
+                           absl::string_view fix = "merge ranges or use a port set") {
+  if (ports.size() > limit) {
+    return FieldError(
+        field, absl::StrCat(ports.size(), " port ranges exceed the limit of ", limit, "; ", fix));
   }
   for (int i = 0; i < ports.size(); ++i) {
     const auto& r = ports[i];
@@ -45,10 +48,11 @@ absl::Status ValidatePorts(const google::protobuf::RepeatedPtrField<nfr::v1::Por
 }
 
 absl::Status ValidatePrefixes(const google::protobuf::RepeatedPtrField<std::string>& prefixes,
-                              absl::string_view field) {
-  if (prefixes.size() > kMaxPrefixesPerRule) {
-    return FieldError(field, absl::StrCat(prefixes.size(), " prefixes exceed the limit of ",
-                                          kMaxPrefixesPerRule, "; split the rule"));
+                              absl::string_view field, int limit = kMaxPrefixesPerRule,
+                              absl::string_view fix = "put them in a set (Policy.sets)") {
+  if (prefixes.size() > limit) {
+    return FieldError(
+        field, absl::StrCat(prefixes.size(), " prefixes exceed the limit of ", limit, "; ", fix));
   }
   for (int i = 0; i < prefixes.size(); ++i) {
     if (auto p = ParsePrefix(prefixes[i]); !p.ok()) {
@@ -99,10 +103,32 @@ absl::Status ValidateRule(const nfr::v1::Rule& rule, absl::string_view f) {
   if (auto s = ValidatePrefixes(rule.dst_prefixes(), absl::StrCat(f, ".dst_prefixes")); !s.ok()) {
     return s;
   }
-  const bool has_ports = !rule.src_ports().empty() || !rule.dst_ports().empty();
+  struct SetField {
+    absl::string_view list, set;
+    bool has_list;
+    const std::string& name;
+  };
+  for (const SetField& sf :
+       {SetField{"src_prefixes", "src_set", !rule.src_prefixes().empty(), rule.src_set()},
+        SetField{"dst_prefixes", "dst_set", !rule.dst_prefixes().empty(), rule.dst_set()},
+        SetField{"src_ports", "src_port_set", !rule.src_ports().empty(), rule.src_port_set()},
+        SetField{"dst_ports", "dst_port_set", !rule.dst_ports().empty(), rule.dst_port_set()}}) {
+    if (sf.has_list && !sf.name.empty()) {
+      return FieldError(
+          absl::StrCat(f, ".", sf.set),
+          absl::StrCat("a rule takes ", sf.list, " or ", sf.set, ", not both; move the ", sf.list,
+                       " into set \"", sf.name, "\""));
+    }
+  }
+  const bool has_src_ports = !rule.src_ports().empty() || !rule.src_port_set().empty();
+  const bool has_ports = has_src_ports || !rule.dst_ports().empty() || !rule.dst_port_set().empty();
   if (has_ports && rule.protocol() != nfr::v1::PROTOCOL_ANY &&
       rule.protocol() != nfr::v1::PROTOCOL_TCP && rule.protocol() != nfr::v1::PROTOCOL_UDP) {
-    return FieldError(absl::StrCat(f, rule.src_ports().empty() ? ".dst_ports" : ".src_ports"),
+    const absl::string_view which = !rule.src_ports().empty()      ? ".src_ports"
+                                    : !rule.src_port_set().empty() ? ".src_port_set"
+                                    : !rule.dst_ports().empty()    ? ".dst_ports"
+                                                                   : ".dst_port_set";
+    return FieldError(absl::StrCat(f, which),
                       absl::StrCat("ports need protocol PROTOCOL_TCP or PROTOCOL_UDP, not ",
                                    nfr::v1::Protocol_Name(rule.protocol()),
                                    "; remove the ports or change the protocol"));
@@ -128,17 +154,105 @@ absl::Status ValidateRule(const nfr::v1::Rule& rule, absl::string_view f) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateSet(absl::string_view name, const nfr::v1::Set& set, absl::string_view f) {
+  if (!IsValidRuleId(name)) {
+    return FieldError(f, absl::StrCat("\"", name, "\" is not a valid set name; use 1..",
+                                      kMaxRuleIdLength, " characters of [A-Za-z0-9_.-]"));
+  }
+  if (!set.prefixes().empty() && !set.ports().empty()) {
+    return FieldError(f, "a set holds prefixes or ports, not both; split it into two sets");
+  }
+  if (auto s = ValidatePrefixes(set.prefixes(), absl::StrCat(f, ".prefixes"), kMaxSetPrefixes,
+                                "split the set");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s =
+          ValidatePorts(set.ports(), absl::StrCat(f, ".ports"), kMaxSetPortRanges, "merge ranges");
+      !s.ok()) {
+    return s;
+  }
+  if (set.comment().size() > kMaxCommentLength) {
+    return FieldError(absl::StrCat(f, ".comment"),
+                      absl::StrCat(set.comment().size(), " bytes exceed the limit of ",
+                                   kMaxCommentLength, "; shorten it"));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status ValidateSets(const nfr::v1::Policy& policy, absl::string_view prefix) {
+  if (policy.sets_size() > kMaxSets) {
+    return FieldError(
+        absl::StrCat(prefix, "sets"),
+        absl::StrCat(policy.sets_size(), " sets exceed the limit of ", kMaxSets, "; merge sets"));
+  }
+  std::vector<absl::string_view> names;
+  names.reserve(policy.sets_size());
+  for (const auto& [name, set] : policy.sets()) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  int64_t total = 0;
+  for (absl::string_view name : names) {
+    const nfr::v1::Set& set = policy.sets().at(std::string(name));
+    const std::string f = absl::StrCat(prefix, "sets[\"", name, "\"]");
+    if (auto s = ValidateSet(name, set, f); !s.ok()) return s;
+    total += set.prefixes_size();
+    if (total > kMaxSetPrefixesTotal) {
+      return FieldError(absl::StrCat(f, ".prefixes"),
+                        absl::StrCat("the sets hold more than ", kMaxSetPrefixesTotal,
+                                     " prefixes in all; aggregate prefixes or drop unused sets"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSetReference(const nfr::v1::Policy& policy, const nfr::v1::Rule& rule,
+                                  const std::string& name, bool want_ports, absl::string_view f) {
+  if (name.empty()) return absl::OkStatus();
+  auto it = policy.sets().find(name);
+  if (it == policy.sets().end()) {
+    return FieldError(f, absl::StrCat("rule \"", rule.id(), "\" refers to set \"", name,
+                                      "\", which is not defined; add it to sets or fix the name"));
+  }
+  if (want_ports && !it->second.prefixes().empty()) {
+    return FieldError(
+        f,
+        absl::StrCat("set \"", name, "\" holds prefixes, not ports; use it in src_set or dst_set"));
+  }
+  if (!want_ports && !it->second.ports().empty()) {
+    return FieldError(
+        f, absl::StrCat("set \"", name,
+                        "\" holds ports, not prefixes; use it in src_port_set or dst_port_set"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidatePolicy(const nfr::v1::Policy& policy, absl::string_view prefix) {
   if (policy.rules_size() > kMaxRules) {
     return FieldError(absl::StrCat(prefix, "rules"),
                       absl::StrCat(policy.rules_size(), " rules exceed the limit of ", kMaxRules,
                                    "; merge rules (a rule takes up to ", kMaxPrefixesPerRule,
-                                   " prefixes per side)"));
+                                   " prefixes per side, a set up to ", kMaxSetPrefixes, ")"));
   }
+  if (auto s = ValidateSets(policy, prefix); !s.ok()) return s;
   absl::flat_hash_set<std::string> ids;
   for (int i = 0; i < policy.rules_size(); ++i) {
     const std::string f = absl::StrCat(prefix, "rules[", i, "]");
-    if (auto s = ValidateRule(policy.rules(i), f); !s.ok()) return s;
+    const nfr::v1::Rule& rule = policy.rules(i);
+    if (auto s = ValidateRule(rule, f); !s.ok()) return s;
+    for (const auto& [name, want_ports, field] :
+         {std::tuple<const std::string&, bool, const char*>{rule.src_set(), false, ".src_set"},
+          {rule.dst_set(), false, ".dst_set"},
+          {rule.src_port_set(), true, ".src_port_set"},
+          {rule.dst_port_set(), true, ".dst_port_set"}}) {
+      if (auto s = ValidateSetReference(policy, rule, name, want_ports, absl::StrCat(f, field));
+          !s.ok()) {
+        return s;
+      }
+    }
     if (!ids.insert(policy.rules(i).id()).second) {
       return FieldError(absl::StrCat(f, ".id"),
                         absl::StrCat("\"", policy.rules(i).id(),

@@ -96,11 +96,11 @@ TEST_F(PolicyApiTest, InvalidPoliciesAreRefusedNamingTheFieldAndNothingChanges) 
        },
        "policy.rules[1].id"},
       {[](Policy& p) {
-         for (int i = 0; i < 5000; ++i) {
-           *p.add_rules() = Rule("r" + std::to_string(i), nfr::v1::ACTION_ACCEPT);
-         }
+         // The rule-count limit (131072) is beyond kMaxPolicyBytes; policy_test covers it.
+         *p.add_rules() = Rule("a", nfr::v1::ACTION_DROP);
+         p.mutable_rules(0)->set_dst_set("no-such-set");
        },
-       "policy.rules"},
+       "policy.rules[0].dst_set: rule \"a\" refers to set \"no-such-set\""},
   };
   for (const Case& c : cases) {
     Policy p;

@@ -160,7 +160,10 @@ TEST(PolicyValidation, Limits) {
     r->set_id("r" + std::to_string(i));
     r->set_action(nfr::v1::ACTION_ACCEPT);
   }
-  EXPECT_EQ(std::string(ValidatePolicy(p).message()).rfind("rules: 4097 rules exceed", 0), 0u);
+  EXPECT_EQ(std::string(ValidatePolicy(p).message())
+                .rfind("rules: " + std::to_string(kMaxRules + 1) + " rules exceed", 0),
+            0u)
+      << ValidatePolicy(p);
   p.mutable_rules()->RemoveLast();
   EXPECT_TRUE(ValidatePolicy(p).ok());
   for (int i = 0; i <= kMaxPrefixesPerRule; ++i) p.mutable_rules(0)->add_dst_prefixes("10.0.0.0/8");

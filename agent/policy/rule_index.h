@@ -1,0 +1,100 @@
+// First-match classification whose cost does not grow with the rule count.
+// Each field (interface, direction, protocol, ports, addresses) maps the
+// packet's value to a class; a class lists its candidate rules as sparse
+// bitmaps, one per constraint group (the set of fields a rule constrains).
+// Within a group the lowest rule present in every list of its fields matches;
+// the lowest such rule over all groups wins, exactly as a linear scan would.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "agent/packet/packet_parser.h"
+#include "agent/policy/interval_map.h"
+#include "agent/policy/prefix.h"
+#include "nfr/v1/policy.pb.h"
+
+namespace nfr {
+
+struct PortInterval {
+  uint16_t first, last;  // inclusive
+};
+
+// A rule's matchers; set references index IndexSet (-1: none).
+struct IndexRule {
+  std::string interface;  // empty: any
+  nfr::v1::Direction direction = nfr::v1::DIRECTION_ANY;
+  uint8_t protocol = 0;  // 0: any
+  std::vector<Prefix> src, dst;
+  std::vector<PortInterval> sports, dports;
+  int src_set = -1, dst_set = -1, sport_set = -1, dport_set = -1;
+};
+
+struct IndexSet {
+  std::vector<Prefix> prefixes;
+  std::vector<PortInterval> ports;
+};
+
+// Upper bound on candidate-list entries (16 bytes each) the index may hold;
+// only pathological overlap (many wide prefixes or port ranges each containing
+// many narrow ones) reaches it.
+inline constexpr int64_t kMaxIndexEntries = 8 << 20;
+
+class RuleIndex {
+ public:
+  // INVALID_ARGUMENT when the rules overlap too much to index within kMaxIndexEntries.
+  static absl::StatusOr<RuleIndex> Build(const std::vector<IndexRule>& rules,
+                                         const std::vector<IndexSet>& sets);
+
+  // Index of the first matching rule, or -1.
+  int Match(const PacketInfo& packet, absl::string_view interface,
+            nfr::v1::Direction direction) const;
+
+  size_t MemoryBytes() const;
+
+ private:
+  enum Field { kIface, kDir, kProto, kSport, kDport, kSrc, kDst, kNumFields };
+  using GroupMask = Uint128;  // bit g: constraint group g (a mask of Fields)
+  static constexpr int kNumGroups = 1 << kNumFields;
+
+  struct Word {
+    uint64_t bits;
+    uint32_t index;  // bit i of `bits` stands for the group's rule 64 * index + i
+  };
+  struct Span {
+    uint32_t offset, size;
+  };
+  // Per class: the groups with candidates, and their word lists.
+  struct ClassInfo {
+    GroupMask groups;     // groups with candidates in this class
+    uint32_t first_span;  // their word lists: spans[first_span + rank of the group]
+  };
+  struct ClassTable {
+    std::vector<ClassInfo> classes;
+    std::vector<Span> spans;
+    std::vector<Word> words;
+    size_t MemoryBytes() const;
+  };
+  friend class RuleIndexBuilder;
+
+  uint8_t active_fields_ = 0;
+  std::array<ClassTable, kNumFields> tables_;
+  std::array<GroupMask, kNumFields> unconstrained_{};  // groups not constraining a field
+  GroupMask nonempty_groups_ = 0;
+  std::array<uint32_t, kNumGroups> group_first_{};  // global index of a group's first rule
+  std::array<std::vector<uint32_t>, kNumGroups> group_rules_;  // group-local -> global index
+
+  absl::flat_hash_map<std::string, uint32_t> iface_class_;
+  std::array<uint32_t, 3> dir_class_{};
+  std::array<uint32_t, 256> proto_class_{};
+  std::vector<uint32_t> sport_class_, dport_class_;  // 65536 entries when the field is used
+  IntervalMap<uint32_t> src_v4_, dst_v4_;
+  IntervalMap<Uint128> src_v6_, dst_v6_;
+};
+
+}  // namespace nfr
