@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """iperf3 TCP throughput nfr-cli -> nfr-srv through the lab router, alternating in one run between
-(a) no program attached and (b) nfr-agent attached with the flow cached (accept policy), in ABBA
-order; with --agent-b PATH also (c) a second agent binary (e.g. the previous build), so two builds
-are compared side by side.
+(a) no program attached and (b) nfr-agent attached with the flow cached (accept policy), in a
+rotating order; with --agent-b PATH also (c) a second agent binary (e.g. the previous build), so two builds
+are compared side by side. Every variant has a lab of its own, so what one agent leaves in its
+router namespace (netfilter tables and their hooks) cannot slow the others down.
 Prints per-run numbers, the median ratios against (a) (target >= 0.97) and the agent's idle RSS
 (target <= 15 MiB). The timed runs leave kernel.bpf_stats_enabled alone (it costs two clock reads
 per packet); the tc program's own cost is measured afterwards in runs of its own. With --ablate,
-each agent is also measured with its compat netfilter rule removed while it runs, which splits
-the cost between the tc program and the rule. A benchmark: it prints numbers, it does not pass
+each agent is also measured with its compat netfilter rule removed once the flow is cached, which
+splits the cost between the tc program and the rule. A benchmark: it prints numbers, it does not pass
 or fail on them."""
 import json
 import subprocess
@@ -31,18 +32,30 @@ class BinaryAgent(harness.Agent):
         return argv
 
 
-def iperf(lab, seconds, streams):
-    r = lab.run(lab.cli, ["iperf3", "-c", harness.SRV4, "-t", str(seconds), "-P", str(streams),
-                          "-J", "--connect-timeout", "3000"], timeout=seconds + 30)
-    if r.returncode != 0:
-        raise RuntimeError(f"iperf3 failed: {r.stdout[-500:]}{r.stderr[-500:]}")
-    return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
+def iperf(lab, seconds, streams, during=None):
+    """Gbit/s received, averaged over the intervals after the first second (slow start; and the
+    time `during` gets to change something once the flow is cached)."""
+    p = lab.popen(lab.cli, ["iperf3", "-c", harness.SRV4, "-t", str(seconds), "-P", str(streams),
+                            "-J", "--connect-timeout", "3000"], stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE, text=True)
+    if during:
+        time.sleep(0.7)
+        during()
+    out, err = p.communicate(timeout=seconds + 30)
+    if p.returncode != 0:
+        raise RuntimeError(f"iperf3 failed: {out[-500:]}{err[-500:]}")
+    intervals = [i["sum"]["bits_per_second"] for i in json.loads(out)["intervals"]][1:]
+    return sum(intervals) / len(intervals) / 1e9
 
 
 def drop_compat_rule(lab):
     """Removes the agent's compat rule (nft table or iptables rules) while the agent runs."""
     lab.run(lab.rtr, ["nft", "delete", "table", "inet", "nfr_agent"], check=False)
+    legacy = lab.run(lab.rtr, ["cat", "/proc/net/ip_tables_names",
+                               "/proc/net/ip6_tables_names"], check=False).stdout or ""
     for tool in ("iptables-nft", "ip6tables-nft", "iptables-legacy", "ip6tables-legacy"):
+        if "legacy" in tool and "mangle" not in legacy:
+            continue  # listing would create the table and its hooks
         r = lab.run(lab.rtr, [tool, "-w", "5", "-t", "mangle", "-S", "PREROUTING"], check=False)
         for line in (r.stdout or "").splitlines():
             if line.startswith("-A PREROUTING ") and "nfr-agent" in line:
@@ -56,27 +69,32 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--streams", type=int, default=1)
     ap.add_argument("--agent-b", help="second nfr-agent binary measured as (c)")
+    ap.add_argument("--queue-num", type=int, default=4200,
+                    help="NFQUEUE number of (b); (c) uses the next one (default 4200)")
     ap.add_argument("--ablate", action="store_true",
                     help="also measure each agent with its compat rule removed")
     args = ap.parse_args()
-    lab, workdir = bench_lib.setup(args)
-    agents = {"b": BinaryAgent(lab, workdir, name="bench-b")}
+    lab_a, workdir = bench_lib.setup(args)
+    labs = {"a": lab_a, "b": harness.Lab().up()}
+    agents = {"b": BinaryAgent(labs["b"], workdir, name="bench-b", queue_num=args.queue_num)}
+    if args.agent_b:
+        labs["c"] = harness.Lab().up()
+        agents["c"] = BinaryAgent(labs["c"], workdir, name="bench-c", binary=args.agent_b,
+                                  queue_num=args.queue_num + 1)
     for a in agents.values():
         a.config["policy"] = {"defaultVerdict": "VERDICT_ACCEPT",
                               "rules": [{"id": "all", "action": "ACTION_ACCEPT"}]}
-    if args.agent_b:
-        agents["c"] = BinaryAgent(lab, workdir, name="bench-c", binary=args.agent_b)
-        agents["c"].config["policy"] = agents["b"].config["policy"]
     variants = ["a"] + [(k, False) for k in agents] + (
         [(k, True) for k in agents] if args.ablate else [])
     label = {"a": "(a) no program"}
     for k in agents:
         label[(k, False)] = f"({k}) agent {'--agent-b' if k == 'c' else 'NFR_AGENT'}"
         label[(k, True)] = f"({k}-norule) agent, compat rule removed"
-    server = None
+    servers = []
     try:
-        server = lab.popen(lab.srv, ["iperf3", "-s", "-B", "::"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+        for lab in labs.values():
+            servers.append(lab.popen(lab.srv, ["iperf3", "-s", "-B", "::"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         time.sleep(0.5)
         gbps = {v: [] for v in variants}
         idle_rss, busy_rss, idle_detail = {}, {}, {}
@@ -85,18 +103,20 @@ def main():
 
         def measure(v):
             if v == "a":
-                return iperf(lab, args.seconds, args.streams), ""
+                return iperf(labs["a"], args.seconds, args.streams), ""
             key, norule = v
             agent = agents[key]
+            lab = labs[key]
             agent.start()
             time.sleep(1.0)
             idle_rss.setdefault(key, []).append(bench_lib.rss_kib(agent.proc.pid))
             idle_detail[key] = bench_lib.memory_detail(agent.proc.pid)
-            if norule:
-                drop_compat_rule(lab)
             before = agent.stats()
             cpu0 = bench_lib.cpu_seconds(agent.proc.pid)
-            g = iperf(lab, args.seconds, args.streams)
+            # The rule goes once the flow is cached (dropped earlier, the SYN would never be
+            # decided and every packet of the flow would be sent up in vain).
+            g = iperf(lab, args.seconds, args.streams,
+                      during=(lambda: drop_compat_rule(lab)) if norule else None)
             cpu = bench_lib.cpu_seconds(agent.proc.pid) - cpu0
             d = harness.delta(agent.stats(), before)
             busy_rss.setdefault(key, []).append(bench_lib.rss_kib(agent.proc.pid))
@@ -127,6 +147,7 @@ def main():
 
         # Program cost in runs of their own: bpf_stats adds clock reads to every run.
         for key, agent in agents.items():
+            lab = labs[key]
             agent.start()
             time.sleep(1.0)
             with bench_lib.BpfRunStats():
@@ -142,9 +163,12 @@ def main():
                   f" MiB); after a run: max {max(busy_rss[key]) / 1024:.1f} MiB")
             print(f"({key}) agent memory when idle (last run): {idle_detail[key]}")
     finally:
-        if server:
+        for server in servers:
             harness.stop_process(server)
-        bench_lib.teardown(lab, workdir, list(agents.values()), args.keep_logs)
+        for key in ("b", "c"):
+            if key in labs:
+                labs[key].down()
+        bench_lib.teardown(labs["a"], workdir, list(agents.values()), args.keep_logs)
 
 
 if __name__ == "__main__":
