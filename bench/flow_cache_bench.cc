@@ -108,16 +108,19 @@ int Run(uint32_t n, uint32_t capacity) {
   Phase del;
   st = cache.DeleteMany(all_keys);
   const double delete_cpu = del.CpuSpentMs();
-  printf("%u entries in a %u-entry map (%zu present after fill, %zu after rewrite); fill %.0f ms"
-         " cpu\n",
-         n, capacity, present, after, fill_ms);
-  printf("  re-evaluation: dump %.0f ms (%.0f cpu) + write %zu changed %.0f ms (%.0f cpu) = %.0f ms"
-         " (target <= 1000 ms at 1M)\n",
-         dump_wall, dump_cpu, changed_keys.size(), changed_wall, changed_cpu,
-         dump_wall + changed_wall);
-  printf("  worst case, rewrite all: %.0f ms (%.0f cpu); dump + rewrite all = %.0f ms (%.0f cpu);"
-         " batch delete all %.0f ms cpu\n",
-         rewrite_wall, rewrite_cpu, dump_wall + rewrite_wall, dump_cpu + rewrite_cpu, delete_cpu);
+  printf(
+      "%u entries in a %u-entry map (%zu present after fill, %zu after rewrite); fill %.0f ms"
+      " cpu\n",
+      n, capacity, present, after, fill_ms);
+  printf(
+      "  re-evaluation: dump %.0f ms (%.0f cpu) + write %zu changed %.0f ms (%.0f cpu) = %.0f ms"
+      " (target <= 1000 ms at 1M)\n",
+      dump_wall, dump_cpu, changed_keys.size(), changed_wall, changed_cpu,
+      dump_wall + changed_wall);
+  printf(
+      "  worst case, rewrite all: %.0f ms (%.0f cpu); dump + rewrite all = %.0f ms (%.0f cpu);"
+      " batch delete all %.0f ms cpu\n",
+      rewrite_wall, rewrite_cpu, dump_wall + rewrite_wall, dump_cpu + rewrite_cpu, delete_cpu);
   return st.ok() ? 0 : 1;
 }
 

@@ -149,8 +149,7 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   cfg_.compat_mark = mark;
   cfg_.pending_ttl_ms = pending_ms + kPendingTtlMarginMs;
   const auto& budget = config.new_flow_budget();
-  cfg_.budget_rate =
-      budget.has_rate_per_second() ? budget.rate_per_second() : kDefaultNewFlowRate;
+  cfg_.budget_rate = budget.has_rate_per_second() ? budget.rate_per_second() : kDefaultNewFlowRate;
   cfg_.budget_burst = budget.burst() ? budget.burst() : 2 * cfg_.budget_rate;
   default_drop_ = config.policy().default_verdict() != nfr::v1::VERDICT_ACCEPT;
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "nfr/v1/config.pb.h"
@@ -99,7 +99,7 @@ class Datapath {
   std::string run_dir_;
   bool native_ = false;
   bool pinned_ = false;
-  uint32_t base_flags_ = 0;  // NFR_CFG_FAIL_CLOSED
+  uint32_t base_flags_ = 0;       // NFR_CFG_FAIL_CLOSED
   uint32_t selection_flags_ = 0;  // NFR_CFG_*_FILTER of the current selection
   bool default_drop_ = true;
   uint32_t flows_max_entries_ = NFR_FLOWS_MAX;

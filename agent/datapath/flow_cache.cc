@@ -15,13 +15,9 @@ namespace {
 
 constexpr int kEnotsupp = 524;  // kernel-internal ENOTSUPP, as the bpf syscall reports it
 
-bool BatchUnsupported(int err) {
-  return err == -EINVAL || err == -EOPNOTSUPP || err == -kEnotsupp;
-}
+bool BatchUnsupported(int err) { return err == -EINVAL || err == -EOPNOTSUPP || err == -kEnotsupp; }
 
-bool Live(const nfr_flow_value& v, uint64_t now) {
-  return v.expires_ns == 0 || v.expires_ns > now;
-}
+bool Live(const nfr_flow_value& v, uint64_t now) { return v.expires_ns == 0 || v.expires_ns > now; }
 
 absl::Status MapError(const char* what, int err) {
   return absl::InternalError(absl::StrCat(what, " on BPF map nfr_flows failed: ", strerror(-err)));
@@ -148,8 +144,8 @@ absl::Status FlowCache::DumpOneByOne(ChunkFn fn, size_t chunk, uint64_t now) con
 absl::Status FlowCache::UpdateMany(absl::Span<const nfr_flow_key> keys,
                                    absl::Span<const nfr_flow_value> values) const {
   if (keys.size() != values.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("UpdateMany: ", keys.size(), " keys but ",
-                                                   values.size(), " values"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("UpdateMany: ", keys.size(), " keys but ", values.size(), " values"));
   }
   const size_t chunk = std::min(keys.size(), kDefaultChunk);
   std::vector<nfr_flow_key> k(chunk);
