@@ -95,7 +95,11 @@ enum nfr_origin {
 #define NFR_DIR_EGRESS 1
 
 struct nfr_flow_value {
-	__u64 expires_ns;	/* CLOCK_MONOTONIC == bpf_ktime_get_ns(); 0 = never */
+	/*
+	 * CLOCK_MONOTONIC == bpf_ktime_get_ns(); 0 = never. Checked against
+	 * the coarse clock, so an entry lives up to one tick past it.
+	 */
+	__u64 expires_ns;
 	__u32 verdict;		/* enum nfr_verdict */
 	__u8 origin;		/* enum nfr_origin */
 	__u8 direction;		/* NFR_DIR_INGRESS / NFR_DIR_EGRESS */

@@ -245,9 +245,10 @@ static __always_inline int nfr_handle(struct __sk_buff *skb, int dir)
 		return TC_ACT_OK;
 	}
 
-	now = bpf_ktime_get_ns();
+	/* The coarse clock is enough for expiry and cheaper per packet. */
 	cached = bpf_map_lookup_elem(&nfr_flows, &pkt.key);
-	if (cached && (cached->expires_ns == 0 || cached->expires_ns > now)) {
+	if (cached && (cached->expires_ns == 0 ||
+		       cached->expires_ns > bpf_ktime_get_coarse_ns())) {
 		switch (cached->verdict) {
 		case NFR_VERDICT_ALLOW:
 			nfr_count(NFR_STAT_CACHE_ALLOW);
@@ -271,6 +272,7 @@ static __always_inline int nfr_handle(struct __sk_buff *skb, int dir)
 		nfr_count(NFR_STAT_UNSELECTED);
 		return TC_ACT_OK;
 	}
+	now = bpf_ktime_get_ns();
 	if (!nfr_budget_ok(cfg, &pkt, now)) {
 		nfr_count(NFR_STAT_BUDGET_EXCEEDED);
 		return (cfg->flags & NFR_CFG_DEFAULT_DROP) ? TC_ACT_SHOT : TC_ACT_OK;
