@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """iperf3 TCP throughput nfr-cli -> nfr-srv through the lab router, alternating in one run between
-(a) no program attached and (b) nfr-agent attached with the flow cached (accept policy), in ABBA
-order.
-Prints per-run numbers, the median ratio b/a (target >= 0.97) and the agent's idle RSS
-(target <= 15 MiB). A benchmark: it prints numbers, it does not pass or fail on them."""
+(a) no program attached and (b) nfr-agent attached with the flow cached (accept policy), in a
+rotating order; with --agent-b PATH also (c) a second agent binary (e.g. the previous build), so two builds
+are compared side by side. Every variant has a lab of its own, so what one agent leaves in its
+router namespace (netfilter tables and their hooks) cannot slow the others down.
+Prints per-run numbers, the median ratios against (a) (target >= 0.97) and the agent's idle RSS
+(target <= 15 MiB). The timed runs leave kernel.bpf_stats_enabled alone (it costs two clock reads
+per packet); the tc program's own cost is measured afterwards in runs of its own. With --ablate,
+each agent is also measured with its compat netfilter rule removed once the flow is cached, which
+splits the cost between the tc program and the rule. A benchmark: it prints numbers, it does not pass
+or fail on them."""
 import json
 import subprocess
 import time
@@ -12,12 +18,49 @@ import bench_lib
 from bench_lib import harness
 
 
-def iperf(lab, seconds, streams):
-    r = lab.run(lab.cli, ["iperf3", "-c", harness.SRV4, "-t", str(seconds), "-P", str(streams),
-                          "-J", "--connect-timeout", "3000"], timeout=seconds + 30)
-    if r.returncode != 0:
-        raise RuntimeError(f"iperf3 failed: {r.stdout[-500:]}{r.stderr[-500:]}")
-    return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
+class BinaryAgent(harness.Agent):
+    """An agent run from an explicit binary (default: $NFR_AGENT)."""
+
+    def __init__(self, *args, binary=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.binary = binary
+
+    def argv(self, extra=()):
+        argv = super().argv(extra)
+        if self.binary:
+            argv[0] = self.binary
+        return argv
+
+
+def iperf(lab, seconds, streams, during=None):
+    """Gbit/s received, averaged over the intervals after the first second (slow start; and the
+    time `during` gets to change something once the flow is cached)."""
+    p = lab.popen(lab.cli, ["iperf3", "-c", harness.SRV4, "-t", str(seconds), "-P", str(streams),
+                            "-J", "--connect-timeout", "3000"], stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE, text=True)
+    if during:
+        time.sleep(0.7)
+        during()
+    out, err = p.communicate(timeout=seconds + 30)
+    if p.returncode != 0:
+        raise RuntimeError(f"iperf3 failed: {out[-500:]}{err[-500:]}")
+    intervals = [i["sum"]["bits_per_second"] for i in json.loads(out)["intervals"]][1:]
+    return sum(intervals) / len(intervals) / 1e9
+
+
+def drop_compat_rule(lab):
+    """Removes the agent's compat rule (nft table or iptables rules) while the agent runs."""
+    lab.run(lab.rtr, ["nft", "delete", "table", "inet", "nfr_agent"], check=False)
+    legacy = lab.run(lab.rtr, ["cat", "/proc/net/ip_tables_names",
+                               "/proc/net/ip6_tables_names"], check=False).stdout or ""
+    for tool in ("iptables-nft", "ip6tables-nft", "iptables-legacy", "ip6tables-legacy"):
+        if "legacy" in tool and "mangle" not in legacy:
+            continue  # listing would create the table and its hooks
+        r = lab.run(lab.rtr, [tool, "-w", "5", "-t", "mangle", "-S", "PREROUTING"], check=False)
+        for line in (r.stdout or "").splitlines():
+            if line.startswith("-A PREROUTING ") and "nfr-agent" in line:
+                lab.run(lab.rtr, [tool, "-w", "5", "-t", "mangle"] +
+                        ["-D" if t == "-A" else t for t in line.split()], check=False)
 
 
 def main():
@@ -25,63 +68,107 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--streams", type=int, default=1)
+    ap.add_argument("--agent-b", help="second nfr-agent binary measured as (c)")
+    ap.add_argument("--queue-num", type=int, default=4200,
+                    help="NFQUEUE number of (b); (c) uses the next one (default 4200)")
+    ap.add_argument("--ablate", action="store_true",
+                    help="also measure each agent with its compat rule removed")
     args = ap.parse_args()
-    lab, workdir = bench_lib.setup(args)
-    agent = bench_lib.accept_agent(lab, workdir)
-    server = None
+    lab_a, workdir = bench_lib.setup(args)
+    labs = {"a": lab_a, "b": harness.Lab().up()}
+    agents = {"b": BinaryAgent(labs["b"], workdir, name="bench-b", queue_num=args.queue_num)}
+    if args.agent_b:
+        labs["c"] = harness.Lab().up()
+        agents["c"] = BinaryAgent(labs["c"], workdir, name="bench-c", binary=args.agent_b,
+                                  queue_num=args.queue_num + 1)
+    for a in agents.values():
+        a.config["policy"] = {"defaultVerdict": "VERDICT_ACCEPT",
+                              "rules": [{"id": "all", "action": "ACTION_ACCEPT"}]}
+    variants = ["a"] + [(k, False) for k in agents] + (
+        [(k, True) for k in agents] if args.ablate else [])
+    label = {"a": "(a) no program"}
+    for k in agents:
+        label[(k, False)] = f"({k}) agent {'--agent-b' if k == 'c' else 'NFR_AGENT'}"
+        label[(k, True)] = f"({k}-norule) agent, compat rule removed"
+    servers = []
     try:
-        server = lab.popen(lab.srv, ["iperf3", "-s", "-B", "::"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+        for lab in labs.values():
+            servers.append(lab.popen(lab.srv, ["iperf3", "-s", "-B", "::"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         time.sleep(0.5)
-        base, nfr, idle_rss, busy_rss = [], [], [], []
-        prog_runs = prog_ns = 0
-        print(f"iperf3 TCP {args.streams} stream(s), {args.reps} x (a, b) x {args.seconds}s")
-        for i in range(args.reps):
-            # ABBA order: odd runs measure (b) first, so a linear drift in machine load biases
-            # neither side.
-            a_first = i % 2 == 0
-            if a_first:
-                a_gbps = iperf(lab, args.seconds, args.streams)
+        gbps = {v: [] for v in variants}
+        idle_rss, busy_rss, idle_detail = {}, {}, {}
+        print(f"iperf3 TCP {args.streams} stream(s), {args.reps} rounds x {len(variants)} variants"
+              f" x {args.seconds}s; order rotates every round")
+
+        def measure(v):
+            if v == "a":
+                return iperf(labs["a"], args.seconds, args.streams), ""
+            key, norule = v
+            agent = agents[key]
+            lab = labs[key]
             agent.start()
             time.sleep(1.0)
-            idle_rss.append(bench_lib.rss_kib(agent.proc.pid))
-            idle_detail = bench_lib.memory_detail(agent.proc.pid)
+            idle_rss.setdefault(key, []).append(bench_lib.rss_kib(agent.proc.pid))
+            idle_detail[key] = bench_lib.memory_detail(agent.proc.pid)
             before = agent.stats()
             cpu0 = bench_lib.cpu_seconds(agent.proc.pid)
+            # The rule goes once the flow is cached (dropped earlier, the SYN would never be
+            # decided and every packet of the flow would be sent up in vain).
+            g = iperf(lab, args.seconds, args.streams,
+                      during=(lambda: drop_compat_rule(lab)) if norule else None)
+            cpu = bench_lib.cpu_seconds(agent.proc.pid) - cpu0
+            d = harness.delta(agent.stats(), before)
+            busy_rss.setdefault(key, []).append(bench_lib.rss_kib(agent.proc.pid))
+            agent.stop()
+            return g, (f"[sent up {d['SENT_UP']}, cached-allow pkts {d['CACHE_ALLOW']},"
+                       f" agent cpu {cpu:.2f}s]")
+
+        for i in range(args.reps):
+            # Rotate (and every other round reverse) the order, so a drift in machine load
+            # biases no variant.
+            order = variants[i % len(variants):] + variants[:i % len(variants)]
+            if i % 2:
+                order.reverse()
+            line = []
+            for v in order:
+                g, extra = measure(v)
+                gbps[v].append(g)
+                line.append(f"{label[v]} {g:6.2f} {extra}")
+            print(f"run {i + 1}: " + " | ".join(line))
+        base = gbps["a"]
+        print(f"median {label['a']}: {bench_lib.median(base):.2f} Gbit/s")
+        for v in variants[1:]:
+            ratios = [b / a for a, b in zip(base, gbps[v])]
+            print(f"{label[v]}: median {bench_lib.median(gbps[v]):.2f} Gbit/s; ratio to (a):"
+                  f" median-of-medians {bench_lib.median(gbps[v]) / bench_lib.median(base):.3f},"
+                  f" median of per-run ratios {bench_lib.median(ratios):.3f} (range"
+                  f" {min(ratios):.3f}..{max(ratios):.3f}; target >= 0.97)")
+
+        # Program cost in runs of their own: bpf_stats adds clock reads to every run.
+        for key, agent in agents.items():
+            lab = labs[key]
+            agent.start()
+            time.sleep(1.0)
             with bench_lib.BpfRunStats():
                 cnt0, ns0 = bench_lib.BpfRunStats.prog(lab)
-                b_gbps = iperf(lab, args.seconds, args.streams)
+                iperf(lab, args.seconds, args.streams)
                 cnt1, ns1 = bench_lib.BpfRunStats.prog(lab)
-            prog_runs += cnt1 - cnt0
-            prog_ns += ns1 - ns0
-            agent_cpu = bench_lib.cpu_seconds(agent.proc.pid) - cpu0
-            d = harness.delta(agent.stats(), before)
-            busy_rss.append(bench_lib.rss_kib(agent.proc.pid))
             agent.stop()
-            if not a_first:
-                a_gbps = iperf(lab, args.seconds, args.streams)
-            base.append(a_gbps)
-            nfr.append(b_gbps)
-            print(f"run {i + 1}: (a) no program {a_gbps:7.2f} Gbit/s   (b) nfr-agent {b_gbps:7.2f}"
-                  f" Gbit/s   ratio {b_gbps / a_gbps:.3f}   [sent up {d['SENT_UP']},"
-                  f" cached-allow pkts {d['CACHE_ALLOW']}, agent cpu {agent_cpu:.2f}s]")
-        ratios = [b / a for a, b in zip(base, nfr)]
-        med_ratio = bench_lib.median(nfr) / bench_lib.median(base)
-        print(f"median (a) {bench_lib.median(base):.2f} Gbit/s, median (b) "
-              f"{bench_lib.median(nfr):.2f} Gbit/s")
-        print(f"throughput ratio b/a: median-of-medians {med_ratio:.3f}, median of per-run ratios "
-              f"{bench_lib.median(ratios):.3f} (range {min(ratios):.3f}..{max(ratios):.3f};"
-              f" target >= 0.97)")
-        if prog_runs:
-            print(f"tc program cost: {prog_ns / prog_runs:.0f} ns per packet over {prog_runs} runs"
-                  f" (kernel.bpf_stats_enabled during (b))")
-        print(f"agent RSS idle: max {max(idle_rss) / 1024:.1f} MiB (target <= 15 MiB); "
-              f"after a run: max {max(busy_rss) / 1024:.1f} MiB")
-        print(f"agent memory when idle (last run): {idle_detail}")
+            if cnt1 > cnt0:
+                print(f"({key}) tc program cost: {(ns1 - ns0) / (cnt1 - cnt0):.0f} ns per packet"
+                      f" over {cnt1 - cnt0} runs (separate run with kernel.bpf_stats_enabled)")
+        for key in agents:
+            print(f"({key}) agent RSS idle: max {max(idle_rss[key]) / 1024:.1f} MiB (target <= 15"
+                  f" MiB); after a run: max {max(busy_rss[key]) / 1024:.1f} MiB")
+            print(f"({key}) agent memory when idle (last run): {idle_detail[key]}")
     finally:
-        if server:
+        for server in servers:
             harness.stop_process(server)
-        bench_lib.teardown(lab, workdir, [agent], args.keep_logs)
+        for key in ("b", "c"):
+            if key in labs:
+                labs[key].down()
+        bench_lib.teardown(labs["a"], workdir, list(agents.values()), args.keep_logs)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@
 #define NFR_MAP_SEL_PORTS "nfr_sel_ports"
 #define NFR_MAP_IFACES "nfr_ifaces"
 #define NFR_MAP_STATS "nfr_stats"
+#define NFR_MAP_BUDGET "nfr_budget"
 
+/* Default size of nfr_flows; the agent resizes it before load (flow_cache.max_entries). */
 #define NFR_FLOWS_MAX 65536
+#define NFR_BUDGET_SOURCES_MAX 16384
 #define NFR_SEL_PREFIXES_MAX 1024
 #define NFR_IFACES_MAX 256
 
@@ -38,6 +41,7 @@ enum nfr_mode {
 #define NFR_CFG_PORT_FILTER (1U << 1)	/* only dports set in nfr_sel_ports */
 #define NFR_CFG_V4_PREFIX_FILTER (1U << 2) /* src or dst must hit nfr_sel_v4 */
 #define NFR_CFG_V6_PREFIX_FILTER (1U << 3) /* src or dst must hit nfr_sel_v6 */
+#define NFR_CFG_DEFAULT_DROP (1U << 4)	/* policy default verdict is drop */
 
 /* nfr_config: ARRAY, one entry at key 0. */
 struct nfr_config {
@@ -45,6 +49,14 @@ struct nfr_config {
 	__u32 flags;		/* NFR_CFG_* */
 	__u32 compat_mark;	/* OR-ed into skb->mark in compat mode */
 	__u32 pending_ttl_ms;	/* lifetime of pending entries the program adds */
+	/*
+	 * Per-source new-flow budget (nfr_budget): new flows a source (/32 or
+	 * /64) may send up per second, and how many at once. rate 0 = no budget.
+	 * Over budget: the policy's default verdict (NFR_CFG_DEFAULT_DROP) in
+	 * the kernel, no cache entry, counted NFR_STAT_BUDGET_EXCEEDED.
+	 */
+	__u32 budget_rate;	/* new flows per second per source */
+	__u32 budget_burst;	/* bucket depth; 0 = same as budget_rate */
 };
 
 enum nfr_verdict {
@@ -70,10 +82,31 @@ struct nfr_flow_key {
 	__be32 daddr[4];
 };
 
+/* Who wrote a flow-cache entry; the agent re-evaluates by origin. */
+enum nfr_origin {
+	NFR_ORIGIN_NONE = 0,		/* written by the program (pending) */
+	NFR_ORIGIN_POLICY = 1,
+	NFR_ORIGIN_CONTROLLER = 2,
+	NFR_ORIGIN_DEFAULT = 3,		/* timeout/overflow default verdict */
+	NFR_ORIGIN_OPERATOR = 4,	/* nfrctl flows deny */
+};
+
+#define NFR_DIR_INGRESS 0
+#define NFR_DIR_EGRESS 1
+
 struct nfr_flow_value {
-	__u64 expires_ns;	/* CLOCK_MONOTONIC == bpf_ktime_get_ns(); 0 = never */
+	/*
+	 * CLOCK_MONOTONIC == bpf_ktime_get_ns(); 0 = never. Checked against
+	 * the coarse clock, so an entry lives up to one tick past it.
+	 */
+	__u64 expires_ns;
 	__u32 verdict;		/* enum nfr_verdict */
-	__u32 pad;
+	__u8 origin;		/* enum nfr_origin */
+	__u8 direction;		/* NFR_DIR_INGRESS / NFR_DIR_EGRESS */
+	__u16 pad;
+	__u32 ifindex;		/* interface the flow was first seen on */
+	__u32 rule;		/* policy: rule index + 1, 0 = default verdict */
+	__u64 origin_id;	/* policy: policy version; controller: decision-log id */
 };
 
 /* nfr_sel_v4 / nfr_sel_v6: LPM_TRIE, value __u8 (1 = selected). */
@@ -98,6 +131,21 @@ struct nfr_iface {
 	__u32 flags;		/* NFR_IF_* */
 };
 
+/*
+ * nfr_budget: LRU_HASH source -> token bucket, kept as a GCRA "theoretical
+ * arrival time": a new flow is within budget while tat <= now + (burst - 1)
+ * * interval, and then moves tat one interval (1e9 / rate ns) on.
+ * IPv4 sources use addr[0] (/32), IPv6 sources the first 64 bits.
+ */
+struct nfr_budget_key {
+	__u32 family;
+	__be32 addr[2];
+};
+
+struct nfr_budget_value {
+	__u64 tat_ns;
+};
+
 /* nfr_stats: PERCPU_ARRAY[NFR_STAT_MAX] of __u64. */
 enum nfr_stat {
 	NFR_STAT_PACKETS = 0,		/* seen on an enabled interface */
@@ -112,6 +160,7 @@ enum nfr_stat {
 	NFR_STAT_NATIVE_REFUSED,	/* kernel refused BPF_F_NETFILTER */
 	NFR_STAT_NO_PATHWAY,		/* egress in compat mode, etc. */
 	NFR_STAT_FAIL_CLOSED_DROP,	/* dropped because no pathway */
+	NFR_STAT_BUDGET_EXCEEDED,	/* new flow over its source's budget */
 	NFR_STAT_MAX,
 };
 

@@ -17,8 +17,8 @@
 #include "nfr_abi.h"
 #include "parse.h"
 
-#define NFR_DIR_INGRESS 0
-#define NFR_DIR_EGRESS 1
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -70,6 +70,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct nfr_iface);
 } nfr_ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NFR_BUDGET_SOURCES_MAX);
+	__type(key, struct nfr_budget_key);
+	__type(value, struct nfr_budget_value);
+} nfr_budget SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -132,6 +139,43 @@ static __always_inline int nfr_selected(const struct nfr_config *cfg,
 	    (cfg->flags & NFR_CFG_V6_PREFIX_FILTER))
 		return nfr_prefix_hit_v6(pkt->key.saddr) ||
 		       nfr_prefix_hit_v6(pkt->key.daddr);
+	return 1;
+}
+
+/*
+ * Charges one new flow to the sender's bucket; 0 = over budget. Lock-free:
+ * the charge is an atomic add, so concurrent CPUs cannot share one token.
+ * Only the refill of an idle bucket (tat in the past) is a plain store.
+ */
+static __always_inline int nfr_budget_ok(const struct nfr_config *cfg,
+					 const struct nfr_pkt *pkt, __u64 now)
+{
+	struct nfr_budget_key k = { .family = pkt->key.family };
+	struct nfr_budget_value *b, fresh;
+	__u64 interval, burst, tat;
+
+	if (!cfg->budget_rate)
+		return 1;
+	interval = 1000000000ULL / cfg->budget_rate;
+	burst = cfg->budget_burst ? cfg->budget_burst : cfg->budget_rate;
+	k.addr[0] = pkt->key.saddr[0];
+	if (pkt->key.family == AF_INET6)
+		k.addr[1] = pkt->key.saddr[1];
+
+	b = bpf_map_lookup_elem(&nfr_budget, &k);
+	if (!b) {
+		fresh.tat_ns = now + interval;
+		bpf_map_update_elem(&nfr_budget, &k, &fresh, BPF_NOEXIST);
+		return 1;
+	}
+	tat = READ_ONCE(b->tat_ns);
+	if (tat < now) {
+		tat = now;
+		WRITE_ONCE(b->tat_ns, now);
+	}
+	if (tat > now + (burst - 1) * interval)
+		return 0;
+	__sync_fetch_and_add(&b->tat_ns, interval);
 	return 1;
 }
 
@@ -201,9 +245,10 @@ static __always_inline int nfr_handle(struct __sk_buff *skb, int dir)
 		return TC_ACT_OK;
 	}
 
-	now = bpf_ktime_get_ns();
+	/* The coarse clock is enough for expiry and cheaper per packet. */
 	cached = bpf_map_lookup_elem(&nfr_flows, &pkt.key);
-	if (cached && (cached->expires_ns == 0 || cached->expires_ns > now)) {
+	if (cached && (cached->expires_ns == 0 ||
+		       cached->expires_ns > bpf_ktime_get_coarse_ns())) {
 		switch (cached->verdict) {
 		case NFR_VERDICT_ALLOW:
 			nfr_count(NFR_STAT_CACHE_ALLOW);
@@ -227,9 +272,17 @@ static __always_inline int nfr_handle(struct __sk_buff *skb, int dir)
 		nfr_count(NFR_STAT_UNSELECTED);
 		return TC_ACT_OK;
 	}
+	now = bpf_ktime_get_ns();
+	if (!nfr_budget_ok(cfg, &pkt, now)) {
+		nfr_count(NFR_STAT_BUDGET_EXCEEDED);
+		return (cfg->flags & NFR_CFG_DEFAULT_DROP) ? TC_ACT_SHOT : TC_ACT_OK;
+	}
+	__builtin_memset(&pending, 0, sizeof(pending));
 	pending.expires_ns = now + (__u64)cfg->pending_ttl_ms * 1000000ULL;
 	pending.verdict = NFR_VERDICT_PENDING;
-	pending.pad = 0;
+	pending.origin = NFR_ORIGIN_NONE;
+	pending.direction = dir;
+	pending.ifindex = ifindex;
 	bpf_map_update_elem(&nfr_flows, &pkt.key, &pending, BPF_ANY);
 	return nfr_send_up(skb, cfg, dir);
 }

@@ -67,6 +67,15 @@ void ApplyDefaults(nfr::v1::AgentConfig& c) {
     pend->set_max_packets_per_flow(kDefaultPendingMaxPacketsPerFlow);
   }
 
+  if (c.flow_cache().max_entries() == 0) {
+    c.mutable_flow_cache()->set_max_entries(kDefaultFlowCacheEntries);
+  }
+  auto* budget = c.mutable_new_flow_budget();
+  if (!budget->has_rate_per_second()) budget->set_rate_per_second(kDefaultNewFlowRate);
+  if (budget->burst() == 0) {
+    budget->set_burst(budget->rate_per_second() * kDefaultNewFlowBurstFactor);
+  }
+
   if (c.bpf_pin_dir().empty()) c.set_bpf_pin_dir(kDefaultPinDir);
 
   auto* api = c.mutable_api();

@@ -19,6 +19,9 @@ inline constexpr char kDefaultSocketGroup[] = "nfr";
 inline constexpr char kDefaultDbPath[] = "/var/lib/nfr/state.db";
 inline constexpr uint32_t kDefaultMaxDecisions = 100000;
 inline constexpr uint32_t kDefaultMaxDecisionAgeDays = 30;
+inline constexpr uint32_t kDefaultFlowCacheEntries = 65536;
+inline constexpr uint32_t kDefaultNewFlowRate = 1000;      // per source and second
+inline constexpr uint32_t kDefaultNewFlowBurstFactor = 2;  // burst = 2 x rate
 
 // The embedded configuration as JSON (see config_defaults.cc for what it does).
 absl::string_view EmbeddedDefaultConfigJson();

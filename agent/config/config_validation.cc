@@ -161,6 +161,22 @@ absl::Status ValidateConfig(const nfr::v1::AgentConfig& c) {
                       absl::StrCat(p.max_packets_per_flow(), " is out of range; use 1..",
                                    kMaxPendingPacketsPerFlow));
   }
+  const uint32_t flows = c.flow_cache().max_entries();
+  if (flows < 1 || flows > kMaxFlowCacheEntries) {
+    return FieldError("flow_cache.max_entries",
+                      absl::StrCat(flows, " is out of range; use 1..", kMaxFlowCacheEntries,
+                                   " (each entry costs about 150 bytes of kernel memory)"));
+  }
+  const auto& b = c.new_flow_budget();
+  if (b.rate_per_second() > kMaxNewFlowRate) {
+    return FieldError("new_flow_budget.rate_per_second",
+                      absl::StrCat(b.rate_per_second(), " is out of range; use 0 (no budget)..",
+                                   kMaxNewFlowRate));
+  }
+  if (b.rate_per_second() > 0 && (b.burst() < 1 || b.burst() > kMaxNewFlowBurst)) {
+    return FieldError("new_flow_budget.burst",
+                      absl::StrCat(b.burst(), " is out of range; use 1..", kMaxNewFlowBurst));
+  }
   if (c.bpf_pin_dir().empty() || c.bpf_pin_dir().front() != '/') {
     return FieldError("bpf_pin_dir", absl::StrCat("\"", c.bpf_pin_dir(),
                                                   "\" is not an absolute path; use a directory "

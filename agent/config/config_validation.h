@@ -14,6 +14,9 @@ inline constexpr uint32_t kMinSocketBufferBytes = 64u << 10;
 inline constexpr uint32_t kMaxSocketBufferBytes = 1u << 30;
 inline constexpr uint32_t kMaxPendingFlows = 1u << 20;
 inline constexpr uint32_t kMaxPendingPacketsPerFlow = 1024;
+inline constexpr uint32_t kMaxFlowCacheEntries = 1u << 22;
+inline constexpr uint32_t kMaxNewFlowRate = 1000000;
+inline constexpr uint32_t kMaxNewFlowBurst = 1000000;
 
 absl::Status ValidateConfig(const nfr::v1::AgentConfig& config);
 

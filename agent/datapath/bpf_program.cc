@@ -55,14 +55,21 @@ BpfProgram::BpfProgram(nfr_tc* skel) : skel_(skel) {
 
 BpfProgram::~BpfProgram() { nfr_tc__destroy(skel_); }
 
-absl::StatusOr<std::unique_ptr<BpfProgram>> BpfProgram::Load() {
+absl::StatusOr<std::unique_ptr<BpfProgram>> BpfProgram::Load(const BpfLoadOptions& options) {
   InstallLibbpfLogger();
   nfr_tc* skel = nfr_tc__open();
   if (!skel) {
     return absl::InternalError(
         absl::StrCat("opening the embedded BPF object failed: ", strerror(errno)));
   }
-  int err = nfr_tc__load(skel);
+  int err = bpf_map__set_max_entries(skel->maps.nfr_flows, options.flows_max_entries);
+  if (err) {
+    nfr_tc__destroy(skel);
+    return absl::InvalidArgumentError(
+        absl::StrCat("sizing BPF map nfr_flows to ", options.flows_max_entries,
+                     " entries failed: ", strerror(-err)));
+  }
+  err = nfr_tc__load(skel);
   if (err) {
     int e = -err;
     nfr_tc__destroy(skel);
@@ -70,8 +77,13 @@ absl::StatusOr<std::unique_ptr<BpfProgram>> BpfProgram::Load() {
         absl::StrCat("loading the tc BPF program failed: ", strerror(e),
                      e == EPERM || e == EACCES
                          ? "; run nfr-agent as root (needs CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)"
+                     : e == ENOMEM || e == E2BIG
+                         ? absl::StrCat("; could not allocate nfr_flows with ",
+                                        options.flows_max_entries,
+                                        " entries: lower flow_cache.max_entries or raise the "
+                                        "memlock limit")
                          : "; the kernel needs BPF syscall + cls_bpf support (>= 6.1); run with "
-                           "LIBBPF_LOG_LEVEL=debug for the verifier log"));
+                           "NFR_LIBBPF_DEBUG=1 for the verifier log"));
   }
   return std::unique_ptr<BpfProgram>(new BpfProgram(skel));
 }
@@ -88,5 +100,6 @@ int BpfProgram::sel_proto_fd() const { return bpf_map__fd(skel_->maps.nfr_sel_pr
 int BpfProgram::sel_ports_fd() const { return bpf_map__fd(skel_->maps.nfr_sel_ports); }
 int BpfProgram::ifaces_fd() const { return bpf_map__fd(skel_->maps.nfr_ifaces); }
 int BpfProgram::stats_fd() const { return bpf_map__fd(skel_->maps.nfr_stats); }
+int BpfProgram::budget_fd() const { return bpf_map__fd(skel_->maps.nfr_budget); }
 
 }  // namespace nfr::datapath

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "nfr_abi.h"
 
 struct nfr_tc;
 struct bpf_object;
@@ -13,10 +14,15 @@ namespace nfr::datapath {
 // Routes libbpf's log to stderr without the noise of expected netlink errors (idempotent).
 void InstallLibbpfLogger();
 
+// Map sizes fixed at load time.
+struct BpfLoadOptions {
+  uint32_t flows_max_entries = NFR_FLOWS_MAX;
+};
+
 class BpfProgram {
  public:
   // Opens and loads the embedded object; errors carry the verifier/libbpf reason.
-  static absl::StatusOr<std::unique_ptr<BpfProgram>> Load();
+  static absl::StatusOr<std::unique_ptr<BpfProgram>> Load(const BpfLoadOptions& options = {});
   ~BpfProgram();
   BpfProgram(const BpfProgram&) = delete;
   BpfProgram& operator=(const BpfProgram&) = delete;
@@ -33,6 +39,7 @@ class BpfProgram {
   int sel_ports_fd() const;
   int ifaces_fd() const;
   int stats_fd() const;
+  int budget_fd() const;
   uint32_t ingress_id() const { return ingress_id_; }
   uint32_t egress_id() const { return egress_id_; }
 

@@ -4,6 +4,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <fstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -84,6 +85,26 @@ absl::StatusOr<std::vector<std::vector<std::string>>> InstallNft(const CompatRul
     }
   }
   return std::vector<std::vector<std::string>>{del};
+}
+
+// Listing a legacy (x_tables) table instantiates it in the network namespace, and with it its
+// hooks: every forwarded packet would then walk an empty mangle table three times. Look only at
+// legacy tables that already exist.
+bool LegacyMangleExists(const std::string& bin) {
+  const bool v6 = absl::StartsWith(bin, "ip6");
+  std::ifstream names(v6 ? "/proc/net/ip6_tables_names" : "/proc/net/ip_tables_names");
+  std::string line;
+  while (std::getline(names, line)) {
+    if (line == "mangle") return true;
+  }
+  return false;
+}
+
+bool IsLegacy(const std::string& bin) {
+  if (absl::EndsWith(bin, "-legacy")) return true;
+  if (absl::EndsWith(bin, "-nft")) return false;
+  auto r = RunCommand({bin, "--version"});
+  return r.ok() && absl::StrContains(r->out, "legacy");
 }
 
 }  // namespace
@@ -175,6 +196,7 @@ int RemoveStaleCompatRules() {
   }
   if (bins.empty()) bins = {"iptables", "ip6tables"};
   for (const std::string& bin : bins) {
+    if (IsLegacy(bin) && !LegacyMangleExists(bin)) continue;
     auto r = RunCommand({bin, "-w", "5", "-t", "mangle", "-S", "PREROUTING"});
     if (!r.ok() || r->exit_code != 0) continue;
     for (absl::string_view line : absl::StrSplit(r->out, '\n')) {

@@ -28,6 +28,7 @@ namespace {
 constexpr const char* kRunDir = "/run/nfr";
 // Pending entries outlive the agent's own pending timeout so the verdict lands first.
 constexpr uint32_t kPendingTtlMarginMs = 1000;
+constexpr uint32_t kDefaultNewFlowRate = 1000;
 
 struct WantedIface {
   std::string name;
@@ -98,7 +99,10 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   if (auto st = datapath::EnsurePinDir(pin_dir_); !st.ok()) return st;
   if (auto st = datapath::RemoveStalePins(pin_dir_); !st.ok()) return st;
 
-  auto prog = datapath::BpfProgram::Load();
+  datapath::BpfLoadOptions load;
+  if (config.flow_cache().max_entries()) load.flows_max_entries = config.flow_cache().max_entries();
+  flows_max_entries_ = load.flows_max_entries;
+  auto prog = datapath::BpfProgram::Load(load);
   if (!prog.ok()) return prog.status();
   prog_ = std::move(*prog);
   capability_ = datapath::ProbeWithProgram(prog_->probe_fd());
@@ -138,6 +142,10 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   cfg_.mode = NFR_MODE_OFF;  // stays off until maps are filled
   cfg_.compat_mark = mark;
   cfg_.pending_ttl_ms = pending_ms + kPendingTtlMarginMs;
+  const auto& budget = config.new_flow_budget();
+  cfg_.budget_rate = budget.has_rate_per_second() ? budget.rate_per_second() : kDefaultNewFlowRate;
+  cfg_.budget_burst = budget.burst() ? budget.burst() : 2 * cfg_.budget_rate;
+  default_drop_ = config.policy().default_verdict() != nfr::v1::VERDICT_ACCEPT;
 
   selection_ = std::make_unique<datapath::SelectionWriter>(datapath::SelectionMapFds{
       prog_->sel_proto_fd(), prog_->sel_ports_fd(), prog_->sel_v4_fd(), prog_->sel_v6_fd()});
@@ -164,7 +172,7 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
     std::lock_guard<std::mutex> l(mu_);
     cfg_.mode = native_ ? NFR_MODE_NATIVE : NFR_MODE_COMPAT;
   }
-  if (auto st = WriteConfig(cfg_.flags); !st.ok()) return st;
+  if (auto st = WriteConfig(Flags(selection_flags_)); !st.ok()) return st;
 
   if (native_) {
     auto st = datapath::EnsureKmodLoaded({queue_num, queue_count, config.queue().fail_closed()});
@@ -222,6 +230,10 @@ Datapath::~Datapath() {
   lock_.reset();
 }
 
+uint32_t Datapath::Flags(uint32_t selection_flags) const {
+  return base_flags_ | selection_flags | (default_drop_ ? NFR_CFG_DEFAULT_DROP : 0u);
+}
+
 absl::Status Datapath::WriteConfig(uint32_t flags) {
   uint32_t zero = 0;
   nfr_config c = cfg_;
@@ -255,12 +267,36 @@ std::optional<nfr_flow_value> Datapath::LookupFlow(const nfr_flow_key& key) cons
   return datapath::FlowCache(prog_->flows_fd()).Lookup(key);
 }
 
+absl::Status Datapath::SetFlow(const nfr_flow_key& key, const nfr_flow_value& value) {
+  return datapath::FlowCache(prog_->flows_fd()).SetValue(key, value);
+}
+
+absl::Status Datapath::DumpFlows(FlowChunkFn fn) const {
+  return datapath::FlowCache(prog_->flows_fd()).Dump(fn);
+}
+
+absl::Status Datapath::UpdateFlows(absl::Span<const nfr_flow_key> keys,
+                                   absl::Span<const nfr_flow_value> values) {
+  return datapath::FlowCache(prog_->flows_fd()).UpdateMany(keys, values);
+}
+
+absl::Status Datapath::DeleteFlows(absl::Span<const nfr_flow_key> keys) {
+  return datapath::FlowCache(prog_->flows_fd()).DeleteMany(keys);
+}
+
+absl::Status Datapath::SetDefaultVerdict(bool drop) {
+  std::lock_guard<std::mutex> l(mu_);
+  default_drop_ = drop;
+  return WriteConfig(Flags(selection_flags_));
+}
+
 absl::Status Datapath::UpdateSelection(const nfr::v1::SelectionConfig& selection) {
   auto next = datapath::CompileSelection(selection);
   if (!next.ok()) return next.status();
   std::lock_guard<std::mutex> l(mu_);
   if (auto st = selection_->AddEntries(*next); !st.ok()) return st;
-  if (auto st = WriteConfig(base_flags_ | next->flags()); !st.ok()) return st;
+  if (auto st = WriteConfig(Flags(next->flags())); !st.ok()) return st;
+  selection_flags_ = next->flags();
   if (auto st = selection_->RemoveStale(*next); !st.ok()) return st;
   selection_->Commit(*std::move(next));
   return absl::OkStatus();

@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "nfr/v1/config.pb.h"
 #include "nfr_abi.h"
 
@@ -62,6 +64,23 @@ class Datapath {
                               absl::Duration ttl);   // thread-safe; Infinite = never expires
   absl::Status DeleteFlow(const nfr_flow_key& key);  // absent key is OK
   std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const;  // live entries only
+  // Writes value as given (origin, rule, origin_id; expires_ns absolute, see
+  // datapath::ExpiryFromTtl in flow_cache.h). Thread-safe.
+  absl::Status SetFlow(const nfr_flow_key& key, const nfr_flow_value& value);
+
+  // Batch access for re-evaluation and the flows API (kernel batch map ops, chunked).
+  // DumpFlows calls fn with every live entry, a chunk at a time.
+  using FlowChunkFn =
+      absl::FunctionRef<void(absl::Span<const nfr_flow_key>, absl::Span<const nfr_flow_value>)>;
+  absl::Status DumpFlows(FlowChunkFn fn) const;
+  absl::Status UpdateFlows(absl::Span<const nfr_flow_key> keys,
+                           absl::Span<const nfr_flow_value> values);
+  absl::Status DeleteFlows(absl::Span<const nfr_flow_key> keys);  // absent keys are OK
+  uint32_t flow_cache_capacity() const { return flows_max_entries_; }
+
+  // The policy's default verdict, applied in the kernel to new flows over their source's
+  // budget. Call on every policy change (Start uses config.policy().default_verdict()).
+  absl::Status SetDefaultVerdict(bool drop);
   absl::Status UpdateSelection(const nfr::v1::SelectionConfig& selection);
   // Lifetime of the pending entries the program inserts: the agent's pending timeout plus a
   // margin. Call when the policy's pending_timeout_ms changes (Start uses the config's).
@@ -74,13 +93,17 @@ class Datapath {
   Datapath();
   absl::Status Init(const nfr::v1::AgentConfig& config);
   absl::Status WriteConfig(uint32_t flags);
+  uint32_t Flags(uint32_t selection_flags) const;
   void SaveRunState();
 
   std::string pin_dir_;
   std::string run_dir_;
   bool native_ = false;
   bool pinned_ = false;
-  uint32_t base_flags_ = 0;  // NFR_CFG_FAIL_CLOSED
+  uint32_t base_flags_ = 0;       // NFR_CFG_FAIL_CLOSED
+  uint32_t selection_flags_ = 0;  // NFR_CFG_*_FILTER of the current selection
+  bool default_drop_ = true;
+  uint32_t flows_max_entries_ = NFR_FLOWS_MAX;
   nfr_config cfg_ = {};
   KernelCapability capability_;
   std::vector<std::string> interface_names_;

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -12,8 +13,19 @@
 namespace nfr::datapath {
 namespace {
 
-// Keys are hashed bytewise: padding must be zero.
-nfr_flow_key Canonical(const nfr_flow_key& key) {
+constexpr int kEnotsupp = 524;  // kernel-internal ENOTSUPP, as the bpf syscall reports it
+
+bool BatchUnsupported(int err) { return err == -EINVAL || err == -EOPNOTSUPP || err == -kEnotsupp; }
+
+bool Live(const nfr_flow_value& v, uint64_t now) { return v.expires_ns == 0 || v.expires_ns > now; }
+
+absl::Status MapError(const char* what, int err) {
+  return absl::InternalError(absl::StrCat(what, " on BPF map nfr_flows failed: ", strerror(-err)));
+}
+
+}  // namespace
+
+nfr_flow_key CanonicalFlowKey(const nfr_flow_key& key) {
   nfr_flow_key k = key;
   k.pad = 0;
   if (k.family == 2) {
@@ -23,23 +35,30 @@ nfr_flow_key Canonical(const nfr_flow_key& key) {
   return k;
 }
 
-}  // namespace
-
 uint64_t MonotonicNowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return uint64_t(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
 }
 
+uint64_t ExpiryFromTtl(absl::Duration ttl) {
+  if (ttl == absl::InfiniteDuration()) return 0;
+  uint64_t e = MonotonicNowNs() + std::max<int64_t>(0, absl::ToInt64Nanoseconds(ttl));
+  return e == 0 ? 1 : e;
+}
+
 absl::Status FlowCache::Set(const nfr_flow_key& key, nfr_verdict verdict,
                             absl::Duration ttl) const {
-  nfr_flow_key k = Canonical(key);
   nfr_flow_value v = {};
   v.verdict = verdict;
-  if (ttl != absl::InfiniteDuration()) {
-    v.expires_ns = MonotonicNowNs() + std::max<int64_t>(0, absl::ToInt64Nanoseconds(ttl));
-    if (v.expires_ns == 0) v.expires_ns = 1;
-  }
+  v.expires_ns = ExpiryFromTtl(ttl);
+  return SetValue(key, v);
+}
+
+absl::Status FlowCache::SetValue(const nfr_flow_key& key, const nfr_flow_value& value) const {
+  nfr_flow_key k = CanonicalFlowKey(key);
+  nfr_flow_value v = value;
+  v.pad = 0;
   int err = bpf_map_update_elem(fd_, &k, &v, BPF_ANY);
   if (err) {
     return absl::InternalError(absl::StrCat("writing flow cache entry failed: ", strerror(-err)));
@@ -48,7 +67,7 @@ absl::Status FlowCache::Set(const nfr_flow_key& key, nfr_verdict verdict,
 }
 
 absl::Status FlowCache::Delete(const nfr_flow_key& key) const {
-  nfr_flow_key k = Canonical(key);
+  nfr_flow_key k = CanonicalFlowKey(key);
   int err = bpf_map_delete_elem(fd_, &k);
   if (err && err != -ENOENT) {
     return absl::InternalError(absl::StrCat("deleting flow cache entry failed: ", strerror(-err)));
@@ -57,11 +76,149 @@ absl::Status FlowCache::Delete(const nfr_flow_key& key) const {
 }
 
 std::optional<nfr_flow_value> FlowCache::Lookup(const nfr_flow_key& key) const {
-  nfr_flow_key k = Canonical(key);
+  nfr_flow_key k = CanonicalFlowKey(key);
   nfr_flow_value v;
   if (bpf_map_lookup_elem(fd_, &k, &v) != 0) return std::nullopt;
-  if (v.expires_ns != 0 && v.expires_ns <= MonotonicNowNs()) return std::nullopt;
+  if (!Live(v, MonotonicNowNs())) return std::nullopt;
   return v;
+}
+
+absl::Status FlowCache::Dump(ChunkFn fn, size_t chunk) const {
+  if (chunk == 0) chunk = kDefaultChunk;
+  const uint64_t now = MonotonicNowNs();
+  std::vector<nfr_flow_key> keys(chunk);
+  std::vector<nfr_flow_value> values(chunk);
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  uint32_t in_batch = 0, out_batch = 0;
+  bool first = true;
+  for (;;) {
+    uint32_t count = static_cast<uint32_t>(keys.size());
+    int err = bpf_map_lookup_batch(fd_, first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                   values.data(), &count, &opts);
+    if (err == -ENOSPC && count == 0) {  // one hash bucket holds more than the buffer
+      keys.resize(keys.size() * 2);
+      values.resize(values.size() * 2);
+      continue;
+    }
+    if (err && first && BatchUnsupported(err)) return DumpOneByOne(fn, chunk, now);
+    if (err && err != -ENOENT) return MapError("batch lookup", err);
+    // Compact the live entries in place, then hand them over.
+    size_t live = 0;
+    for (uint32_t i = 0; i < count; ++i) {
+      if (!Live(values[i], now)) continue;
+      keys[live] = keys[i];
+      values[live] = values[i];
+      ++live;
+    }
+    if (live) fn(absl::MakeConstSpan(keys.data(), live), absl::MakeConstSpan(values.data(), live));
+    if (err == -ENOENT) return absl::OkStatus();
+    in_batch = out_batch;
+    first = false;
+  }
+}
+
+absl::Status FlowCache::DumpOneByOne(ChunkFn fn, size_t chunk, uint64_t now) const {
+  std::vector<nfr_flow_key> keys;
+  std::vector<nfr_flow_value> values;
+  keys.reserve(chunk);
+  values.reserve(chunk);
+  nfr_flow_key cur, next;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd_, prev, &next) == 0) {
+    cur = next;
+    prev = &cur;
+    nfr_flow_value v;
+    if (bpf_map_lookup_elem(fd_, &cur, &v) != 0 || !Live(v, now)) continue;
+    keys.push_back(cur);
+    values.push_back(v);
+    if (keys.size() == chunk) {
+      fn(keys, values);
+      keys.clear();
+      values.clear();
+    }
+  }
+  if (!keys.empty()) fn(keys, values);
+  return absl::OkStatus();
+}
+
+absl::Status FlowCache::UpdateMany(absl::Span<const nfr_flow_key> keys,
+                                   absl::Span<const nfr_flow_value> values) const {
+  if (keys.size() != values.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("UpdateMany: ", keys.size(), " keys but ", values.size(), " values"));
+  }
+  const size_t chunk = std::min(keys.size(), kDefaultChunk);
+  std::vector<nfr_flow_key> k(chunk);
+  std::vector<nfr_flow_value> v(chunk);
+  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+  bool batch = true;
+  for (size_t off = 0; off < keys.size(); off += chunk) {
+    const size_t n = std::min(chunk, keys.size() - off);
+    for (size_t i = 0; i < n; ++i) {
+      k[i] = CanonicalFlowKey(keys[off + i]);
+      v[i] = values[off + i];
+      v[i].pad = 0;
+    }
+    size_t done = 0;
+    if (batch) {
+      uint32_t count = static_cast<uint32_t>(n);
+      int err = bpf_map_update_batch(fd_, k.data(), v.data(), &count, &opts);
+      if (err && BatchUnsupported(err) && off == 0) {
+        batch = false;
+      } else if (err) {
+        return MapError("batch update", err);
+      } else {
+        done = n;
+      }
+    }
+    for (size_t i = done; i < n; ++i) {
+      if (int err = bpf_map_update_elem(fd_, &k[i], &v[i], BPF_ANY)) return MapError("update", err);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FlowCache::DeleteMany(absl::Span<const nfr_flow_key> keys) const {
+  const size_t chunk = std::min(keys.size(), kDefaultChunk);
+  std::vector<nfr_flow_key> k(chunk);
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  bool batch = true;
+  for (size_t off = 0; off < keys.size(); off += chunk) {
+    const size_t n = std::min(chunk, keys.size() - off);
+    for (size_t i = 0; i < n; ++i) k[i] = CanonicalFlowKey(keys[off + i]);
+    size_t pos = 0;
+    // The kernel stops at the first absent key and reports how many it deleted before it.
+    while (batch && pos < n) {
+      uint32_t count = static_cast<uint32_t>(n - pos);
+      int err = bpf_map_delete_batch(fd_, k.data() + pos, &count, &opts);
+      if (!err) {
+        pos = n;
+      } else if (err == -ENOENT) {
+        pos += count + 1;
+      } else if (BatchUnsupported(err) && off == 0 && pos == 0) {
+        batch = false;
+      } else {
+        return MapError("batch delete", err);
+      }
+    }
+    for (; pos < n; ++pos) {
+      int err = bpf_map_delete_elem(fd_, &k[pos]);
+      if (err && err != -ENOENT) return MapError("delete", err);
+    }
+  }
+  return absl::OkStatus();
+}
+
+size_t FlowCache::Count() const {
+  nfr_flow_key cur, next;
+  const void* prev = nullptr;
+  size_t n = 0;
+  while (bpf_map_get_next_key(fd_, prev, &next) == 0) {
+    ++n;
+    cur = next;
+    prev = &cur;
+  }
+  return n;
 }
 
 std::vector<uint64_t> ReadStats(int stats_fd) {

@@ -1,12 +1,15 @@
-// Typed access to the nfr_flows LRU hash and the per-CPU nfr_stats counters.
+// Typed access to the nfr_flows LRU hash and the per-CPU nfr_stats counters. Batch calls use the
+// kernel's BPF_MAP_*_BATCH commands and fall back to one syscall per entry where unsupported.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "nfr_abi.h"
 
 namespace nfr::datapath {
@@ -14,16 +17,42 @@ namespace nfr::datapath {
 // CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns().
 uint64_t MonotonicNowNs();
 
+// expires_ns for a TTL from now; InfiniteDuration() = 0 (never expires).
+uint64_t ExpiryFromTtl(absl::Duration ttl);
+
+// Keys are hashed bytewise: zeroes the padding and the unused IPv4 address words.
+nfr_flow_key CanonicalFlowKey(const nfr_flow_key& key);
+
 class FlowCache {
  public:
+  // One chunk of a dump: keys[i] maps to values[i]. Spans are valid during the call only.
+  using ChunkFn =
+      absl::FunctionRef<void(absl::Span<const nfr_flow_key>, absl::Span<const nfr_flow_value>)>;
+
+  static constexpr size_t kDefaultChunk = 8192;
+
   explicit FlowCache(int flows_fd) : fd_(flows_fd) {}
-  // ttl = InfiniteDuration() stores expires_ns 0 (never expires).
+  // ttl = InfiniteDuration() stores expires_ns 0 (never expires). Origin NONE, no rule.
   absl::Status Set(const nfr_flow_key& key, nfr_verdict verdict, absl::Duration ttl) const;
+  // Stores value as given (expires_ns is absolute, see ExpiryFromTtl).
+  absl::Status SetValue(const nfr_flow_key& key, const nfr_flow_value& value) const;
   absl::Status Delete(const nfr_flow_key& key) const;  // absent key is not an error
   // Live entries only: an expired entry is a miss, as in the program.
   std::optional<nfr_flow_value> Lookup(const nfr_flow_key& key) const;
 
+  // Calls fn with every live entry, `chunk` entries at a time (fewer at the end). Entries the
+  // program adds or evicts meanwhile may or may not be seen; none is seen twice.
+  absl::Status Dump(ChunkFn fn, size_t chunk = kDefaultChunk) const;
+  // Writes values[i] for keys[i] (BPF_ANY). keys and values have equal sizes.
+  absl::Status UpdateMany(absl::Span<const nfr_flow_key> keys,
+                          absl::Span<const nfr_flow_value> values) const;
+  // Deletes keys; absent keys are not an error.
+  absl::Status DeleteMany(absl::Span<const nfr_flow_key> keys) const;
+  // Entries currently in the map, expired included (walks the keys).
+  size_t Count() const;
+
  private:
+  absl::Status DumpOneByOne(ChunkFn fn, size_t chunk, uint64_t now) const;
   int fd_;
 };
 

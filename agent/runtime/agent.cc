@@ -30,6 +30,17 @@ class DatapathVerdictCache : public VerdictCache {
   std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const override {
     return dp_->LookupFlow(key);
   }
+  absl::Status SetFlow(const nfr_flow_key& key, const nfr_flow_value& value) override {
+    return dp_->SetFlow(key, value);
+  }
+  absl::Status DumpFlows(FlowChunkFn fn) const override { return dp_->DumpFlows(fn); }
+  absl::Status UpdateFlows(absl::Span<const nfr_flow_key> keys,
+                           absl::Span<const nfr_flow_value> values) override {
+    return dp_->UpdateFlows(keys, values);
+  }
+  absl::Status DeleteFlows(absl::Span<const nfr_flow_key> keys) override {
+    return dp_->DeleteFlows(keys);
+  }
 
  private:
   Datapath* const dp_;
@@ -143,6 +154,11 @@ void Agent::SyncPendingTimeout() {
   if (datapath_ == nullptr) return;
   if (auto s = datapath_->SetPendingTimeout(engine_->pending_timeout()); !s.ok()) {
     LogLine(absl::StrCat("nfr-agent: setting the BPF pending timeout: ", s.message()));
+  }
+  // Over-budget new flows get the policy's default verdict in the kernel.
+  const bool drop = policy.default_verdict() != nfr::v1::VERDICT_ACCEPT;
+  if (auto s = datapath_->SetDefaultVerdict(drop); !s.ok()) {
+    LogLine(absl::StrCat("nfr-agent: setting the BPF default verdict: ", s.message()));
   }
 }
 

@@ -36,7 +36,8 @@ using datapath::TcDirection;
 constexpr const char* kIf = "nfrt0";
 constexpr const char* kPeer = "nfrt1";
 const char* kMapNames[] = {NFR_MAP_CONFIG,    NFR_MAP_FLOWS,     NFR_MAP_SEL_V4, NFR_MAP_SEL_V6,
-                           NFR_MAP_SEL_PROTO, NFR_MAP_SEL_PORTS, NFR_MAP_IFACES, NFR_MAP_STATS};
+                           NFR_MAP_SEL_PROTO, NFR_MAP_SEL_PORTS, NFR_MAP_IFACES, NFR_MAP_STATS,
+                           NFR_MAP_BUDGET};
 
 class DatapathTest : public ::testing::Test {
  protected:
@@ -125,7 +126,7 @@ TEST_F(DatapathTest, StartAttachesPinsAndInstallsCompatRule) {
     EXPECT_EQ(CompatRuleCount(), st.compat_backend == "nftables" ? 1 : 2);
   }
   EXPECT_EQ(st.interfaces, std::vector<std::string>{kIf});
-  EXPECT_EQ(PinnedCount(), 8);
+  EXPECT_EQ(PinnedCount(), static_cast<int>(std::size(kMapNames)));
   uint32_t id = IngressProg();
   ASSERT_NE(id, 0u);
   EXPECT_EQ(datapath::BpfProgName(id), "nfr_ingress");
@@ -142,12 +143,16 @@ TEST_F(DatapathTest, StartAttachesPinsAndInstallsCompatRule) {
   EXPECT_EQ(c.mode, uint32_t{NFR_MODE_COMPAT});
   EXPECT_EQ(c.compat_mark, 0x01000000u);
   EXPECT_EQ(c.pending_ttl_ms, 6000u);
-  EXPECT_EQ(c.flags, 0u);
+  EXPECT_EQ(c.flags, uint32_t{NFR_CFG_DEFAULT_DROP}) << "no policy: the default verdict is drop";
+  EXPECT_EQ(c.budget_rate, 1000u);
+  EXPECT_EQ(c.budget_burst, 2000u);
   ASSERT_TRUE((*dp)->SetPendingTimeout(absl::Seconds(20)).ok());
+  ASSERT_TRUE((*dp)->SetDefaultVerdict(false).ok());
   cfd = bpf_obj_get((pin_dir_ + "/" NFR_MAP_CONFIG).c_str());
   ASSERT_EQ(bpf_map_lookup_elem(cfd, &zero, &c), 0);
   close(cfd);
   EXPECT_EQ(c.pending_ttl_ms, 21000u);
+  EXPECT_EQ(c.flags, 0u);
   EXPECT_EQ(c.mode, uint32_t{NFR_MODE_COMPAT});
 }
 
@@ -164,7 +169,7 @@ TEST_F(DatapathTest, SecondStartWithSamePinDirIsRefusedNamingPid) {
   std::cout << "[ refused ] " << msg << "\n";
   // The refused start must not have touched the owner's datapath.
   EXPECT_EQ(IngressProg(), id);
-  EXPECT_EQ(PinnedCount(), 8);
+  EXPECT_EQ(PinnedCount(), static_cast<int>(std::size(kMapNames)));
 }
 
 TEST_F(DatapathTest, DestructorDetachesUnpinsAndRemovesCompatRule) {
@@ -209,7 +214,7 @@ TEST_F(DatapathTest, StartAfterCrashCleansLeftoversAndSucceeds) {
   // Leftovers of the crashed agent.
   uint32_t stale_id = IngressProg();
   EXPECT_NE(stale_id, 0u) << "filter must survive the crash (traffic keeps flowing)";
-  EXPECT_EQ(PinnedCount(), 8);
+  EXPECT_EQ(PinnedCount(), static_cast<int>(std::size(kMapNames)));
   EXPECT_GT(CompatRuleCount(), 0);
   EXPECT_EQ(access(LockPath().c_str(), F_OK), 0);
 
@@ -222,7 +227,7 @@ TEST_F(DatapathTest, StartAfterCrashCleansLeftoversAndSucceeds) {
     DatapathStatus st = (*dp)->status();
     EXPECT_EQ(CompatRuleCount(), st.compat_backend == "nftables" ? 1 : 2)
         << "stale rule must be replaced, not duplicated";
-    EXPECT_EQ(PinnedCount(), 8);
+    EXPECT_EQ(PinnedCount(), static_cast<int>(std::size(kMapNames)));
   }
   EXPECT_EQ(IngressProg(), 0u);
   EXPECT_EQ(PinnedCount(), 0);
@@ -313,6 +318,103 @@ TEST_F(DatapathTest, FlowVerdictSetLookupExpireDelete) {
   EXPECT_TRUE(d.LookupFlow(Key4(IPPROTO_UDP, "10.77.0.2", 3199, "10.77.1.2", 53)).has_value());
 }
 
+// Full values keep their origin; the batch calls see, rewrite and delete many entries; the map
+// has the configured size.
+TEST_F(DatapathTest, FlowValuesWithOriginAndBatchOps) {
+  config_.mutable_flow_cache()->set_max_entries(20000);
+  auto dp = Datapath::Start(config_);
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  Datapath& d = **dp;
+  EXPECT_EQ(d.flow_cache_capacity(), 20000u);
+  int fd = bpf_obj_get((pin_dir_ + "/" NFR_MAP_FLOWS).c_str());
+  ASSERT_GE(fd, 0);
+  bpf_map_info info = {};
+  uint32_t len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+  close(fd);
+  EXPECT_EQ(info.max_entries, 20000u);
+  EXPECT_EQ(info.value_size, sizeof(nfr_flow_value));
+  EXPECT_EQ(sizeof(nfr_flow_value), 32u);
+
+  nfr_flow_key one = Key4(IPPROTO_TCP, "10.77.0.2", 1, "10.77.1.2", 80);
+  nfr_flow_value v = {};
+  v.expires_ns = datapath::ExpiryFromTtl(absl::Seconds(60));
+  v.verdict = NFR_VERDICT_ALLOW;
+  v.origin = NFR_ORIGIN_CONTROLLER;
+  v.ifindex = static_cast<uint32_t>(ifindex_);
+  v.rule = 3;
+  v.origin_id = 0x123456789ull;
+  ASSERT_TRUE(d.SetFlow(one, v).ok());
+  auto got = d.LookupFlow(one);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->origin, NFR_ORIGIN_CONTROLLER);
+  EXPECT_EQ(got->rule, 3u);
+  EXPECT_EQ(got->origin_id, 0x123456789ull);
+  EXPECT_EQ(got->ifindex, static_cast<uint32_t>(ifindex_));
+
+  // 10000 policy entries (plus `one`), 100 of them already expired.
+  std::vector<nfr_flow_key> keys;
+  std::vector<nfr_flow_value> values;
+  for (uint32_t i = 0; i < 10000; ++i) {
+    nfr_flow_key k = Key6(IPPROTO_UDP, "fd77::2", static_cast<uint16_t>(i), "fd77:1::2", 53);
+    k.saddr[2] = htonl(i >> 16);
+    nfr_flow_value pv = {};
+    pv.expires_ns = i < 100 ? 1 : datapath::ExpiryFromTtl(absl::Seconds(60));
+    pv.verdict = NFR_VERDICT_ALLOW;
+    pv.origin = NFR_ORIGIN_POLICY;
+    pv.rule = i % 7 + 1;
+    pv.origin_id = 42;
+    keys.push_back(k);
+    values.push_back(pv);
+  }
+  ASSERT_TRUE(d.UpdateFlows(keys, values).ok());
+
+  // Re-evaluate: every policy entry of rule 1 becomes a DENY of version 43.
+  size_t seen = 0, chunks = 0, controller = 0;
+  std::vector<nfr_flow_key> deny_keys;
+  std::vector<nfr_flow_value> deny_values;
+  ASSERT_TRUE(d.DumpFlows([&](absl::Span<const nfr_flow_key> ks,
+                              absl::Span<const nfr_flow_value> vs) {
+                 ++chunks;
+                 seen += ks.size();
+                 for (size_t i = 0; i < ks.size(); ++i) {
+                   if (vs[i].origin == NFR_ORIGIN_CONTROLLER) ++controller;
+                   if (vs[i].origin != NFR_ORIGIN_POLICY || vs[i].rule != 1) continue;
+                   nfr_flow_value nv = vs[i];
+                   nv.verdict = NFR_VERDICT_DENY;
+                   nv.origin_id = 43;
+                   deny_keys.push_back(ks[i]);
+                   deny_values.push_back(nv);
+                 }
+               }).ok());
+  EXPECT_EQ(seen, 9901u) << "expired entries are not dumped";
+  EXPECT_GE(chunks, 2u) << "dumped in chunks";
+  EXPECT_EQ(controller, 1u);
+  ASSERT_EQ(deny_keys.size(), 1414u);  // i % 7 == 0 for i in 100..9999
+  ASSERT_TRUE(d.UpdateFlows(deny_keys, deny_values).ok());
+  got = d.LookupFlow(keys[700]);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->verdict, uint32_t{NFR_VERDICT_DENY});
+  EXPECT_EQ(got->origin_id, 43u);
+  EXPECT_EQ(d.LookupFlow(keys[701])->verdict, uint32_t{NFR_VERDICT_ALLOW});
+
+  // Delete half, with absent keys mixed in.
+  std::vector<nfr_flow_key> gone(keys.begin(), keys.begin() + 5000);
+  gone.insert(gone.begin() + 2500, Key4(IPPROTO_UDP, "192.0.2.1", 1, "192.0.2.2", 2));
+  gone.push_back(Key4(IPPROTO_UDP, "192.0.2.1", 3, "192.0.2.2", 4));
+  ASSERT_TRUE(d.DeleteFlows(gone).ok());
+  ASSERT_TRUE(d.DeleteFlows(gone).ok()) << "deleting absent flows is not an error";
+  EXPECT_FALSE(d.LookupFlow(keys[4999]).has_value());
+  EXPECT_TRUE(d.LookupFlow(keys[5000]).has_value());
+  seen = 0;
+  ASSERT_TRUE(d.DumpFlows([&](absl::Span<const nfr_flow_key> ks,
+                              absl::Span<const nfr_flow_value>) { seen += ks.size(); })
+                  .ok());
+  EXPECT_EQ(seen, 5001u);
+  ASSERT_TRUE(d.UpdateFlows(keys, absl::MakeConstSpan(values).subspan(1)).code() ==
+              absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(DatapathTest, UpdateSelectionWritesMapsAndFlags) {
   config_.mutable_selection()->add_dst_ports(443);
   auto dp = Datapath::Start(config_);
@@ -330,7 +432,7 @@ TEST_F(DatapathTest, UpdateSelectionWritesMapsAndFlags) {
     uint32_t zero = 0;
     nfr_config c = {};
     bpf_map_lookup_elem(cfg, &zero, &c);
-    return c.flags;
+    return c.flags & ~uint32_t{NFR_CFG_DEFAULT_DROP};
   };
   uint32_t ifk = static_cast<uint32_t>(ifindex_);
   nfr_iface ifv = {};

@@ -46,8 +46,9 @@ class TcProgramTest : public ::testing::Test {
     if (skel_) nfr_tc__destroy(skel_);
   }
 
-  void SetConfig(uint32_t mode, uint32_t flags, uint32_t pending_ttl_ms = 5000) {
-    nfr_config c = {mode, flags, kMark, pending_ttl_ms};
+  void SetConfig(uint32_t mode, uint32_t flags, uint32_t pending_ttl_ms = 5000,
+                 uint32_t budget_rate = 0, uint32_t budget_burst = 0) {
+    nfr_config c = {mode, flags, kMark, pending_ttl_ms, budget_rate, budget_burst};
     uint32_t zero = 0;
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.nfr_config), &zero, &c, BPF_ANY), 0);
   }
@@ -441,7 +442,8 @@ TEST_F(TcProgramTest, PendingFlowSendsEveryPacketUp) {
 
 TEST_F(TcProgramTest, ExpiredEntriesAreMisses) {
   nfr_flow_key k = Key4(IPPROTO_TCP, kA, 40000, kB, 80);
-  PutFlow(k, NFR_VERDICT_DENY, -1);
+  // The program reads the coarse clock (up to one tick, <= 10 ms, behind): expired 20 ms ago.
+  PutFlow(k, NFR_VERDICT_DENY, -20'000'000);
   // A non-new packet of an expired flow passes and leaves the entry alone.
   RunResult r = Run(Eth(kEthIp, Ip4(IPPROTO_TCP, kA, kB, Tcp(40000, 80, kAck))));
   EXPECT_EQ(r.retval, TC_ACT_OK);
@@ -472,6 +474,98 @@ TEST_F(TcProgramTest, PendingEntryExpiresAfterTtl) {
   EXPECT_EQ(Run(ack).mark, kMark);
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
   EXPECT_EQ(Run(ack).mark, 0u) << "expired pending entry must no longer send packets up";
+}
+
+TEST_F(TcProgramTest, PendingEntryRecordsInterfaceAndDirection) {
+  constexpr uint32_t kIf = kLo;  // BPF_PROG_TEST_RUN needs an existing device
+  ASSERT_EQ(Run(Syn4(1000), Dir::kIngress, 0, kIf).err, 0);
+  ASSERT_EQ(Run(Syn4(1001), Dir::kEgress, 0, kIf).err, 0);
+  auto in = RawFlow(Key4(IPPROTO_TCP, kA, 1000, kB, 80));
+  auto out = RawFlow(Key4(IPPROTO_TCP, kA, 1001, kB, 80));
+  ASSERT_TRUE(in.has_value() && out.has_value());
+  EXPECT_EQ(in->verdict, uint32_t{NFR_VERDICT_PENDING});
+  EXPECT_EQ(in->origin, NFR_ORIGIN_NONE);
+  EXPECT_EQ(in->ifindex, kIf);
+  EXPECT_EQ(in->direction, NFR_DIR_INGRESS);
+  EXPECT_EQ(out->ifindex, kIf);
+  EXPECT_EQ(out->direction, NFR_DIR_EGRESS);
+  EXPECT_EQ(in->rule, 0u);
+  EXPECT_EQ(in->origin_id, 0u);
+  EXPECT_EQ(in->pad, 0u);
+}
+
+// ---- per-source new-flow budget ----
+
+// One source floods new flows: the first `burst` go up, the rest get the default verdict in the
+// kernel without a cache entry; another source is not affected.
+TEST_F(TcProgramTest, FloodingSourceIsCutAtItsBudgetOthersStillGetThrough) {
+  SetConfig(NFR_MODE_COMPAT, NFR_CFG_DEFAULT_DROP, 5000, /*rate=*/1, /*burst=*/5);
+  int up = 0, dropped = 0;
+  for (uint16_t port = 1; port <= 50; ++port) {
+    RunResult r = Run(Eth(kEthIp, Ip4(IPPROTO_UDP, kA, kB, Udp(port, 53))));
+    ASSERT_EQ(r.err, 0);
+    if (r.retval == TC_ACT_OK && (r.mark & kMark)) ++up;
+    if (r.retval == TC_ACT_SHOT) ++dropped;
+  }
+  EXPECT_EQ(up, 5);
+  EXPECT_EQ(dropped, 45);
+  EXPECT_EQ(Stat(NFR_STAT_BUDGET_EXCEEDED), 45u);
+  EXPECT_EQ(Stat(NFR_STAT_TO_COMPAT), 5u);
+  EXPECT_EQ(FlowCount(), 5u) << "over-budget flows leave no cache entry";
+  // The other source still gets its new flows up.
+  ExpectSentUp(Eth(kEthIp, Ip4(IPPROTO_UDP, "10.77.0.3", kB, Udp(9, 53))),
+               Key4(IPPROTO_UDP, "10.77.0.3", 9, kB, 53));
+  // Packets of the flooder's flows that already went up are not charged again.
+  RunResult r = Run(Eth(kEthIp, Ip4(IPPROTO_UDP, kA, kB, Udp(1, 53))));
+  EXPECT_EQ(r.mark & kMark, kMark);
+  EXPECT_EQ(Stat(NFR_STAT_CACHE_PENDING), 1u);
+  EXPECT_EQ(Stat(NFR_STAT_BUDGET_EXCEEDED), 45u);
+}
+
+TEST_F(TcProgramTest, OverBudgetGetsAcceptWhenTheDefaultVerdictIsAccept) {
+  SetConfig(NFR_MODE_COMPAT, 0, 5000, /*rate=*/1, /*burst=*/1);
+  ExpectSentUp(Syn4(1), Key4(IPPROTO_TCP, kA, 1, kB, 80));
+  RunResult r = Run(Syn4(2));
+  EXPECT_EQ(r.retval, TC_ACT_OK);
+  EXPECT_EQ(r.mark, 0u) << "passed in the kernel, not sent up";
+  EXPECT_EQ(Stat(NFR_STAT_BUDGET_EXCEEDED), 1u);
+  EXPECT_FALSE(RawFlow(Key4(IPPROTO_TCP, kA, 2, kB, 80)).has_value());
+}
+
+TEST_F(TcProgramTest, BudgetIsPerSlash64ForIpv6) {
+  SetConfig(NFR_MODE_COMPAT, NFR_CFG_DEFAULT_DROP, 5000, /*rate=*/1, /*burst=*/1);
+  ExpectSentUp(Syn6(1), Key6(IPPROTO_TCP, kA6, 1, kB6, 80));
+  // Same /64, other interface id: shares the bucket.
+  EXPECT_EQ(Run(Eth(kEthIp6, Ip6(IPPROTO_TCP, "fd77::99", kB6, Tcp(2, 80, kSyn)))).retval,
+            TC_ACT_SHOT);
+  // Another /64: its own bucket.
+  ExpectSentUp(Eth(kEthIp6, Ip6(IPPROTO_TCP, "fd77:0:0:1::2", kB6, Tcp(3, 80, kSyn))),
+               Key6(IPPROTO_TCP, "fd77:0:0:1::2", 3, kB6, 80));
+  EXPECT_EQ(Stat(NFR_STAT_BUDGET_EXCEEDED), 1u);
+}
+
+TEST_F(TcProgramTest, BudgetRefillsAtItsRate) {
+  SetConfig(NFR_MODE_COMPAT, NFR_CFG_DEFAULT_DROP, 5000, /*rate=*/10, /*burst=*/2);
+  auto send = [&](uint16_t port) {
+    return Run(Eth(kEthIp, Ip4(IPPROTO_UDP, kA, kB, Udp(port, 53)))).retval == TC_ACT_OK;
+  };
+  uint16_t port = 1;
+  int up = 0;
+  for (int i = 0; i < 10; ++i) up += send(port++);
+  EXPECT_EQ(up, 2);
+  // 10 per second: after 350 ms about 3 more (never the whole window's worth of 10).
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  up = 0;
+  for (int i = 0; i < 10; ++i) up += send(port++);
+  EXPECT_GE(up, 2);
+  EXPECT_LE(up, 4);
+}
+
+TEST_F(TcProgramTest, NoBudgetWhenRateIsZero) {
+  for (uint16_t port = 1; port <= 200; ++port) {
+    ASSERT_EQ(Run(Eth(kEthIp, Ip4(IPPROTO_UDP, kA, kB, Udp(port, 53)))).mark & kMark, kMark);
+  }
+  EXPECT_EQ(Stat(NFR_STAT_BUDGET_EXCEEDED), 0u);
 }
 
 // ---- pathways ----
@@ -542,6 +636,25 @@ TEST_F(TcProgramTest, AllStatsCountedOverMixedTraffic) {
   EXPECT_EQ(s[NFR_STAT_CACHE_DENY], 1u);
   EXPECT_EQ(s[NFR_STAT_CACHE_PENDING], 1u);
   EXPECT_EQ(s[NFR_STAT_TO_COMPAT], 2u);
+}
+
+// Prints the program's cost on the cached fast path (BPF_PROG_TEST_RUN average; informative, the
+// figure is not asserted) and checks the verdict of every repetition stays the cached one.
+TEST_F(TcProgramTest, CachedAllowFastPathCostPrinted) {
+  nfr_flow_key k = Key4(IPPROTO_TCP, kA, 40000, kB, 80);
+  PutFlow(k, NFR_VERDICT_ALLOW, 60'000'000'000);
+  Bytes frame = Eth(kEthIp, Ip4(IPPROTO_TCP, kA, kB, Tcp(40000, 80, kAck)));
+  constexpr uint32_t kRepeat = 200000;
+  __sk_buff in = {};
+  in.ifindex = kLo;
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+              .data_size_in = static_cast<uint32_t>(frame.size()), .ctx_in = &in,
+              .ctx_size_in = sizeof(in), .repeat = kRepeat);
+  ASSERT_EQ(bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.nfr_ingress), &opts), 0);
+  EXPECT_EQ(opts.retval, uint32_t{TC_ACT_OK});
+  EXPECT_EQ(Stat(NFR_STAT_CACHE_ALLOW), uint64_t{kRepeat});
+  std::cout << "[ fast path ] cached allow: " << opts.duration << " ns per run (test_run)\n";
+  RecordProperty("cached_allow_ns", std::to_string(opts.duration));
 }
 
 // Loads on this kernel; prints what the verifier processed (the 6.1 limit is 1M insns).

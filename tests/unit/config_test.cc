@@ -48,6 +48,9 @@ TEST(Config, EmbeddedDefaultIsValidAndComplete) {
   EXPECT_EQ(c.store().db_path(), "/var/lib/nfr/state.db");
   EXPECT_EQ(c.store().max_decisions(), 100000u);
   EXPECT_EQ(c.store().max_decision_age_days(), 30u);
+  EXPECT_EQ(c.flow_cache().max_entries(), 65536u);
+  EXPECT_EQ(c.new_flow_budget().rate_per_second(), 1000u);
+  EXPECT_EQ(c.new_flow_budget().burst(), 2000u);
   EXPECT_EQ(c.policy().default_verdict(), nfr::v1::VERDICT_DROP);
   EXPECT_EQ(c.policy().pending_timeout_ms(), 5000u);
   EXPECT_EQ(c.policy().flow_ttl_seconds(), 300u);
@@ -68,6 +71,23 @@ TEST(Config, ExplicitZeroQueueNumAndMarkAreKept) {
   EXPECT_EQ(c->queue().num(), 0u);
   EXPECT_EQ(ErrorOf(R"({"compat": {"mark": 0}})"),
             "compat.mark: 0 cannot mark packets; use a nonzero bit, e.g. 16777216 (0x01000000)");
+}
+
+TEST(Config, FlowCacheSizeAndNewFlowBudget) {
+  auto off = Effective(R"({"new_flow_budget": {"rate_per_second": 0}})");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->new_flow_budget().rate_per_second(), 0u) << "explicit 0 turns the budget off";
+  auto set = Effective(R"({"flow_cache": {"max_entries": 1048576},
+                           "new_flow_budget": {"rate_per_second": 50}})");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->flow_cache().max_entries(), 1048576u);
+  EXPECT_EQ(set->new_flow_budget().burst(), 100u);
+  EXPECT_TRUE(StartsWith(ErrorOf(R"({"flow_cache": {"max_entries": 5000000}})"),
+                         "flow_cache.max_entries: 5000000 is out of range; use 1..4194304"));
+  EXPECT_TRUE(StartsWith(ErrorOf(R"({"new_flow_budget": {"rate_per_second": 2000000}})"),
+                         "new_flow_budget.rate_per_second: 2000000 is out of range"));
+  EXPECT_TRUE(StartsWith(ErrorOf(R"({"new_flow_budget": {"burst": 2000000}})"),
+                         "new_flow_budget.burst: 2000000 is out of range"));
 }
 
 TEST(Config, FileWithoutPolicyGetsTheExamplePolicy) {
