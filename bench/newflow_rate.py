@@ -23,6 +23,7 @@ PIN_DIR = harness.BPF_FS / "qs-newflow"
 QUEUE = 4800       # bare single queue, agent count=1
 QUEUE2 = 4802      # agent count=2 (4802, 4803)
 BARE2 = 4804       # bare, two processes with fanout (4804, 4805)
+QLOOP = 4806       # the agent's queue layer alone (4806; 4807, 4808 for two queues)
 DPORT = 9
 SRC_BASE, NSRC = "10.77.0.10", 200
 
@@ -60,10 +61,12 @@ def server_counter(lab):
 
 
 class Bare:
-    """One bare accept loop per queue, plus the netfilter rule that queues the flood to them."""
+    """One bare accept loop per queue (or, with `argvs`, the given processes), plus the netfilter
+    rule that queues the flood to them."""
 
-    def __init__(self, lab, exe, first, count):
-        self.lab, self.exe, self.first, self.count = lab, exe, first, count
+    def __init__(self, lab, exe, first, count, argvs=None):
+        self.lab, self.first, self.count = lab, first, count
+        self.argvs = argvs or [[exe, str(first + i)] for i in range(count)]
 
     def rule(self):
         q = (["--queue-balance", f"{self.first}:{self.first + self.count - 1}"] if self.count > 1
@@ -75,11 +78,10 @@ class Bare:
     def start(self):
         sh(["iptables", "-w", "5", "-t", "mangle", "-I"] + self.rule(), self.lab, self.lab.rtr)
         self.procs = []
-        for i in range(self.count):
-            p = self.lab.popen(self.lab.rtr, [self.exe, str(self.first + i)], stdout=subprocess.PIPE,
-                               text=True)
+        for argv in self.argvs:
+            p = self.lab.popen(self.lab.rtr, argv, stdout=subprocess.PIPE, text=True)
             if p.stdout.readline().strip() != "ready":
-                raise RuntimeError("bare loop did not start")
+                raise RuntimeError(f"{argv[0]} did not start")
             self.procs.append(p)
         self.cpu0 = sum(bench_lib.cpu_seconds(p.pid) for p in self.procs)
 
@@ -89,7 +91,10 @@ class Bare:
         for p in self.procs:
             p.terminate()
             out, _ = p.communicate(timeout=10)
-            n += json.loads(out.strip().splitlines()[-1])["verdicts"]
+            res = json.loads(out.strip().splitlines()[-1])
+            n += res["verdicts"]
+            if len(res) > 1:
+                print(f"    {self.argvs[0][0].rsplit('/', 1)[-1]}: {res}")
         sh(["iptables", "-w", "5", "-t", "mangle", "-D"] + self.rule(), self.lab, self.lab.rtr)
         return n, cpu
 
@@ -125,13 +130,16 @@ class AgentRun:
 def main():
     ap = bench_lib.common_args(__doc__)
     ap.add_argument("--ctl", default=os.environ.get("NFR_CTL", str(bench_lib.ROOT / "build/ctl/nfrctl")))
+    ap.add_argument("--queue-loop", default=str(bench_lib.ROOT / "build/bench/queue_accept_loop"),
+                    help="queue_accept_loop binary (variants queue1/queue2)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=4)
     ap.add_argument("--pps", type=float, default=100000)
     ap.add_argument("--perf", metavar="PREFIX",
                     help="record `perf record -g` of each agent run to PREFIX-<kind>-<rep>.data")
     ap.add_argument("--only", default="bare1,agent1,agent2,bare2",
-                    help="comma-separated subset of bare1,agent1,agent2,bare2")
+                    help="comma-separated subset of bare1,agent1,agent2,bare2,queue1,queue2 "
+                         "(queue*: the agent's queue layer alone, accepting everything)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench: run as root (creates namespaces, attaches BPF)")
@@ -150,6 +158,9 @@ def main():
         kinds = {
             "bare1": lambda: Bare(lab, tools["nfq_bare_loop"], QUEUE, 1),
             "bare2": lambda: Bare(lab, tools["nfq_bare_loop"], BARE2, 2),
+            "queue1": lambda: Bare(lab, None, QLOOP, 1, [[args.queue_loop, str(QLOOP), "1"]]),
+            "queue2": lambda: Bare(lab, None, QLOOP + 1, 2,
+                                   [[args.queue_loop, str(QLOOP + 1), "2"]]),
             "agent1": lambda: AgentRun(lab, workdir, args.ctl, QUEUE, 1),
             "agent2": lambda: AgentRun(lab, workdir, args.ctl, QUEUE2, 2),
         }
@@ -195,7 +206,7 @@ def main():
                   f"{', '.join('%.1fk' % (r['rate'] / 1000) for r in v)}); uninspected "
                   f"{un} of {sent} ({100 * un / max(1, sent):.1f} %)")
         if "bare1" in med:
-            for k in ("agent1", "agent2", "bare2"):
+            for k in ("agent1", "agent2", "bare2", "queue1", "queue2"):
                 if k in med:
                     print(f"ratio {k} / bare1: {med[k] / med['bare1']:.2f}")
     finally:
