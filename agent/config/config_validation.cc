@@ -51,6 +51,10 @@ absl::Status ValidateQueue(const nfr::v1::QueueConfig& q) {
                       absl::StrCat("queues ", q.num(), "..", uint64_t{q.num()} + q.count() - 1,
                                    " pass 65535; lower queue.num or queue.count"));
   }
+  if (q.fail_closed() && q.overflow() == nfr::v1::QUEUE_OVERFLOW_ACCEPT) {
+    return FieldError("queue.fail_closed",
+                      "contradicts queue.overflow QUEUE_OVERFLOW_ACCEPT; drop one of them");
+  }
   if (q.max_len() < 1 || q.max_len() > kMaxQueueMaxLen) {
     return FieldError("queue.max_len",
                       absl::StrCat(q.max_len(), " is out of range; use 1..", kMaxQueueMaxLen));

@@ -1,6 +1,7 @@
 // Compat mode's single agent-owned netfilter rule: queue packets carrying the compat mark to
 // NFQUEUE with bypass, in PREROUTING for IPv4 and IPv6. nftables `queue` when the kernel has
-// nft_queue, else iptables NFQUEUE (nft or legacy flavour, whichever works here).
+// nft_queue, else iptables NFQUEUE (nft or legacy flavour, whichever works here). Bypass: with no
+// agent bound, marked packets pass. The queue layer clears the mark bit when it accepts a packet.
 #pragma once
 
 #include <cstdint>

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -18,22 +19,59 @@ extern "C" {
 }
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace nfr {
 namespace {
 
-constexpr size_t kRecvBufferSize = 128 * 1024;
-constexpr int kMaxBatch = 64;
+constexpr unsigned kSlots = 64;        // datagrams per recvmmsg
+constexpr int kRoundsPerWakeup = 16;   // recvmmsg rounds before polling again
+constexpr size_t kMaxVerdictMsg = 64;  // nlmsghdr + nfgenmsg + verdict + mark, aligned
 constexpr uint16_t kPacketMsgType = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET;
+constexpr absl::Duration kAckTimeout = absl::Seconds(5);
+
+// A verdict message (single or batch) for `id` at `buf`; returns its length.
+size_t PutVerdict(char* buf, uint16_t queue, int type, uint32_t id, bool accept, bool set_mark,
+                  uint32_t mark) {
+  nlmsghdr* nlh = nfq_nlmsg_put(buf, type, queue);
+  nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), accept ? NF_ACCEPT : NF_DROP);
+  if (set_mark) nfq_nlmsg_verdict_put_mark(nlh, mark);
+  return nlh->nlmsg_len;
+}
 
 }  // namespace
+
+bool OverflowAccepts(OverflowVerdict overflow, bool default_accepts) {
+  switch (overflow) {
+    case OverflowVerdict::kAccept:
+      return true;
+    case OverflowVerdict::kDrop:
+      return false;
+    case OverflowVerdict::kPolicyDefault:
+      break;
+  }
+  return default_accepts;
+}
 
 absl::StatusOr<std::unique_ptr<PacketQueue>> PacketQueue::Open(uint16_t num,
                                                                const QueueOptions& options,
                                                                PacketHandler* handler) {
   std::unique_ptr<PacketQueue> q(new PacketQueue(num, handler));
-  q->buf_size_ = kRecvBufferSize;
-  q->buf_ = std::make_unique<char[]>(q->buf_size_);
+  q->clear_mark_ = options.clear_mark;
+  q->slot_size_ = (std::max<size_t>(4096, options.copy_range + 1024) + 7) & ~size_t{7};
+  q->slots_ = std::make_unique<char[]>(q->slot_size_ * kSlots);
+  q->msgs_ = std::make_unique<mmsghdr[]>(kSlots);
+  q->iovs_ = std::make_unique<iovec[]>(kSlots);
+  for (unsigned i = 0; i < kSlots; ++i) {
+    q->iovs_[i] = {q->slots_.get() + i * q->slot_size_, q->slot_size_};
+    q->msgs_[i] = {};
+    q->msgs_[i].msg_hdr.msg_iov = &q->iovs_[i];
+    q->msgs_[i].msg_hdr.msg_iovlen = 1;
+  }
+  q->batch_.reserve(kSlots);
+  q->out_size_ = kSlots * kMaxVerdictMsg;
+  q->out_ = std::make_unique<char[]>(q->out_size_);
+  q->held_.Reset(options.max_len);
   q->nl_ = mnl_socket_open(NETLINK_NETFILTER);
   if (q->nl_ == nullptr) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -44,7 +82,7 @@ absl::StatusOr<std::unique_ptr<PacketQueue>> PacketQueue::Open(uint16_t num,
     return absl::InternalError(
         absl::StrCat("NFQUEUE ", num, ": binding the netlink socket: ", std::strerror(errno)));
   }
-  q->portid_ = mnl_socket_get_portid(q->nl_);
+  q->fd_ = mnl_socket_get_fd(q->nl_);
   q->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (q->stop_fd_ < 0) {
     return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
@@ -54,10 +92,9 @@ absl::StatusOr<std::unique_ptr<PacketQueue>> PacketQueue::Open(uint16_t num,
 }
 
 absl::Status PacketQueue::Configure(const QueueOptions& options) {
-  const int fd = mnl_socket_get_fd(nl_);
   int size = static_cast<int>(options.socket_buffer_bytes);
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));  // capped by rmem_max
+  if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0) {
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));  // capped by rmem_max
   }
 
   char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -65,18 +102,30 @@ absl::Status PacketQueue::Configure(const QueueOptions& options) {
   nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
   if (auto s = Transact(nlh, "bind"); !s.ok()) return s;
 
+  const bool fail_open = OverflowAccepts(options.overflow, options.default_accepts);
   nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, num_);
   nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, static_cast<int>(options.copy_range));
   nfq_nlmsg_cfg_put_qmaxlen(nlh, options.max_len);
-  const uint32_t flags = NFQA_CFG_F_GSO | (options.fail_open ? NFQA_CFG_F_FAIL_OPEN : 0);
+  const uint32_t flags = NFQA_CFG_F_GSO | (fail_open ? NFQA_CFG_F_FAIL_OPEN : 0);
   mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
   mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN));
-  return Transact(nlh, "configure (copy range, queue length, GSO and fail-open flags)");
+  auto s = Transact(nlh, "configure (copy range, queue length, GSO and fail-open flags)");
+  if (s.ok()) fail_open_ = fail_open;
+  return s;
 }
 
-absl::Status PacketQueue::Send(const nlmsghdr* nlh) {
-  absl::MutexLock lock(&send_mu_);
-  if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) {
+absl::Status PacketQueue::SetFailOpen(bool fail_open) {
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, num_);
+  mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(fail_open ? NFQA_CFG_F_FAIL_OPEN : 0));
+  mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_FAIL_OPEN));
+  auto s = Transact(nlh, "set the fail-open flag");
+  if (s.ok()) fail_open_ = fail_open;
+  return s;
+}
+
+absl::Status PacketQueue::Send(const void* data, size_t len) {
+  if (sendto(fd_, data, len, 0, nullptr, 0) < 0) {
     ++errors_;
     return absl::UnavailableError(
         absl::StrCat("NFQUEUE ", num_, ": sending to the kernel: ", std::strerror(errno)));
@@ -84,31 +133,63 @@ absl::Status PacketQueue::Send(const nlmsghdr* nlh) {
   return absl::OkStatus();
 }
 
-absl::Status PacketQueue::Transact(nlmsghdr* nlh, const char* what) {
-  nlh->nlmsg_flags |= NLM_F_ACK;
-  nlh->nlmsg_seq = ack_seq_ = ++seq_;
-  ack_errno_ = -1;
-  if (auto s = Send(nlh); !s.ok()) return s;
-  const int fd = mnl_socket_get_fd(nl_);
-  for (int waited_ms = 0; ack_errno_ < 0 && waited_ms < 5000;) {
-    pollfd p = {fd, POLLIN, 0};
-    const int r = poll(&p, 1, 100);
-    if (r == 0) waited_ms += 100;
-    if (r > 0) ReceiveBatch(kMaxBatch);  // packets may already arrive: handled normally
+void PacketQueue::NoteAck(uint32_t seq, int error) {
+  absl::MutexLock lock(&ack_mu_);
+  if (ack_seq_ != 0 && seq == ack_seq_) {
+    ack_errno_ = error;
+  } else if (error != 0) {
+    ++errors_;  // e.g. a verdict for an id the kernel no longer holds
   }
-  ack_seq_ = 0;
-  if (ack_errno_ < 0) {
+}
+
+absl::Status PacketQueue::Transact(nlmsghdr* nlh, const char* what) {
+  const uint32_t seq = ++seq_;
+  nlh->nlmsg_flags |= NLM_F_ACK;
+  nlh->nlmsg_seq = seq;
+  {
+    absl::MutexLock lock(&ack_mu_);
+    // One request at a time: wait for a previous caller's answer slot to free up.
+    ack_mu_.AwaitWithTimeout(absl::Condition(
+                                 +[](uint32_t* s) { return *s == 0; }, &ack_seq_),
+                             kAckTimeout);
+    ack_seq_ = seq;
+    ack_errno_ = -1;
+  }
+  absl::Status sent = Send(nlh, nlh->nlmsg_len);
+  int answer = -1;
+  if (sent.ok() && running_) {
+    // The queue thread reads the answer.
+    absl::MutexLock lock(&ack_mu_);
+    ack_mu_.AwaitWithTimeout(absl::Condition(
+                                 +[](int* e) { return *e >= 0; }, &ack_errno_),
+                             kAckTimeout);
+    answer = ack_errno_;
+  } else if (sent.ok()) {
+    for (absl::Time deadline = absl::Now() + kAckTimeout; absl::Now() < deadline;) {
+      pollfd p = {fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) > 0) ReceiveBatch(1);  // packets may already arrive: handled normally
+      absl::MutexLock lock(&ack_mu_);
+      if (ack_errno_ >= 0) break;
+    }
+    absl::MutexLock lock(&ack_mu_);
+    answer = ack_errno_;
+  }
+  {
+    absl::MutexLock lock(&ack_mu_);
+    ack_seq_ = 0;
+  }
+  if (!sent.ok()) return sent;
+  if (answer < 0) {
     return absl::DeadlineExceededError(
         absl::StrCat("NFQUEUE ", num_, ": no answer from the kernel to ", what));
   }
-  if (ack_errno_ == 0) return absl::OkStatus();
-  const std::string err =
-      absl::StrCat("NFQUEUE ", num_, ": ", what, ": ", std::strerror(ack_errno_));
-  if (ack_errno_ == EBUSY) {
+  if (answer == 0) return absl::OkStatus();
+  const std::string err = absl::StrCat("NFQUEUE ", num_, ": ", what, ": ", std::strerror(answer));
+  if (answer == EBUSY) {
     return absl::FailedPreconditionError(absl::StrCat(
         err, "; another process has bound this queue: stop it or set queue.num/--queue_num"));
   }
-  if (ack_errno_ == EPERM) {
+  if (answer == EPERM) {
     return absl::PermissionDeniedError(absl::StrCat(err, "; run nfr-agent as root"));
   }
   return absl::InternalError(err);
@@ -120,7 +201,7 @@ PacketQueue::~PacketQueue() {
     char buf[MNL_SOCKET_BUFFER_SIZE];
     nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, num_);
     nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
-    (void)Send(nlh);
+    (void)Send(nlh, nlh->nlmsg_len);
     mnl_socket_close(nl_);
   }
   if (stop_fd_ >= 0) close(stop_fd_);
@@ -129,6 +210,7 @@ PacketQueue::~PacketQueue() {
 void PacketQueue::Start() {
   if (thread_.joinable()) return;
   stopping_ = false;
+  running_ = true;
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -138,14 +220,14 @@ void PacketQueue::Stop() {
   const uint64_t one = 1;
   (void)!write(stop_fd_, &one, sizeof(one));
   thread_.join();
+  running_ = false;
   uint64_t drain;
   (void)!read(stop_fd_, &drain, sizeof(drain));
 }
 
 void PacketQueue::Loop() {
-  const int fd = mnl_socket_get_fd(nl_);
   while (!stopping_) {
-    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
     const int r = poll(fds, 2, -1);
     if (r < 0) {
       if (errno != EINTR) ++errors_;
@@ -153,43 +235,43 @@ void PacketQueue::Loop() {
     }
     if (fds[1].revents != 0) {
       // Barrier for shutdown: what the kernel queued before Stop gets its verdict.
-      while (ReceiveBatch(kMaxBatch)) {
+      while (ReceiveBatch(kRoundsPerWakeup)) {
       }
       break;
     }
-    // ENOBUFS arrives as a pending socket error (POLLERR); recv() reports it.
-    ReceiveBatch(kMaxBatch);
+    // POLLERR: ENOBUFS is a pending socket error; recvmmsg below picks it up.
+    ReceiveBatch(kRoundsPerWakeup);
   }
 }
 
-bool PacketQueue::ReceiveBatch(int max) {
-  const int fd = mnl_socket_get_fd(nl_);
+bool PacketQueue::ReceiveBatch(int rounds) {
   bool any = false;
-  for (int i = 0; i < max; ++i) {
-    const ssize_t n = recv(fd, buf_.get(), buf_size_, MSG_DONTWAIT | MSG_TRUNC);
+  for (int round = 0; round < rounds; ++round) {
+    const int n = recvmmsg(fd_, msgs_.get(), kSlots, MSG_DONTWAIT, nullptr);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR) continue;
       if (errno == ENOBUFS) {
-        ++enobufs_;  // the kernel dropped (or, fail-open, accepted) messages for us
+        ++enobufs_;  // the kernel lost messages for us (dropped or, fail-open, accepted them)
         continue;
       }
-      ++errors_;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) ++errors_;
       break;
     }
-    if (static_cast<size_t>(n) > buf_size_) {
-      ++errors_;  // truncated datagram: cannot be parsed safely
-      continue;
-    }
     any = true;
-    size_t len = static_cast<size_t>(n);
-    for (const nlmsghdr* nlh = reinterpret_cast<const nlmsghdr*>(buf_.get());
-         mnl_nlmsg_ok(nlh, static_cast<int>(len));
-         nlh = mnl_nlmsg_next(nlh, reinterpret_cast<int*>(&len))) {
-      HandleMessage(nlh);
+    for (int i = 0; i < n; ++i) {
+      if (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        ++errors_;  // truncated datagram: cannot be parsed safely
+        continue;
+      }
+      int len = static_cast<int>(msgs_[i].msg_len);
+      for (const nlmsghdr* nlh = static_cast<const nlmsghdr*>(iovs_[i].iov_base);
+           mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+        HandleMessage(nlh);
+      }
     }
+    FlushVerdicts();
+    if (static_cast<unsigned>(n) < kSlots) break;  // the socket is empty
   }
-  FlushVerdicts();
   return any;
 }
 
@@ -200,11 +282,7 @@ void PacketQueue::HandleMessage(const nlmsghdr* nlh) {
       return;
     }
     const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-    if (ack_seq_ != 0 && nlh->nlmsg_seq == ack_seq_) {
-      ack_errno_ = -err->error;
-    } else if (err->error != 0) {
-      ++errors_;  // e.g. a verdict for an id the kernel no longer holds
-    }
+    NoteAck(nlh->nlmsg_seq, -err->error);
     return;
   }
   if (nlh->nlmsg_type != kPacketMsgType) return;
@@ -236,58 +314,71 @@ void PacketQueue::HandleMessage(const nlmsghdr* nlh) {
                             mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]));
   }
   ++received_;
-  ++held_now_;  // counted as held until the handler says otherwise: keeps batching safe
+  if (batch_.size() == batch_.capacity()) FlushVerdicts();
+  // Held until the handler says otherwise: another thread may answer it before we return.
+  held_.Add(p.id, p.mark);
   const QueueAction action = handler_->OnPacket(p);
   if (action == QueueAction::kHold) {
-    ++held_;
+    ++held_count_;
     return;
   }
-  --held_now_;
-  batch_.push_back({p.id, action == QueueAction::kAccept});
+  held_.DropLast(p.id);
+  const bool accept = action == QueueAction::kAccept;
+  const bool set_mark = accept && (p.mark & clear_mark_) != 0;
+  batch_.push_back({p.id, p.mark & ~clear_mark_, accept, set_mark});
 }
 
 void PacketQueue::FlushVerdicts() {
   if (batch_.empty()) return;
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  bool same = true;
-  uint32_t max_id = 0;
-  for (const auto& v : batch_) {
-    same &= v.accept == batch_.front().accept;
-    max_id = std::max(max_id, v.id);
-  }
-  // A batch verdict covers every id <= max_id still in the queue: only safe
-  // when this queue holds nothing for later.
-  if (batch_.size() > 1 && same && held_now_.load() == 0) {
-    nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_VERDICT_BATCH, num_);
-    nfq_nlmsg_verdict_put(nlh, static_cast<int>(max_id),
-                          batch_.front().accept ? NF_ACCEPT : NF_DROP);
-    if (Send(nlh).ok()) {
-      ++batch_verdicts_;
-      (batch_.front().accept ? accepted_ : dropped_) += batch_.size();
-      batch_.clear();
-      return;
+  char* out = out_.get();
+  size_t len = 0;
+  uint64_t batches = 0;
+  for (size_t i = 0; i < batch_.size();) {
+    // A run of one verdict (and one resulting mark): ids i..j-1, increasing.
+    size_t j = i + 1;
+    const Pending& first = batch_[i];
+    while (j < batch_.size() && batch_[j].accept == first.accept &&
+           batch_[j].set_mark == first.set_mark &&
+           (!first.set_mark || batch_[j].mark == first.mark)) {
+      ++j;
     }
+    // A batch verdict covers every id <= the run's last still queued: earlier runs are answered
+    // by the messages before it; held packets must not be reached.
+    const Pending& last = batch_[j - 1];
+    if (j - i > 1 && held_.BatchSafe(last.id)) {
+      len += PutVerdict(out + len, num_, NFQNL_MSG_VERDICT_BATCH, last.id, first.accept,
+                        first.set_mark, first.mark);
+      ++batches;
+    } else {
+      for (size_t k = i; k < j; ++k) {
+        len += PutVerdict(out + len, num_, NFQNL_MSG_VERDICT, batch_[k].id, batch_[k].accept,
+                          batch_[k].set_mark, batch_[k].mark);
+      }
+    }
+    i = j;
   }
-  for (const auto& v : batch_) {
-    nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_VERDICT, num_);
-    nfq_nlmsg_verdict_put(nlh, static_cast<int>(v.id), v.accept ? NF_ACCEPT : NF_DROP);
-    if (Send(nlh).ok()) ++(v.accept ? accepted_ : dropped_);
+  if (Send(out, len).ok()) {
+    batch_verdicts_ += batches;
+    for (const Pending& v : batch_) ++(v.accept ? accepted_ : dropped_);
   }
   batch_.clear();
 }
 
 absl::Status PacketQueue::Verdict(uint32_t id, bool accept) {
-  char buf[MNL_SOCKET_BUFFER_SIZE];
-  nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_VERDICT, num_);
-  nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), accept ? NF_ACCEPT : NF_DROP);
-  --held_now_;
-  if (auto s = Send(nlh); !s.ok()) return s;
+  const std::optional<uint32_t> mark = held_.MarkOf(id);
+  const bool set_mark = accept && mark.has_value() && (*mark & clear_mark_) != 0;
+  char buf[kMaxVerdictMsg];
+  const size_t len = PutVerdict(buf, num_, NFQNL_MSG_VERDICT, id, accept, set_mark,
+                                set_mark ? *mark & ~clear_mark_ : 0);
+  absl::Status s = Send(buf, len);
+  held_.Done(id);  // only now: a batch verdict sent before this one would have reached it
+  if (!s.ok()) return s;
   ++(accept ? accepted_ : dropped_);
   return absl::OkStatus();
 }
 
 QueueStats PacketQueue::stats() const {
-  return {received_.load(), accepted_.load(),       dropped_.load(), held_.load(),
+  return {received_.load(), accepted_.load(),       dropped_.load(), held_count_.load(),
           enobufs_.load(),  batch_verdicts_.load(), errors_.load()};
 }
 

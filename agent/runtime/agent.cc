@@ -19,6 +19,18 @@
 
 namespace nfr {
 
+namespace {
+
+OverflowVerdict QueueOverflowOf(const nfr::v1::QueueConfig& q) {
+  if (q.fail_closed() || q.overflow() == nfr::v1::QUEUE_OVERFLOW_DROP) {
+    return OverflowVerdict::kDrop;
+  }
+  if (q.overflow() == nfr::v1::QUEUE_OVERFLOW_ACCEPT) return OverflowVerdict::kAccept;
+  return OverflowVerdict::kPolicyDefault;
+}
+
+}  // namespace
+
 class DatapathVerdictCache : public VerdictCache {
  public:
   explicit DatapathVerdictCache(Datapath* dp) : dp_(dp) {}
@@ -83,7 +95,10 @@ absl::Status Agent::Start() {
   QueueOptions options;
   options.max_len = q.max_len();
   options.socket_buffer_bytes = q.socket_buffer_bytes();
-  options.fail_open = !q.fail_closed();
+  options.overflow = QueueOverflowOf(q);
+  options.default_accepts = engine_->GetPolicy().default_verdict() == nfr::v1::VERDICT_ACCEPT;
+  // Compat mode: accepted packets leave the queue without the mark bit the program set.
+  if (datapath_->status().mode == "compat") options.clear_mark = config_.compat().mark();
   auto queues = QueueSet::Open(static_cast<uint16_t>(q.num()), static_cast<uint16_t>(q.count()),
                                options, engine_.get());
   if (!queues.ok()) {
@@ -147,6 +162,12 @@ absl::Status Agent::InstallPolicy(const nfr::v1::Policy& policy) {
   if (auto s = engine_->InstallPolicy(policy); !s.ok()) return s;
   absl::MutexLock lock(&dp_mu_);
   SyncPendingTimeout();
+  if (queues_ != nullptr) {
+    if (auto s = queues_->SetOverflowAccepts(policy.default_verdict() == nfr::v1::VERDICT_ACCEPT);
+        !s.ok()) {
+      LogLine(absl::StrCat("nfr-agent: queue overflow verdict not updated: ", s.message()));
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/packet/flow_key.h"
 #include "agent/util/log.h"
+#include "agent/util/log_budget.h"
 #include "agent/util/proto_time.h"
 
 namespace nfr {
@@ -136,7 +137,10 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
     const bool accept = match.action == nfr::v1::ACTION_ACCEPT;
     CacheDecision(key, accept, match.ttl);
     ++(accept ? policy_accept_ : policy_drop_);
-    LogLine(absl::StrCat(
+    static LogBudget lines(100, [](uint64_t n) {
+      LogLine(absl::StrCat("nfr-agent: ", n, " policy decisions not logged (over 100 lines/s)"));
+    });
+    if (lines.Allow()) LogLine(absl::StrCat(
         "decision ", VerdictWord(accept), " ", Where(flow), " (",
         match.rule_id.empty() ? "default verdict" : absl::StrCat("rule ", match.rule_id), ")"));
     if (sink_ != nullptr) {

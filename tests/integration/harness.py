@@ -165,8 +165,8 @@ def clean_stale():
 class Lab:
     """The three namespaces of scripts/lab.sh under a unique prefix."""
 
-    def __init__(self):
-        self.prefix = f"nit{os.getpid()}x{_next_id()}-"
+    def __init__(self, prefix=None):
+        self.prefix = prefix or f"nit{os.getpid()}x{_next_id()}-"
         self.cli, self.rtr, self.srv = (self.prefix + s for s in ("cli", "rtr", "srv"))
         self._procs = []
 

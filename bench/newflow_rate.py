@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""New-flow verdict rate: a UDP flood nfr-cli -> nfr-srv where every packet is a new 5-tuple,
+decided (a) by a bare libnetfilter_queue accept loop (bench/c/nfq_bare_loop.c, compiled here) and
+(b) by nfr-agent with an accept-everything policy, with queue.count=1 and queue.count=2; runs
+alternate in one invocation. Prints verdicts/s of each, the ratios, and how many packets passed
+the router uninspected (reached the server without a verdict: queue overflow with fail-open).
+A benchmark: it prints numbers, it does not pass or fail on them."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import bench_lib
+from bench_lib import harness
+
+HERE = Path(__file__).resolve().parent
+PREFIX = "qs-nf-"
+PIN_DIR = harness.BPF_FS / "qs-newflow"
+QUEUE = 4800       # bare single queue, agent count=1
+QUEUE2 = 4802      # agent count=2 (4802, 4803)
+BARE2 = 4804       # bare, two processes with fanout (4804, 4805)
+QLOOP = 4806       # the agent's queue layer alone (4806; 4807, 4808 for two queues)
+DPORT = 9
+SRC_BASE, NSRC = "10.77.0.10", 200
+
+
+def sh(ns_argv, lab=None, ns=None, **kw):
+    argv = (lab.nsenter(ns) if lab else []) + list(ns_argv)
+    return subprocess.run(argv, capture_output=True, text=True, check=True, **kw)
+
+
+def compile_tools(workdir):
+    out = {}
+    for name, libs in (("newflow_sender", []), ("nfq_bare_loop", ["-lnetfilter_queue", "-lmnl"])):
+        exe = Path(workdir) / name
+        subprocess.run(["cc", "-O2", "-Wall", "-o", str(exe), str(HERE / "c" / f"{name}.c")] + libs,
+                       check=True)
+        out[name] = str(exe)
+    return out
+
+
+def nft(lab, ns, script):
+    r = subprocess.run(lab.nsenter(ns) + ["nft", "-f", "-"], input=script, text=True,
+                       capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"nft in {ns}: {r.stderr.strip()}\n{script}")
+
+
+def server_counter(lab):
+    """Packets of the flood that reached the server namespace (counted and dropped there)."""
+    r = sh(["nft", "-j", "list", "chain", "ip", "qsbench", "pre"], lab, lab.srv)
+    for item in json.loads(r.stdout)["nftables"]:
+        for e in item.get("rule", {}).get("expr", []):
+            if "counter" in e:
+                return e["counter"]["packets"]
+    raise RuntimeError("server counter rule missing")
+
+
+class Bare:
+    """One bare accept loop per queue (or, with `argvs`, the given processes), plus the netfilter
+    rule that queues the flood to them."""
+
+    def __init__(self, lab, exe, first, count, argvs=None):
+        self.lab, self.first, self.count = lab, first, count
+        self.argvs = argvs or [[exe, str(first + i)] for i in range(count)]
+
+    def rule(self):
+        q = (["--queue-balance", f"{self.first}:{self.first + self.count - 1}"] if self.count > 1
+             else ["--queue-num", str(self.first)])
+        # The agent's compat backend on a kernel without nft_queue: iptables NFQUEUE in mangle.
+        return ["PREROUTING", "-s", "10.77.0.0/24", "-p", "udp", "--dport", str(DPORT), "-j",
+                "NFQUEUE"] + q + ["--queue-bypass"]
+
+    def start(self):
+        sh(["iptables", "-w", "5", "-t", "mangle", "-I"] + self.rule(), self.lab, self.lab.rtr)
+        self.procs = []
+        for argv in self.argvs:
+            p = self.lab.popen(self.lab.rtr, argv, stdout=subprocess.PIPE, text=True)
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"{argv[0]} did not start")
+            self.procs.append(p)
+        self.cpu0 = sum(bench_lib.cpu_seconds(p.pid) for p in self.procs)
+
+    def stop(self):
+        cpu = sum(bench_lib.cpu_seconds(p.pid) for p in self.procs) - self.cpu0
+        n = 0
+        for p in self.procs:
+            p.terminate()
+            out, _ = p.communicate(timeout=10)
+            res = json.loads(out.strip().splitlines()[-1])
+            n += res["verdicts"]
+            if len(res) > 1:
+                print(f"    {self.argvs[0][0].rsplit('/', 1)[-1]}: {res}")
+        sh(["iptables", "-w", "5", "-t", "mangle", "-D"] + self.rule(), self.lab, self.lab.rtr)
+        return n, cpu
+
+
+class AgentRun:
+    def __init__(self, lab, workdir, ctl, first, count):
+        self.agent = harness.Agent(lab, workdir, pin_dir=PIN_DIR, queue_num=first,
+                                   name=f"agent{count}")
+        self.agent.config["queue"] = {"num": first, "count": count}
+        self.agent.config["policy"] = {"defaultVerdict": "VERDICT_ACCEPT",
+                                       "rules": [{"id": "all", "action": "ACTION_ACCEPT"}]}
+        self.ctl = ctl
+
+    def verdicts(self):
+        r = subprocess.run([self.ctl, "--target", f"unix://{self.agent.socket}", "status", "-o",
+                            "json"], capture_output=True, text=True, check=True, timeout=30)
+        c = json.loads(r.stdout)["counters"]
+        return int(c.get("verdicts_accept", 0)) + int(c.get("verdicts_drop", 0))
+
+    def start(self):
+        shutil.rmtree(PIN_DIR, ignore_errors=True)
+        self.agent.start()
+        self.v0 = self.verdicts()
+        self.cpu0 = bench_lib.cpu_seconds(self.agent.proc.pid)
+
+    def stop(self):
+        n = self.verdicts() - self.v0
+        cpu = bench_lib.cpu_seconds(self.agent.proc.pid) - self.cpu0
+        self.agent.cleanup()
+        return n, cpu
+
+
+def main():
+    ap = bench_lib.common_args(__doc__)
+    ap.add_argument("--ctl", default=os.environ.get("NFR_CTL", str(bench_lib.ROOT / "build/ctl/nfrctl")))
+    ap.add_argument("--queue-loop", default=str(bench_lib.ROOT / "build/bench/queue_accept_loop"),
+                    help="queue_accept_loop binary (variants queue1/queue2)")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=4)
+    ap.add_argument("--pps", type=float, default=100000)
+    ap.add_argument("--perf", metavar="PREFIX",
+                    help="record `perf record -g` of each agent run to PREFIX-<kind>-<rep>.data")
+    ap.add_argument("--only", default="bare1,agent1,agent2,bare2",
+                    help="comma-separated subset of bare1,agent1,agent2,bare2,queue1,queue2 "
+                         "(queue*: the agent's queue layer alone, accepting everything)")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench: run as root (creates namespaces, attaches BPF)")
+    os.environ["NFR_AGENT"] = os.path.abspath(args.agent)
+    harness.ensure_bpffs()
+    workdir = tempfile.mkdtemp(prefix="qs-newflow-")
+    tools = compile_tools(workdir)
+    lab = harness.Lab(prefix=PREFIX)
+    lab.down()
+    lab.up()
+    runs = {}
+    try:
+        nft(lab, lab.srv, f"""table ip qsbench {{
+  chain pre {{ type filter hook prerouting priority raw; udp dport {DPORT} counter drop; }}
+}}""")
+        kinds = {
+            "bare1": lambda: Bare(lab, tools["nfq_bare_loop"], QUEUE, 1),
+            "bare2": lambda: Bare(lab, tools["nfq_bare_loop"], BARE2, 2),
+            "queue1": lambda: Bare(lab, None, QLOOP, 1, [[args.queue_loop, str(QLOOP), "1"]]),
+            "queue2": lambda: Bare(lab, None, QLOOP + 1, 2,
+                                   [[args.queue_loop, str(QLOOP + 1), "2"]]),
+            "agent1": lambda: AgentRun(lab, workdir, args.ctl, QUEUE, 1),
+            "agent2": lambda: AgentRun(lab, workdir, args.ctl, QUEUE2, 2),
+        }
+        order = [k for k in args.only.split(",") if k]
+        offset = 0
+        for rep in range(args.reps):
+            seq = order[rep % len(order):] + order[:rep % len(order)]  # rotate against drift
+            for kind in seq:
+                consumer = kinds[kind]()
+                consumer.start()
+                before = server_counter(lab)
+                perf = None
+                if args.perf and isinstance(consumer, AgentRun):
+                    perf = subprocess.Popen(["perf", "record", "-g", "-q", "-o",
+                                             f"{args.perf}-{kind}-{rep + 1}.data", "-p",
+                                             str(consumer.agent.proc.pid)],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)
+                r = lab.run(lab.cli, [tools["newflow_sender"], SRC_BASE, str(NSRC), harness.SRV4,
+                                      str(DPORT), str(args.pps), str(args.seconds), str(offset)],
+                            timeout=args.seconds + 60, check=True)
+                sent = json.loads(r.stdout)
+                if perf:
+                    perf.send_signal(2)
+                    perf.wait(60)
+                offset += sent["sent"] + 1000
+                time.sleep(0.5)  # let the queue drain
+                passed = server_counter(lab) - before
+                verdicts, cpu = consumer.stop()
+                res = {"sent": sent["sent"], "seconds": sent["seconds"], "verdicts": verdicts,
+                       "rate": verdicts / sent["seconds"], "passed": passed,
+                       "uninspected": max(0, passed - verdicts), "cpu": cpu}
+                runs.setdefault(kind, []).append(res)
+                print(f"rep {rep + 1} {kind:6s}: sent {res['sent']} in {res['seconds']:.2f}s, "
+                      f"verdicts {verdicts} ({res['rate'] / 1000:.1f}k/s), reached server {passed}, "
+                      f"uninspected {res['uninspected']}, consumer CPU {cpu:.2f}s", flush=True)
+        print()
+        med = {k: bench_lib.median([r["rate"] for r in v]) for k, v in runs.items()}
+        for k, v in runs.items():
+            un = sum(r["uninspected"] for r in v)
+            sent = sum(r["sent"] for r in v)
+            print(f"{k:6s}: median {med[k] / 1000:.1f}k verdicts/s (runs "
+                  f"{', '.join('%.1fk' % (r['rate'] / 1000) for r in v)}); uninspected "
+                  f"{un} of {sent} ({100 * un / max(1, sent):.1f} %)")
+        if "bare1" in med:
+            for k in ("agent1", "agent2", "bare2", "queue1", "queue2"):
+                if k in med:
+                    print(f"ratio {k} / bare1: {med[k] / med['bare1']:.2f}")
+    finally:
+        lab.down()
+        shutil.rmtree(PIN_DIR, ignore_errors=True)
+        if args.keep_logs:
+            print(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
