@@ -94,6 +94,9 @@ enum nfr_origin {
 #define NFR_DIR_INGRESS 0
 #define NFR_DIR_EGRESS 1
 
+/* The entry lets the replies of the flow keyed by its reverse through. */
+#define NFR_FLOW_F_REPLY (1U << 0)
+
 struct nfr_flow_value {
 	/*
 	 * CLOCK_MONOTONIC == bpf_ktime_get_ns(); 0 = never. Checked against
@@ -103,7 +106,7 @@ struct nfr_flow_value {
 	__u32 verdict;		/* enum nfr_verdict */
 	__u8 origin;		/* enum nfr_origin */
 	__u8 direction;		/* NFR_DIR_INGRESS / NFR_DIR_EGRESS */
-	__u16 pad;
+	__u16 flags;		/* NFR_FLOW_F_* (agent bookkeeping) */
 	__u32 ifindex;		/* interface the flow was first seen on */
 	__u32 rule;		/* policy: rule index + 1, 0 = default verdict */
 	__u64 origin_id;	/* policy: policy version; controller: decision-log id */

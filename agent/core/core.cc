@@ -93,17 +93,35 @@ absl::StatusOr<DecideOutcome> Core::Decide(const DecideCommand& c) {
   r.ttl = absl::Seconds(c.ttl_seconds);
   r.decider = c.decider;
   r.reason = c.reason;
-  if (r.scope == nfr::v1::DECISION_SCOPE_RULE) {
-    absl::StatusOr<PolicyBook::DerivedRule> added =
-        policy_->AddRuleForPending(*pending, c.verdict, c.rule_id, c.decider, c.reason);
-    if (!added.ok()) return added.status();
-    r.rule_id = added->rule.id();
-    out.rule = added->rule;
-    out.policy_version = added->policy.version();
+  r.decision_id = decisions_->NextId();
+  const bool rule = r.scope == nfr::v1::DECISION_SCOPE_RULE;
+  if (rule && !c.rule_id.empty()) {
+    const nfr::v1::Policy current = policy_->Current();
+    for (const nfr::v1::Rule& existing : current.rules()) {
+      if (existing.id() == c.rule_id) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("rule_id: a rule \"", c.rule_id, "\" already exists; pick another id"));
+      }
+    }
   }
+  // The connection is resolved first: installing the rule re-evaluates pending
+  // connections and would otherwise take this one as a policy decision.
   absl::StatusOr<Resolution> resolved = agent_->Decide(r);
   if (!resolved.ok()) {
     return resolved.status().code() == absl::StatusCode::kNotFound ? gone : resolved.status();
+  }
+  if (rule) {
+    absl::StatusOr<PolicyBook::DerivedRule> added =
+        policy_->AddRuleForPending(*pending, c.verdict, c.rule_id, c.decider, c.reason);
+    if (!added.ok()) {
+      (void)decisions_->RecordDurable(resolved->decision);
+      return absl::Status(added.status().code(),
+                          absl::StrCat("the verdict was applied to this connection, but the rule "
+                                       "was not added: ", added.status().message()));
+    }
+    resolved->decision.set_rule_id(added->rule.id());
+    out.rule = added->rule;
+    out.policy_version = added->policy.version();
   }
   absl::StatusOr<nfr::v1::Decision> logged = decisions_->RecordDurable(resolved->decision);
   if (!logged.ok()) return logged.status();

@@ -17,6 +17,8 @@ class DecisionLog {
  public:
   explicit DecisionLog(Store* store) : store_(store) {}
 
+  // An id for a decision about to be made (its flow-cache entry names it).
+  uint64_t NextId() { return store_->NextDecisionId(); }
   // Queued for the writer; counted as overflow when it is full. Returns the record.
   nfr::v1::Decision Record(nfr::v1::Decision decision);
   // On disk when OK.

@@ -105,6 +105,7 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   auto prog = datapath::BpfProgram::Load(load);
   if (!prog.ok()) return prog.status();
   prog_ = std::move(*prog);
+  flows_ = std::make_unique<datapath::FlowCache>(prog_->flows_fd());
   capability_ = datapath::ProbeWithProgram(prog_->probe_fd());
 
   switch (config.mode()) {
@@ -252,36 +253,6 @@ DatapathStatus Datapath::status() const {
   s.compat_backend = compat_ ? compat_->backend() : "";
   s.interfaces = interface_names_;
   return s;
-}
-
-absl::Status Datapath::SetFlowVerdict(const nfr_flow_key& key, nfr_verdict verdict,
-                                      absl::Duration ttl) {
-  return datapath::FlowCache(prog_->flows_fd()).Set(key, verdict, ttl);
-}
-
-absl::Status Datapath::DeleteFlow(const nfr_flow_key& key) {
-  return datapath::FlowCache(prog_->flows_fd()).Delete(key);
-}
-
-std::optional<nfr_flow_value> Datapath::LookupFlow(const nfr_flow_key& key) const {
-  return datapath::FlowCache(prog_->flows_fd()).Lookup(key);
-}
-
-absl::Status Datapath::SetFlow(const nfr_flow_key& key, const nfr_flow_value& value) {
-  return datapath::FlowCache(prog_->flows_fd()).SetValue(key, value);
-}
-
-absl::Status Datapath::DumpFlows(FlowChunkFn fn) const {
-  return datapath::FlowCache(prog_->flows_fd()).Dump(fn);
-}
-
-absl::Status Datapath::UpdateFlows(absl::Span<const nfr_flow_key> keys,
-                                   absl::Span<const nfr_flow_value> values) {
-  return datapath::FlowCache(prog_->flows_fd()).UpdateMany(keys, values);
-}
-
-absl::Status Datapath::DeleteFlows(absl::Span<const nfr_flow_key> keys) {
-  return datapath::FlowCache(prog_->flows_fd()).DeleteMany(keys);
 }
 
 absl::Status Datapath::SetDefaultVerdict(bool drop) {

@@ -43,6 +43,7 @@ class BpfProgram;
 class OwnershipLock;
 class CompatRule;
 class SelectionWriter;
+class FlowCache;
 struct Attachment;
 }  // namespace datapath
 
@@ -60,22 +61,8 @@ class Datapath {
 
   bool native() const { return native_; }
   DatapathStatus status() const;
-  absl::Status SetFlowVerdict(const nfr_flow_key& key, nfr_verdict verdict,
-                              absl::Duration ttl);   // thread-safe; Infinite = never expires
-  absl::Status DeleteFlow(const nfr_flow_key& key);  // absent key is OK
-  std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const;  // live entries only
-  // Writes value as given (origin, rule, origin_id; expires_ns absolute, see
-  // datapath::ExpiryFromTtl in flow_cache.h). Thread-safe.
-  absl::Status SetFlow(const nfr_flow_key& key, const nfr_flow_value& value);
-
-  // Batch access for re-evaluation and the flows API (kernel batch map ops, chunked).
-  // DumpFlows calls fn with every live entry, a chunk at a time.
-  using FlowChunkFn =
-      absl::FunctionRef<void(absl::Span<const nfr_flow_key>, absl::Span<const nfr_flow_value>)>;
-  absl::Status DumpFlows(FlowChunkFn fn) const;
-  absl::Status UpdateFlows(absl::Span<const nfr_flow_key> keys,
-                           absl::Span<const nfr_flow_value> values);
-  absl::Status DeleteFlows(absl::Span<const nfr_flow_key> keys);  // absent keys are OK
+  // The nfr_flows map (thread-safe; batch calls for re-evaluation and the flows API).
+  datapath::FlowCache& flows() { return *flows_; }
   uint32_t flow_cache_capacity() const { return flows_max_entries_; }
 
   // The policy's default verdict, applied in the kernel to new flows over their source's
@@ -109,6 +96,7 @@ class Datapath {
   std::vector<std::string> interface_names_;
   std::unique_ptr<datapath::OwnershipLock> lock_;
   std::unique_ptr<datapath::BpfProgram> prog_;
+  std::unique_ptr<datapath::FlowCache> flows_;
   std::unique_ptr<datapath::CompatRule> compat_;
   std::unique_ptr<datapath::SelectionWriter> selection_;
   std::vector<datapath::Attachment> attached_;

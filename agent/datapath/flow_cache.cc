@@ -55,10 +55,16 @@ absl::Status FlowCache::Set(const nfr_flow_key& key, nfr_verdict verdict,
   return SetValue(key, v);
 }
 
+absl::Status FlowCache::SetFlow(const nfr_flow_key& key, const nfr_flow_value& value,
+                                absl::Duration ttl) {
+  nfr_flow_value v = value;
+  v.expires_ns = ExpiryFromTtl(ttl);
+  return SetValue(key, v);
+}
+
 absl::Status FlowCache::SetValue(const nfr_flow_key& key, const nfr_flow_value& value) const {
   nfr_flow_key k = CanonicalFlowKey(key);
   nfr_flow_value v = value;
-  v.pad = 0;
   int err = bpf_map_update_elem(fd_, &k, &v, BPF_ANY);
   if (err) {
     return absl::InternalError(absl::StrCat("writing flow cache entry failed: ", strerror(-err)));
@@ -157,7 +163,6 @@ absl::Status FlowCache::UpdateMany(absl::Span<const nfr_flow_key> keys,
     for (size_t i = 0; i < n; ++i) {
       k[i] = CanonicalFlowKey(keys[off + i]);
       v[i] = values[off + i];
-      v[i].pad = 0;
     }
     size_t done = 0;
     if (batch) {

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "agent/datapath/verdict_cache.h"
 #include "nfr_abi.h"
 
 namespace nfr::datapath {
@@ -23,7 +24,7 @@ uint64_t ExpiryFromTtl(absl::Duration ttl);
 // Keys are hashed bytewise: zeroes the padding and the unused IPv4 address words.
 nfr_flow_key CanonicalFlowKey(const nfr_flow_key& key);
 
-class FlowCache {
+class FlowCache : public VerdictCache {
  public:
   // One chunk of a dump: keys[i] maps to values[i]. Spans are valid during the call only.
   using ChunkFn =
@@ -48,6 +49,22 @@ class FlowCache {
                           absl::Span<const nfr_flow_value> values) const;
   // Deletes keys; absent keys are not an error.
   absl::Status DeleteMany(absl::Span<const nfr_flow_key> keys) const;
+  // VerdictCache.
+  absl::Status SetFlow(const nfr_flow_key& key, const nfr_flow_value& value,
+                       absl::Duration ttl) override;
+  absl::Status DeleteFlow(const nfr_flow_key& key) override { return Delete(key); }
+  std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const override {
+    return Lookup(key);
+  }
+  absl::Status DumpFlows(FlowChunkFn fn) const override { return Dump(fn); }
+  absl::Status UpdateFlows(absl::Span<const nfr_flow_key> keys,
+                           absl::Span<const nfr_flow_value> values) override {
+    return UpdateMany(keys, values);
+  }
+  absl::Status DeleteFlows(absl::Span<const nfr_flow_key> keys) override {
+    return DeleteMany(keys);
+  }
+
   // Entries currently in the map, expired included (walks the keys).
   size_t Count() const;
 

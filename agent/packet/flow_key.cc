@@ -36,6 +36,27 @@ nfr_flow_key ReverseFlowKey(const nfr_flow_key& key) {
   return r;
 }
 
+PacketInfo PacketInfoOfKey(const nfr_flow_key& key) {
+  PacketInfo p;
+  p.family = key.family == AF_INET6 ? 6 : 4;
+  p.protocol = key.proto;
+  const size_t addr_len = p.family == 6 ? 16 : 4;
+  std::memcpy(p.src.data(), key.saddr, addr_len);
+  std::memcpy(p.dst.data(), key.daddr, addr_len);
+  if (key.proto == IPPROTO_TCP || key.proto == IPPROTO_UDP) {
+    p.has_ports = true;
+    p.src_port = ntohs(key.sport);
+    p.dst_port = ntohs(key.dport);
+    if (key.proto == IPPROTO_TCP) p.tcp_flags = kTcpSyn;
+  } else if (key.proto == IPPROTO_ICMP || key.proto == IPPROTO_ICMPV6) {
+    p.has_icmp = true;
+    p.icmp_echo = true;
+    p.icmp_type = key.proto == IPPROTO_ICMP ? 8 : 128;
+    p.icmp_echo_id = ntohs(key.sport);
+  }
+  return p;
+}
+
 std::string AddressToString(uint8_t family, const std::array<uint8_t, 16>& addr) {
   char buf[INET6_ADDRSTRLEN] = {};
   inet_ntop(family == 6 ? AF_INET6 : AF_INET, addr.data(), buf, sizeof(buf));

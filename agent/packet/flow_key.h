@@ -16,6 +16,9 @@ namespace nfr {
 nfr_flow_key FlowKeyOf(const PacketInfo& packet);
 // The key of the opposite direction (addresses and ports swapped).
 nfr_flow_key ReverseFlowKey(const nfr_flow_key& key);
+// The first packet a key stands for (TCP SYN, UDP, ICMP echo request), for
+// matching cached flows against a new policy.
+PacketInfo PacketInfoOfKey(const nfr_flow_key& key);
 
 nfr::v1::Flow FlowOf(const PacketInfo& packet, absl::string_view interface,
                      nfr::v1::Direction direction);

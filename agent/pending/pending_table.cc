@@ -89,6 +89,13 @@ std::optional<absl::Time> PendingTable::NextDeadline() const {
   return deadlines_.begin()->first;
 }
 
+std::optional<nfr_flow_key> PendingTable::KeyOf(uint64_t id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.key.k;
+}
+
 std::optional<nfr::v1::PendingConnection> PendingTable::Get(uint64_t id) const {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(id);

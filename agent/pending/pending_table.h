@@ -75,6 +75,7 @@ class PendingTable {
 
   std::optional<absl::Time> NextDeadline() const;
   std::optional<nfr::v1::PendingConnection> Get(uint64_t id) const;
+  std::optional<nfr_flow_key> KeyOf(uint64_t id) const;
   std::vector<nfr::v1::PendingConnection> Snapshot() const;
   size_t size() const;
   Counters counters() const;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/config/config_validation.h"
 #include "agent/datapath/datapath.h"
+#include "agent/datapath/flow_cache.h"
 #include "agent/policy/policy_validation.h"
 #include "agent/queue/queue_set.h"
 #include "agent/util/log.h"
@@ -30,33 +31,6 @@ OverflowVerdict QueueOverflowOf(const nfr::v1::QueueConfig& q) {
 }
 
 }  // namespace
-
-class DatapathVerdictCache : public VerdictCache {
- public:
-  explicit DatapathVerdictCache(Datapath* dp) : dp_(dp) {}
-  absl::Status SetFlowVerdict(const nfr_flow_key& key, nfr_verdict verdict,
-                              absl::Duration ttl) override {
-    return dp_->SetFlowVerdict(key, verdict, ttl);
-  }
-  absl::Status DeleteFlow(const nfr_flow_key& key) override { return dp_->DeleteFlow(key); }
-  std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const override {
-    return dp_->LookupFlow(key);
-  }
-  absl::Status SetFlow(const nfr_flow_key& key, const nfr_flow_value& value) override {
-    return dp_->SetFlow(key, value);
-  }
-  absl::Status DumpFlows(FlowChunkFn fn) const override { return dp_->DumpFlows(fn); }
-  absl::Status UpdateFlows(absl::Span<const nfr_flow_key> keys,
-                           absl::Span<const nfr_flow_value> values) override {
-    return dp_->UpdateFlows(keys, values);
-  }
-  absl::Status DeleteFlows(absl::Span<const nfr_flow_key> keys) override {
-    return dp_->DeleteFlows(keys);
-  }
-
- private:
-  Datapath* const dp_;
-};
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(nfr::v1::AgentConfig config) {
   if (auto s = ValidateConfig(config); !s.ok()) return s;
@@ -88,8 +62,7 @@ absl::Status Agent::Start() {
   datapath_ = *std::move(dp);
   // The policy may have changed since Create (the API restores the stored one).
   SyncPendingTimeout();
-  cache_ = std::make_unique<DatapathVerdictCache>(datapath_.get());
-  engine_->SetCache(cache_.get());
+  engine_->SetCache(&datapath_->flows());
 
   const auto& q = config_.queue();
   QueueOptions options;
@@ -103,7 +76,6 @@ absl::Status Agent::Start() {
                                options, engine_.get());
   if (!queues.ok()) {
     engine_->SetCache(nullptr);
-    cache_.reset();
     datapath_.reset();
     return queues.status();
   }
@@ -140,7 +112,6 @@ void Agent::Shutdown() {
   engine_->SetCache(nullptr);
   {
     absl::MutexLock lock(&dp_mu_);
-    cache_.reset();
     datapath_.reset();
   }
   // 2. The queue threads handle what the kernel already queued, then stop.
@@ -177,7 +148,7 @@ void Agent::SyncPendingTimeout() {
     LogLine(absl::StrCat("nfr-agent: setting the BPF pending timeout: ", s.message()));
   }
   // Over-budget new flows get the policy's default verdict in the kernel.
-  const bool drop = policy.default_verdict() != nfr::v1::VERDICT_ACCEPT;
+  const bool drop = engine_->GetPolicy().default_verdict() != nfr::v1::VERDICT_ACCEPT;
   if (auto s = datapath_->SetDefaultVerdict(drop); !s.ok()) {
     LogLine(absl::StrCat("nfr-agent: setting the BPF default verdict: ", s.message()));
   }

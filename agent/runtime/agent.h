@@ -19,7 +19,6 @@ class Datapath;
 class QueueSet;
 class VerdictEngine;
 class PendingExpirer;
-class DatapathVerdictCache;
 
 class Agent : public AgentControl {
  public:
@@ -64,7 +63,6 @@ class Agent : public AgentControl {
   // Guards datapath_ between control-plane calls (API threads) and Shutdown.
   mutable absl::Mutex dp_mu_;
   std::unique_ptr<Datapath> datapath_ ABSL_GUARDED_BY(dp_mu_);
-  std::unique_ptr<DatapathVerdictCache> cache_ ABSL_GUARDED_BY(dp_mu_);
   std::unique_ptr<QueueSet> queues_ ABSL_GUARDED_BY(dp_mu_);
   absl::Time started_ = absl::InfinitePast();
   std::atomic<bool> running_{false};

@@ -36,6 +36,7 @@ struct DecideRequest {
   std::string decider;
   std::string reason;
   std::string rule_id;  // RULE scope: the rule added for this flow
+  uint64_t decision_id = 0;  // the decision-log id reserved for it (the cache entry's origin)
 };
 
 // A pending connection that left the table, and the decision that took it.

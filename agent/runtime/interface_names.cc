@@ -19,6 +19,17 @@ std::string InterfaceNames::NameOf(uint32_t ifindex) {
   return names_[ifindex] = buf;
 }
 
+uint32_t InterfaceNames::IndexOf(const std::string& name) {
+  if (name.empty()) return 0;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [index, n] : names_) {
+      if (n == name) return index;
+    }
+  }
+  return if_nametoindex(name.c_str());
+}
+
 void InterfaceNames::Remember(uint32_t ifindex, std::string name) {
   absl::MutexLock lock(&mu_);
   names_[ifindex] = std::move(name);

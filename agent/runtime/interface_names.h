@@ -15,6 +15,8 @@ class InterfaceNames {
   std::string NameOf(uint32_t ifindex);
   // Names an interface ahead of its first packet (the interfaces the agent attached to).
   void Remember(uint32_t ifindex, std::string name);
+  // 0 when unknown.
+  uint32_t IndexOf(const std::string& name);
 
  private:
   absl::Mutex mu_;

@@ -61,16 +61,36 @@ void VerdictEngine::SetSender(HeldVerdictSender* sender) {
   sender_ = sender;
 }
 
-void VerdictEngine::CacheVerdict(const nfr_flow_key& key, nfr_verdict verdict, absl::Duration ttl) {
+void VerdictEngine::CacheVerdict(const nfr_flow_key& key, const nfr_flow_value& value,
+                                 absl::Duration ttl) {
   absl::ReaderMutexLock lock(&cache_mu_);
   if (cache_ == nullptr) return;
-  if (!cache_->SetFlowVerdict(key, verdict, ttl).ok()) ++cache_errors_;
+  if (!cache_->SetFlow(key, value, ttl).ok()) ++cache_errors_;
 }
 
-void VerdictEngine::CacheDecision(const nfr_flow_key& key, bool accept, absl::Duration ttl) {
-  CacheVerdict(key, accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY, ttl);
+void VerdictEngine::CacheDecision(const nfr_flow_key& key, bool accept, absl::Duration ttl,
+                                  const FlowOrigin& origin) {
+  nfr_flow_value v = origin.value;
+  v.verdict = accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY;
+  v.flags = 0;
+  CacheVerdict(key, v, ttl);
   // UDP replies look like new flows to the program; let them through too.
-  if (accept && key.proto == IPPROTO_UDP) CacheVerdict(ReverseFlowKey(key), NFR_VERDICT_ALLOW, ttl);
+  if (accept && key.proto == IPPROTO_UDP) {
+    v.flags = NFR_FLOW_F_REPLY;
+    v.direction = v.direction == NFR_DIR_EGRESS ? NFR_DIR_INGRESS : NFR_DIR_EGRESS;
+    CacheVerdict(ReverseFlowKey(key), v, ttl);
+  }
+}
+
+FlowOrigin VerdictEngine::OriginOf(nfr_origin kind, uint32_t rule, uint64_t id,
+                                   const nfr::v1::Flow& flow) {
+  FlowOrigin o;
+  o.value.origin = static_cast<uint8_t>(kind);
+  o.value.rule = rule;
+  o.value.origin_id = id;
+  o.value.direction = flow.direction() == nfr::v1::DIRECTION_EGRESS ? NFR_DIR_EGRESS : NFR_DIR_INGRESS;
+  o.value.ifindex = names_.IndexOf(flow.interface());
+  return o;
 }
 
 void VerdictEngine::CacheDelete(const nfr_flow_key& key) {
@@ -135,7 +155,9 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
 
   if (match.action == nfr::v1::ACTION_ACCEPT || match.action == nfr::v1::ACTION_DROP) {
     const bool accept = match.action == nfr::v1::ACTION_ACCEPT;
-    CacheDecision(key, accept, match.ttl);
+    CacheDecision(key, accept, match.ttl,
+                  OriginOf(NFR_ORIGIN_POLICY, static_cast<uint32_t>(match.rule_index + 1),
+                           policy->policy().version(), flow));
     ++(accept ? policy_accept_ : policy_drop_);
     static LogBudget lines(100, [](uint64_t n) {
       LogLine(absl::StrCat("nfr-agent: ", n, " policy decisions not logged (over 100 lines/s)"));
@@ -158,7 +180,11 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
     case PendingTable::Outcome::kAdded:
       ++asked_;
       // Keep later packets of this flow coming up until the deadline.
-      CacheVerdict(key, NFR_VERDICT_PENDING, timeout + absl::Seconds(1));
+      {
+        nfr_flow_value v = OriginOf(NFR_ORIGIN_NONE, 0, 0, flow).value;
+        v.verdict = NFR_VERDICT_PENDING;
+        CacheVerdict(key, v, timeout + absl::Seconds(1));
+      }
       LogLine(absl::StrCat("pending ", added.id, " ", Where(flow), " (rule ", match.rule_id,
                            "), default ", VerdictWord(DefaultAccepts(*policy)), " in ",
                            absl::FormatDuration(timeout)));
@@ -191,6 +217,13 @@ absl::Status VerdictEngine::InstallPolicy(const nfr::v1::Policy& policy) {
                        policy.rules_size(), " rules, default ",
                        policy.default_verdict() == nfr::v1::VERDICT_ACCEPT ? "accept" : "drop",
                        ")"));
+  const Reevaluation r = Reevaluate();
+  if (r.flows_scanned + r.pending_scanned > 0) {
+    LogLine(absl::StrCat("nfr-agent: policy version ", policy.version(), " re-evaluated ",
+                         r.flows_scanned, " cached flows (", r.flows_changed, " changed, ",
+                         r.flows_deleted, " asked again) and ", r.pending_scanned, " pending (",
+                         r.pending_resolved, " resolved) in ", absl::FormatDuration(r.took)));
+  }
   return absl::OkStatus();
 }
 
@@ -211,13 +244,21 @@ absl::StatusOr<Resolution> VerdictEngine::Decide(const DecideRequest& r) {
   const nfr::v1::DecisionScope scope =
       r.scope == nfr::v1::DECISION_SCOPE_UNSPECIFIED ? nfr::v1::DECISION_SCOPE_ONCE : r.scope;
   absl::Duration ttl = absl::ZeroDuration();
+  const FlowOrigin origin =
+      OriginOf(NFR_ORIGIN_CONTROLLER, 0, r.decision_id, resolved->info.flow());
   if (scope == nfr::v1::DECISION_SCOPE_ONCE) {
-    CacheDelete(resolved->key);  // the next packet of this flow asks again
+    if (accept && resolved->key.proto == IPPROTO_TCP) {
+      // SYN retransmissions already queued must not open a second pending entry
+      // that would then hold the established connection: a short grace entry.
+      CacheDecision(resolved->key, true, policy->pending_timeout(), origin);
+    } else {
+      CacheDelete(resolved->key);  // the next packet of this flow asks again
+    }
   } else {
     ttl = (scope == nfr::v1::DECISION_SCOPE_FLOW && r.ttl > absl::ZeroDuration())
               ? r.ttl
               : policy->flow_ttl();
-    CacheDecision(resolved->key, accept, ttl);
+    CacheDecision(resolved->key, accept, ttl, origin);
   }
   ApplyToHeld(resolved->packets, accept);
   ++controller_decisions_;
@@ -225,6 +266,7 @@ absl::StatusOr<Resolution> VerdictEngine::Decide(const DecideRequest& r) {
   nfr::v1::Decision d = MakeDecision(
       resolved->info.flow(), accept, scope, nfr::v1::DECISION_SOURCE_CONTROLLER, ttl,
       r.rule_id.empty() ? resolved->info.rule_id() : r.rule_id, r.pending_id);
+  d.set_id(r.decision_id);
   d.set_decider(r.decider);
   d.set_reason(r.reason);
   LogLine(absl::StrCat(
@@ -232,6 +274,98 @@ absl::StatusOr<Resolution> VerdictEngine::Decide(const DecideRequest& r) {
       r.pending_id, ", controller ", r.decider.empty() ? "unknown" : r.decider, ", ",
       nfr::v1::DecisionScope_Name(scope), ", ", resolved->packets.size(), " held packets)"));
   return Resolution{std::move(resolved->info), std::move(d)};
+}
+
+VerdictEngine::Reevaluation VerdictEngine::Reevaluate() {
+  const absl::Time start = absl::Now();
+  Reevaluation r;
+  auto policy = policy_.Get();
+  const uint64_t version = policy->policy().version();
+  // A cached flow as the policy now sees it.
+  auto match = [&](const nfr_flow_key& key, const nfr_flow_value& v) {
+    const bool reply = v.flags & NFR_FLOW_F_REPLY;
+    const nfr_flow_key forward = reply ? ReverseFlowKey(key) : key;
+    const bool egress = (v.direction == NFR_DIR_EGRESS) != reply;
+    return policy->Match(PacketInfoOfKey(forward), names_.NameOf(v.ifindex),
+                         egress ? nfr::v1::DIRECTION_EGRESS : nfr::v1::DIRECTION_INGRESS);
+  };
+  {
+    absl::ReaderMutexLock lock(&cache_mu_);
+    if (cache_ != nullptr) {
+      std::vector<nfr_flow_key> write_keys, delete_keys;
+      std::vector<nfr_flow_value> write_values;
+      (void)cache_->DumpFlows([&](absl::Span<const nfr_flow_key> keys,
+                                  absl::Span<const nfr_flow_value> values) {
+        for (size_t i = 0; i < keys.size(); ++i) {
+          const nfr_flow_value& v = values[i];
+          if (v.verdict != NFR_VERDICT_ALLOW && v.verdict != NFR_VERDICT_DENY) continue;
+          ++r.flows_scanned;
+          nfr_flow_value next = v;
+          if (v.origin == NFR_ORIGIN_POLICY || v.origin == NFR_ORIGIN_DEFAULT) {
+            const PolicyMatch m = match(keys[i], v);
+            if (m.action == nfr::v1::ACTION_ASK) {
+              delete_keys.push_back(keys[i]);  // the next packet asks
+              continue;
+            }
+            next.verdict = m.action == nfr::v1::ACTION_ACCEPT ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY;
+            next.origin = NFR_ORIGIN_POLICY;
+            next.rule = static_cast<uint32_t>(m.rule_index + 1);
+            if (next.verdict == v.verdict && next.rule == v.rule && next.origin == v.origin) {
+              continue;  // unchanged: no write (a rewrite of every entry costs too much)
+            }
+            next.origin_id = version;
+          } else if (v.origin == NFR_ORIGIN_CONTROLLER && v.verdict == NFR_VERDICT_ALLOW) {
+            // A controller's accept stands unless a DROP rule now matches it.
+            const PolicyMatch m = match(keys[i], v);
+            if (m.rule_index < 0 || m.action != nfr::v1::ACTION_DROP) continue;
+            next.verdict = NFR_VERDICT_DENY;
+            next.origin = NFR_ORIGIN_POLICY;
+            next.rule = static_cast<uint32_t>(m.rule_index + 1);
+            next.origin_id = version;
+          } else {
+            continue;  // controller drops and operator entries keep their verdict
+          }
+          write_keys.push_back(keys[i]);
+          write_values.push_back(next);
+        }
+      });
+      if (!write_keys.empty() && !cache_->UpdateFlows(write_keys, write_values).ok()) {
+        ++cache_errors_;
+      }
+      if (!delete_keys.empty() && !cache_->DeleteFlows(delete_keys).ok()) ++cache_errors_;
+      r.flows_changed = write_keys.size();
+      r.flows_deleted = delete_keys.size();
+    }
+  }
+  // Pending connections the new policy decides without asking.
+  for (const nfr::v1::PendingConnection& p : pending_.Snapshot()) {
+    ++r.pending_scanned;
+    std::optional<nfr_flow_key> key = pending_.KeyOf(p.id());
+    if (!key.has_value()) continue;
+    const PolicyMatch m =
+        policy->Match(PacketInfoOfKey(*key), p.flow().interface(), p.flow().direction());
+    if (m.action == nfr::v1::ACTION_ASK) continue;
+    std::optional<ResolvedPending> e = pending_.Resolve(p.id());
+    if (!e.has_value()) continue;  // decided meanwhile
+    const bool accept = m.action == nfr::v1::ACTION_ACCEPT;
+    CacheDecision(e->key, accept, m.ttl,
+                  OriginOf(NFR_ORIGIN_POLICY, static_cast<uint32_t>(m.rule_index + 1), version,
+                           e->info.flow()));
+    ApplyToHeld(e->packets, accept);
+    ++r.pending_resolved;
+    ++(accept ? policy_accept_ : policy_drop_);
+    LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(e->info.flow()),
+                         " (pending ", e->info.id(), ", policy version ", version, " ",
+                         m.rule_id.empty() ? "default verdict" : absl::StrCat("rule ", m.rule_id),
+                         ", ", e->packets.size(), " held packets)"));
+    if (sink_ != nullptr) {
+      sink_->OnPendingResolved(
+          e->info, MakeDecision(e->info.flow(), accept, nfr::v1::DECISION_SCOPE_FLOW,
+                                nfr::v1::DECISION_SOURCE_POLICY, m.ttl, m.rule_id, e->info.id()));
+    }
+  }
+  r.took = absl::Now() - start;
+  return r;
 }
 
 void VerdictEngine::ExpireDue(absl::Time now) {
@@ -243,7 +377,8 @@ void VerdictEngine::ExpireDue(absl::Time now) {
   // absorbs retransmissions for one more timeout, then the flow may ask again.
   const absl::Duration ttl = accept ? policy->flow_ttl() : policy->pending_timeout();
   for (auto& e : due) {
-    CacheDecision(e.key, accept, ttl);
+    CacheDecision(e.key, accept, ttl,
+                  OriginOf(NFR_ORIGIN_DEFAULT, 0, policy->policy().version(), e.info.flow()));
     ApplyToHeld(e.packets, accept);
     LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(e.info.flow()), " (pending ",
                          e.info.id(), " timed out, default verdict, ", e.packets.size(),

@@ -19,7 +19,7 @@
 #include "agent/queue/verdict_sender.h"
 #include "agent/runtime/agent_control.h"
 #include "agent/runtime/interface_names.h"
-#include "agent/runtime/verdict_cache.h"
+#include "agent/datapath/verdict_cache.h"
 
 namespace nfr {
 
@@ -32,6 +32,11 @@ struct EngineCounters {
   uint64_t asked = 0;  // new pending connections
   uint64_t controller_decisions = 0;
   uint64_t cache_errors = 0;  // flow-cache writes that failed
+};
+
+// Who decided a flow, as its cache entry remembers it (bpf/nfr_abi.h).
+struct FlowOrigin {
+  nfr_flow_value value{};  // origin, rule, origin_id, direction, ifindex
 };
 
 class VerdictEngine : public PacketHandler {
@@ -47,7 +52,19 @@ class VerdictEngine : public PacketHandler {
 
   QueueAction OnPacket(const QueuedPacket& packet) override;
 
+  // Swaps the policy in, then re-evaluates cached flows and pending connections.
   absl::Status InstallPolicy(const nfr::v1::Policy& policy);
+
+  // Every cached flow the policy decided is matched against the current policy
+  // (a changed verdict is written, an ASK deletes the entry); a controller's
+  // accept is revoked only by a DROP rule; pending connections the policy now
+  // decides are resolved (source POLICY).
+  struct Reevaluation {
+    size_t flows_scanned = 0, flows_changed = 0, flows_deleted = 0;
+    size_t pending_scanned = 0, pending_resolved = 0;
+    absl::Duration took;
+  };
+  Reevaluation Reevaluate();
   nfr::v1::Policy GetPolicy() const { return policy_.Get()->policy(); }
   absl::Duration pending_timeout() const { return policy_.Get()->pending_timeout(); }
   std::vector<nfr::v1::PendingConnection> ListPending() const { return pending_.Snapshot(); }
@@ -74,9 +91,11 @@ class VerdictEngine : public PacketHandler {
  private:
   QueueAction Evaluate(const QueuedPacket& q, const PacketInfo& p);
   void ApplyToHeld(const std::vector<PacketRef>& packets, bool accept);
-  void CacheVerdict(const nfr_flow_key& key, nfr_verdict verdict, absl::Duration ttl);
+  void CacheVerdict(const nfr_flow_key& key, const nfr_flow_value& value, absl::Duration ttl);
   // ALLOW/DENY for `key`; an accepted UDP flow also allows its replies.
-  void CacheDecision(const nfr_flow_key& key, bool accept, absl::Duration ttl);
+  void CacheDecision(const nfr_flow_key& key, bool accept, absl::Duration ttl,
+                     const FlowOrigin& origin);
+  FlowOrigin OriginOf(nfr_origin kind, uint32_t rule, uint64_t id, const nfr::v1::Flow& flow);
   void CacheDelete(const nfr_flow_key& key);
   std::optional<nfr_flow_value> CacheLookup(const nfr_flow_key& key);
 

@@ -242,13 +242,22 @@ TEST_F(PendingApiTest, DecideOnceFlowAndRule) {
   EXPECT_EQ(resp.decision().scope(), nfr::v1::DECISION_SCOPE_ONCE);
   EXPECT_EQ(resp.decision().reason(), "ok");
   EXPECT_GT(resp.decision().id(), 0u);
-  EXPECT_FALSE(control_->CachedVerdict(f1).has_value());
-  EXPECT_EQ(control_->Offer(f1, &id), TestAgent::Outcome::kPending);
+  // A TCP accept ONCE leaves a short grace entry, so SYN retransmissions queued
+  // before the decision cannot open a second pending entry (issue 8).
+  EXPECT_EQ(control_->CachedVerdict(f1), nfr::v1::VERDICT_ACCEPT);
+  EXPECT_EQ(control_->Offer(f1), TestAgent::Outcome::kCached);
+  // A drop ONCE forgets the flow: the next packet asks again.
+  const nfr::v1::Flow f1b = MakeFlow("10.77.0.2", "10.77.1.2", 80, nfr::v1::PROTOCOL_TCP, "r-cli",
+                                     40001);
+  control_->Offer(f1b, &id);
+  ASSERT_TRUE(Decide(id, nfr::v1::VERDICT_DROP, nfr::v1::DECISION_SCOPE_ONCE, &resp).ok());
+  EXPECT_FALSE(control_->CachedVerdict(f1b).has_value());
+  EXPECT_EQ(control_->Offer(f1b, &id), TestAgent::Outcome::kPending);
   // FLOW with a TTL: cached.
   ASSERT_TRUE(Decide(id, nfr::v1::VERDICT_DROP, nfr::v1::DECISION_SCOPE_FLOW, &resp, 60).ok());
   EXPECT_EQ(resp.decision().ttl_seconds(), 60u);
-  EXPECT_EQ(control_->CachedVerdict(f1), nfr::v1::VERDICT_DROP);
-  EXPECT_EQ(control_->Offer(f1), TestAgent::Outcome::kCached);
+  EXPECT_EQ(control_->CachedVerdict(f1b), nfr::v1::VERDICT_DROP);
+  EXPECT_EQ(control_->Offer(f1b), TestAgent::Outcome::kCached);
   // RULE: a rule is added in front; the next connection from the same host
   // to the same service (new source port) is accepted without asking.
   const nfr::v1::Flow f2 = MakeFlow("10.77.0.2", "10.77.1.2", 8080);
@@ -291,9 +300,9 @@ TEST_F(PendingApiTest, DecideOnceFlowAndRule) {
   lreq.mutable_filter()->set_source(nfr::v1::DECISION_SOURCE_CONTROLLER);
   nfr::v1::ListDecisionsResponse lresp;
   ASSERT_TRUE(DecisionStub()->ListDecisions(&lctx, lreq, &lresp).ok());
-  ASSERT_EQ(lresp.decisions_size(), 3);
+  ASSERT_EQ(lresp.decisions_size(), 4);  // ONCE accept, ONCE drop, FLOW, RULE
   EXPECT_EQ(lresp.decisions(0).scope(), nfr::v1::DECISION_SCOPE_RULE);
-  EXPECT_EQ(lresp.decisions(2).reason(), "ok");
+  EXPECT_EQ(lresp.decisions(3).reason(), "ok");
   EXPECT_NE(lresp.decisions(0).decider().find("uid:0"), std::string::npos);
 }
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "agent/runtime/agent.h"
-#include "agent/runtime/memory_verdict_cache.h"
+#include "agent/datapath/memory_verdict_cache.h"
 #include "agent/runtime/verdict_engine.h"
 
 namespace nfr::test {

@@ -282,26 +282,26 @@ TEST_F(DatapathTest, FlowVerdictSetLookupExpireDelete) {
   Datapath& d = **dp;
   nfr_flow_key k = Key4(IPPROTO_TCP, "10.77.0.2", 40000, "10.77.1.2", 80);
   k.pad = 0xffff;  // padding is canonicalised, never part of the identity
-  ASSERT_TRUE(d.SetFlowVerdict(k, NFR_VERDICT_ALLOW, absl::Seconds(60)).ok());
-  auto v = d.LookupFlow(k);
+  ASSERT_TRUE(d.flows().Set(k, NFR_VERDICT_ALLOW, absl::Seconds(60)).ok());
+  auto v = d.flows().Lookup(k);
   ASSERT_TRUE(v.has_value());
   EXPECT_EQ(v->verdict, uint32_t{NFR_VERDICT_ALLOW});
   EXPECT_GT(v->expires_ns, datapath::MonotonicNowNs() + 59'000'000'000ull);
 
-  ASSERT_TRUE(d.SetFlowVerdict(k, NFR_VERDICT_DENY, absl::InfiniteDuration()).ok());
-  v = d.LookupFlow(k);
+  ASSERT_TRUE(d.flows().Set(k, NFR_VERDICT_DENY, absl::InfiniteDuration()).ok());
+  v = d.flows().Lookup(k);
   ASSERT_TRUE(v.has_value());
   EXPECT_EQ(v->expires_ns, 0u);
   EXPECT_EQ(v->verdict, uint32_t{NFR_VERDICT_DENY});
 
-  ASSERT_TRUE(d.SetFlowVerdict(k, NFR_VERDICT_ALLOW, absl::Milliseconds(1)).ok());
+  ASSERT_TRUE(d.flows().Set(k, NFR_VERDICT_ALLOW, absl::Milliseconds(1)).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  EXPECT_FALSE(d.LookupFlow(k).has_value()) << "expired entries read as absent";
+  EXPECT_FALSE(d.flows().Lookup(k).has_value()) << "expired entries read as absent";
 
-  ASSERT_TRUE(d.SetFlowVerdict(k, NFR_VERDICT_ALLOW, absl::Seconds(60)).ok());
-  EXPECT_TRUE(d.DeleteFlow(k).ok());
-  EXPECT_FALSE(d.LookupFlow(k).has_value());
-  EXPECT_TRUE(d.DeleteFlow(k).ok()) << "deleting an absent flow is not an error";
+  ASSERT_TRUE(d.flows().Set(k, NFR_VERDICT_ALLOW, absl::Seconds(60)).ok());
+  EXPECT_TRUE(d.flows().Delete(k).ok());
+  EXPECT_FALSE(d.flows().Lookup(k).has_value());
+  EXPECT_TRUE(d.flows().Delete(k).ok()) << "deleting an absent flow is not an error";
 
   // Threads writing concurrently.
   std::vector<std::thread> threads;
@@ -310,12 +310,12 @@ TEST_F(DatapathTest, FlowVerdictSetLookupExpireDelete) {
       for (int i = 0; i < 200; ++i) {
         nfr_flow_key kk =
             Key4(IPPROTO_UDP, "10.77.0.2", static_cast<uint16_t>(t * 1000 + i), "10.77.1.2", 53);
-        ASSERT_TRUE(d.SetFlowVerdict(kk, NFR_VERDICT_ALLOW, absl::Seconds(10)).ok());
+        ASSERT_TRUE(d.flows().Set(kk, NFR_VERDICT_ALLOW, absl::Seconds(10)).ok());
       }
     });
   }
   for (auto& th : threads) th.join();
-  EXPECT_TRUE(d.LookupFlow(Key4(IPPROTO_UDP, "10.77.0.2", 3199, "10.77.1.2", 53)).has_value());
+  EXPECT_TRUE(d.flows().Lookup(Key4(IPPROTO_UDP, "10.77.0.2", 3199, "10.77.1.2", 53)).has_value());
 }
 
 // Full values keep their origin; the batch calls see, rewrite and delete many entries; the map
@@ -344,8 +344,8 @@ TEST_F(DatapathTest, FlowValuesWithOriginAndBatchOps) {
   v.ifindex = static_cast<uint32_t>(ifindex_);
   v.rule = 3;
   v.origin_id = 0x123456789ull;
-  ASSERT_TRUE(d.SetFlow(one, v).ok());
-  auto got = d.LookupFlow(one);
+  ASSERT_TRUE(d.flows().SetValue(one, v).ok());
+  auto got = d.flows().Lookup(one);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->origin, NFR_ORIGIN_CONTROLLER);
   EXPECT_EQ(got->rule, 3u);
@@ -367,13 +367,13 @@ TEST_F(DatapathTest, FlowValuesWithOriginAndBatchOps) {
     keys.push_back(k);
     values.push_back(pv);
   }
-  ASSERT_TRUE(d.UpdateFlows(keys, values).ok());
+  ASSERT_TRUE(d.flows().UpdateMany(keys, values).ok());
 
   // Re-evaluate: every policy entry of rule 1 becomes a DENY of version 43.
   size_t seen = 0, chunks = 0, controller = 0;
   std::vector<nfr_flow_key> deny_keys;
   std::vector<nfr_flow_value> deny_values;
-  ASSERT_TRUE(d.DumpFlows([&](absl::Span<const nfr_flow_key> ks,
+  ASSERT_TRUE(d.flows().Dump([&](absl::Span<const nfr_flow_key> ks,
                               absl::Span<const nfr_flow_value> vs) {
                  ++chunks;
                  seen += ks.size();
@@ -391,27 +391,27 @@ TEST_F(DatapathTest, FlowValuesWithOriginAndBatchOps) {
   EXPECT_GE(chunks, 2u) << "dumped in chunks";
   EXPECT_EQ(controller, 1u);
   ASSERT_EQ(deny_keys.size(), 1414u);  // i % 7 == 0 for i in 100..9999
-  ASSERT_TRUE(d.UpdateFlows(deny_keys, deny_values).ok());
-  got = d.LookupFlow(keys[700]);
+  ASSERT_TRUE(d.flows().UpdateMany(deny_keys, deny_values).ok());
+  got = d.flows().Lookup(keys[700]);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(got->verdict, uint32_t{NFR_VERDICT_DENY});
   EXPECT_EQ(got->origin_id, 43u);
-  EXPECT_EQ(d.LookupFlow(keys[701])->verdict, uint32_t{NFR_VERDICT_ALLOW});
+  EXPECT_EQ(d.flows().Lookup(keys[701])->verdict, uint32_t{NFR_VERDICT_ALLOW});
 
   // Delete half, with absent keys mixed in.
   std::vector<nfr_flow_key> gone(keys.begin(), keys.begin() + 5000);
   gone.insert(gone.begin() + 2500, Key4(IPPROTO_UDP, "192.0.2.1", 1, "192.0.2.2", 2));
   gone.push_back(Key4(IPPROTO_UDP, "192.0.2.1", 3, "192.0.2.2", 4));
-  ASSERT_TRUE(d.DeleteFlows(gone).ok());
-  ASSERT_TRUE(d.DeleteFlows(gone).ok()) << "deleting absent flows is not an error";
-  EXPECT_FALSE(d.LookupFlow(keys[4999]).has_value());
-  EXPECT_TRUE(d.LookupFlow(keys[5000]).has_value());
+  ASSERT_TRUE(d.flows().DeleteMany(gone).ok());
+  ASSERT_TRUE(d.flows().DeleteMany(gone).ok()) << "deleting absent flows is not an error";
+  EXPECT_FALSE(d.flows().Lookup(keys[4999]).has_value());
+  EXPECT_TRUE(d.flows().Lookup(keys[5000]).has_value());
   seen = 0;
-  ASSERT_TRUE(d.DumpFlows([&](absl::Span<const nfr_flow_key> ks,
+  ASSERT_TRUE(d.flows().Dump([&](absl::Span<const nfr_flow_key> ks,
                               absl::Span<const nfr_flow_value>) { seen += ks.size(); })
                   .ok());
   EXPECT_EQ(seen, 5001u);
-  ASSERT_TRUE(d.UpdateFlows(keys, absl::MakeConstSpan(values).subspan(1)).code() ==
+  ASSERT_TRUE(d.flows().UpdateMany(keys, absl::MakeConstSpan(values).subspan(1)).code() ==
               absl::StatusCode::kInvalidArgument);
 }
 
@@ -524,16 +524,16 @@ TEST_F(DatapathTest, CompatTrafficIsMarkedAndBypassesEmptyQueue) {
   nfr_flow_key k = Key4(IPPROTO_UDP, "10.77.200.2", 5555, "10.77.200.1", 9999);
   uint64_t up = (*dp)->ReadStats()[NFR_STAT_TO_COMPAT];
   send_udp();
-  auto v = (*dp)->LookupFlow(k);
+  auto v = (*dp)->flows().Lookup(k);
   ASSERT_TRUE(v.has_value()) << "the program should have inserted a pending entry";
   EXPECT_EQ(v->verdict, uint32_t{NFR_VERDICT_PENDING});
   EXPECT_EQ((*dp)->ReadStats()[NFR_STAT_TO_COMPAT], up + 1);
-  ASSERT_TRUE((*dp)->SetFlowVerdict(k, NFR_VERDICT_ALLOW, absl::Seconds(30)).ok());
+  ASSERT_TRUE((*dp)->flows().Set(k, NFR_VERDICT_ALLOW, absl::Seconds(30)).ok());
   send_udp();
   s = (*dp)->ReadStats();
   EXPECT_EQ(s[NFR_STAT_CACHE_ALLOW], 1u);
   EXPECT_EQ(s[NFR_STAT_TO_COMPAT], up + 1) << "an allowed flow never goes up again";
-  ASSERT_TRUE((*dp)->SetFlowVerdict(k, NFR_VERDICT_DENY, absl::Seconds(30)).ok());
+  ASSERT_TRUE((*dp)->flows().Set(k, NFR_VERDICT_DENY, absl::Seconds(30)).ok());
   send_udp();
   EXPECT_EQ((*dp)->ReadStats()[NFR_STAT_CACHE_DENY], 1u);
 }
@@ -564,10 +564,10 @@ TEST_F(DatapathTest, TunDeviceIsParsedFromTheIpHeader) {
   Bytes pkt = Ip4(IPPROTO_UDP, "10.77.201.2", "10.77.201.1", Udp(7000, 9000));
   ASSERT_EQ(write(tun, pkt.data(), pkt.size()), static_cast<ssize_t>(pkt.size()));
   nfr_flow_key k = Key4(IPPROTO_UDP, "10.77.201.2", 7000, "10.77.201.1", 9000);
-  for (int i = 0; i < 100 && !(*dp)->LookupFlow(k); ++i) {
+  for (int i = 0; i < 100 && !(*dp)->flows().Lookup(k); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  auto f = (*dp)->LookupFlow(k);
+  auto f = (*dp)->flows().Lookup(k);
   ASSERT_TRUE(f.has_value()) << "NOT_IP=" << (*dp)->ReadStats()[NFR_STAT_NOT_IP];
   EXPECT_EQ(f->verdict, uint32_t{NFR_VERDICT_PENDING});
   EXPECT_EQ((*dp)->ReadStats()[NFR_STAT_TO_COMPAT], 1u);

@@ -491,7 +491,7 @@ TEST_F(TcProgramTest, PendingEntryRecordsInterfaceAndDirection) {
   EXPECT_EQ(out->direction, NFR_DIR_EGRESS);
   EXPECT_EQ(in->rule, 0u);
   EXPECT_EQ(in->origin_id, 0u);
-  EXPECT_EQ(in->pad, 0u);
+  EXPECT_EQ(in->flags, 0u);
 }
 
 // ---- per-source new-flow budget ----

@@ -180,7 +180,7 @@ TEST_F(PacketQueueTest, BatchVerdictsNeverReachHeldPacketsAndClearTheMark) {
   for (const auto& p : held) {
     EXPECT_EQ(p.mark & kMark, kMark);
     const bool accept = p.index % 20 == 3;
-    EXPECT_TRUE((*set)->Verdict({kQueue, p.id}, accept).ok());
+    EXPECT_TRUE((*set)->SendVerdict(kQueue, p.id, accept).ok());
     if (accept) want.insert(p.index);
   }
   EXPECT_EQ(Receive(want.size()), want);

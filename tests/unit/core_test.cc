@@ -10,7 +10,7 @@
 
 #include "agent/config/config_defaults.h"
 #include "agent/runtime/agent.h"
-#include "agent/runtime/memory_verdict_cache.h"
+#include "agent/datapath/memory_verdict_cache.h"
 #include "agent/runtime/verdict_engine.h"
 #include "gtest/gtest.h"
 #include "tests/unit/packet_builder.h"
@@ -182,6 +182,7 @@ TEST_F(CoreTest, DecideWithRuleScopeAddsAUniqueRuleFirst) {
   const uint64_t id = PendingId();
   nfr::v1::Rule taken;
   taken.set_id(absl::StrCat("decided-", id));
+  taken.set_protocol(nfr::v1::PROTOCOL_UDP);  // does not decide the pending TCP connection
   taken.set_action(nfr::v1::ACTION_ACCEPT);
   ASSERT_TRUE(core_->policy().AddRule(taken, std::nullopt, By("alice")).ok());
   DecideCommand c;

@@ -8,7 +8,7 @@
 #include <mutex>
 
 #include "agent/packet/flow_key.h"
-#include "agent/runtime/memory_verdict_cache.h"
+#include "agent/datapath/memory_verdict_cache.h"
 #include "gtest/gtest.h"
 #include "tests/unit/packet_builder.h"
 
