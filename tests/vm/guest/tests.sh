@@ -375,6 +375,27 @@ test_ordinary_bpf_redirect_with_module() {
 	test_ordinary_bpf_redirect
 }
 
+# module parameters: every queue of both ranges within 0..65535, no wrap
+test_module_param_ranges() {
+	local bad
+	module_unload || die "rmmod failed"
+	for bad in "queue_ingress=4294967295 queue_count=2" "queue_egress=4294967295 queue_count=2" \
+		"queue_ingress=65535 queue_count=2" "queue_egress=65536" "queue_count=0" \
+		"queue_ingress=0 queue_count=4294967295"; do
+		# shellcheck disable=SC2086 # word splitting intended
+		if insmod "$MOD" $bad 2>/dev/null; then
+			module_unload
+			die "insmod accepted $bad"
+		fi
+	done
+	dmesg | grep -q "queue_ingress=4294967295 with queue_count=2 uses queues up to 4294967296" ||
+		die "no message naming the wrapped range"
+	module_load queue_ingress=65534 queue_egress=65534 queue_count=2 || return 1
+	grep -q '^queue_ingress 65534$' /proc/net/nfr_redirect || die "valid range 65534..65535 not in effect"
+	module_unload || die "rmmod failed"
+	module_load || return 1
+}
+
 test_kernel_log_clean() {
 	local bad
 	bad=$(dmesg | grep -E 'WARNING:|BUG:|KASAN|Oops|general protection|Call Trace|refcount_t:|unregister_netdevice: waiting')
@@ -407,6 +428,7 @@ tests=(
 	test_link_del_with_queued
 	test_rmmod_with_queued
 	test_ordinary_bpf_redirect_with_module
+	test_module_param_ranges
 	test_kernel_log_clean
 )
 if (($#)); then tests=("$@"); fi
