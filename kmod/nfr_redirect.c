@@ -170,14 +170,29 @@ static struct pernet_operations nfr_net_ops = {
 	.size = sizeof(struct nfr_net),
 };
 
+/* Every queue of both ranges must be a valid NFQUEUE number (0..65535);
+ * computed in 64 bits so that large values cannot wrap around.
+ */
+static bool nfr_queue_range_ok(const char *name, unsigned int first)
+{
+	u64 last = (u64)first + queue_count - 1;
+
+	if (last <= U16_MAX)
+		return true;
+	pr_err("%s=%u with queue_count=%u uses queues up to %llu; all must be within 0..65535\n",
+	       name, first, queue_count, last);
+	return false;
+}
+
 static int __init nfr_init(void)
 {
-	if (!queue_count || queue_count > 0xffff ||
-	    queue_ingress + queue_count - 1 > 0xffff ||
-	    queue_egress + queue_count - 1 > 0xffff) {
-		pr_err("queue_ingress/queue_egress + queue_count must stay within 0..65535 and queue_count >= 1\n");
+	if (!queue_count) {
+		pr_err("queue_count must be at least 1\n");
 		return -EINVAL;
 	}
+	if (!nfr_queue_range_ok("queue_ingress", queue_ingress) ||
+	    !nfr_queue_range_ok("queue_egress", queue_egress))
+		return -EINVAL;
 
 	nfr_hash_seed = get_random_u32();
 	return register_pernet_subsys(&nfr_net_ops);

@@ -5,6 +5,10 @@
  *              everything else (ARP, neighbour discovery) passes
  *   REDIRECT   ordinary bpf_redirect(target, 0) after rewriting the MACs
  *   NF_BADIDX  bpf_redirect(1, BPF_F_NETFILTER): the kernel must refuse it
+ *   NF_THEN_OK bpf_redirect(0, BPF_F_NETFILTER), then TC_ACT_OK anyway
+ *   BARE       TC_ACT_REDIRECT without calling the helper
+ *   NF_CLASSID tc_classid 0x2a, then as NF
+ *   TCINDEX    record skb->tc_index, pass
  * Outcomes are counted per interface in nfr_vm_stats.
  */
 #include <linux/bpf.h>
@@ -23,6 +27,10 @@ enum nfr_vm_action {
 	NFR_VM_NF = 1,
 	NFR_VM_REDIRECT = 2,
 	NFR_VM_NF_BADIDX = 3,
+	NFR_VM_NF_THEN_OK = 4,
+	NFR_VM_BARE = 5,
+	NFR_VM_NF_CLASSID = 6,
+	NFR_VM_TCINDEX = 7,
 };
 
 struct nfr_vm_cfg {
@@ -36,6 +44,7 @@ struct nfr_vm_stats {
 	__u64 seen;		/* packets the action applied to */
 	__u64 ret_redirect;	/* helper returned TC_ACT_REDIRECT */
 	__u64 ret_shot;		/* helper returned TC_ACT_SHOT (refused) */
+	__u64 tc_index;		/* TCINDEX: skb->tc_index of the last packet */
 };
 
 struct {
@@ -89,7 +98,7 @@ static __always_inline int selected(struct __sk_buff *skb)
 	return proto == IPPROTO_TCP || proto == IPPROTO_UDP;
 }
 
-static __always_inline void count(__u32 key, long ret)
+static __always_inline struct nfr_vm_stats *stats(__u32 key)
 {
 	struct nfr_vm_stats zero = {}, *st;
 
@@ -97,9 +106,16 @@ static __always_inline void count(__u32 key, long ret)
 	if (!st) {
 		bpf_map_update_elem(&nfr_vm_stats, &key, &zero, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(&nfr_vm_stats, &key);
-		if (!st)
-			return;
 	}
+	return st;
+}
+
+static __always_inline void count(__u32 key, long ret)
+{
+	struct nfr_vm_stats *st = stats(key);
+
+	if (!st)
+		return;
 	__sync_fetch_and_add(&st->seen, 1);
 	if (ret == TC_ACT_REDIRECT)
 		__sync_fetch_and_add(&st->ret_redirect, 1);
@@ -125,6 +141,23 @@ int nfr_vm_tc(struct __sk_buff *skb)
 	case NFR_VM_NF_BADIDX:
 		ret = bpf_redirect(1, NFR_VM_F_NETFILTER);
 		break;
+	case NFR_VM_NF_THEN_OK:
+		count(key, bpf_redirect(0, NFR_VM_F_NETFILTER));
+		return TC_ACT_OK;
+	case NFR_VM_BARE:
+		ret = TC_ACT_REDIRECT;
+		break;
+	case NFR_VM_NF_CLASSID:
+		skb->tc_classid = 0x2a;
+		ret = bpf_redirect(0, NFR_VM_F_NETFILTER);
+		break;
+	case NFR_VM_TCINDEX: {
+		struct nfr_vm_stats *st = stats(key);
+
+		if (st)
+			st->tc_index = skb->tc_index;
+		return TC_ACT_OK;
+	}
 	case NFR_VM_REDIRECT:
 		if (bpf_skb_store_bytes(skb, 0, cfg->dmac, 6, 0) ||
 		    bpf_skb_store_bytes(skb, 6, cfg->smac, 6, 0))

@@ -7,7 +7,7 @@ QL=${NFR_VM_TOOLS:-/mnt/tools}/nfr-qlistener
 OBJ=${NFR_VM_BPF_OBJ:-/mnt/tools/nfr_vm_test.bpf.o}
 MOD=${NFR_VM_MODULE:-/mnt/nfr_redirect.ko}
 PIN=/sys/fs/bpf/tc/globals
-NF=1 REDIRECT=2 NF_BADIDX=3
+NF=1 REDIRECT=2 NF_BADIDX=3 NF_THEN_OK=4 BARE=5 NF_CLASSID=6 TCINDEX=7
 
 MAC_C0=02:77:00:00:00:02 MAC_RCLI=02:77:00:00:00:01
 MAC_S0=02:77:00:00:01:02 MAC_RSRV=02:77:00:00:01:01
@@ -90,11 +90,11 @@ cfg() {
 		die "map update for $1/$2 failed"
 }
 
-# bpf_stat NS IF seen|redirect|shot
+# bpf_stat NS IF seen|redirect|shot|tcindex
 bpf_stat() {
 	local idx off hex
 	idx=$(ifindex "$1" "$2")
-	case $3 in seen) off=0 ;; redirect) off=8 ;; shot) off=16 ;; esac
+	case $3 in seen) off=0 ;; redirect) off=8 ;; shot) off=16 ;; tcindex) off=24 ;; esac
 	# shellcheck disable=SC2046
 	hex=$(bpftool -j map lookup pinned $PIN/nfr_vm_stats key $(le32 "$idx") 2>/dev/null |
 		jq -r ".value[$off:$((off + 8))] | reverse | map(ltrimstr(\"0x\")) | join(\"\")")

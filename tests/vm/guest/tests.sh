@@ -375,6 +375,173 @@ test_ordinary_bpf_redirect_with_module() {
 	test_ordinary_bpf_redirect
 }
 
+# issue 10: what review of the patches found
+
+# a packet requeued by netfilter on a stacked device (VLAN) must still pass
+# the netdev egress hook of the device below, exactly once
+test_requeue_runs_lower_egress_hook() {
+	local n
+	topo
+	ip -n cli link add link c0 name c0.10 type vlan id 10
+	ip -n rtr link add link r-cli name r-cli.10 type vlan id 10
+	ip -n cli link set c0.10 up
+	ip -n rtr link set r-cli.10 up
+	addr cli c0.10 10.77.10.2/24
+	addr rtr r-cli.10 10.77.10.1/24
+	attach cli c0.10 egress && cfg cli c0.10 $NF || return 1
+	nx cli nft -f - <<-'NFT' || die "nft netdev egress chain failed to load"
+	table netdev kr {
+		chain out {
+			type filter hook egress device "c0" priority 0;
+			icmp type echo-request counter
+		}
+	}
+	NFT
+	listener cli 4200 accept || return 1
+	nx cli ping -c 3 -i 0.3 -W 3 10.77.10.1 >/dev/null || die "ping over the VLAN failed"
+	stop_listener $LPID
+	(($(count_hook "$LLOG" 7) == 3)) || die "listener saw $(count_hook "$LLOG" 7) packets at hook 7, want 3"
+	n=$(nx cli nft list chain netdev kr out | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+	[[ $n == 3 ]] || die "egress chain of the lower device counted ${n:-nothing}, want 3"
+}
+
+# a BPF_F_NETFILTER request belongs to the tc run that made it: a program
+# that asked and then returned TC_ACT_OK must not divert a later bare
+# TC_ACT_REDIRECT (here the same packet, forwarded in the same softirq)
+test_bare_redirect_not_diverted() {
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF_THEN_OK || return 1
+	attach rtr r-srv egress && cfg rtr r-srv $BARE || return 1
+	listener rtr 4200 accept || return 1
+	nx cli ping -c 3 -i 0.3 -W 1 10.77.1.2 >/dev/null
+	stop_listener $LPID
+	(($(bpf_stat rtr r-cli redirect) > 0)) || die "ingress program did not get TC_ACT_REDIRECT from the helper"
+	(($(bpf_stat rtr r-srv seen) > 0)) || die "egress program saw no packets"
+	(($(count_hook "$LLOG" 7) == 0)) ||
+		die "bare TC_ACT_REDIRECT went into netfilter ($(count_hook "$LLOG" 7) packets at hook 7)"
+}
+
+# cls_bpf: after a synchronous accept skb->tc_index is set as after TC_ACT_OK
+test_tc_index_like_tc_act_ok() {
+	local v
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF_CLASSID || return 1
+	attach rtr r-srv egress && cfg rtr r-srv $TCINDEX || return 1
+	nx cli ping -c 2 -W 2 10.77.1.2 >/dev/null || die "ping failed (no listener: bypass should pass it)"
+	(($(bpf_stat rtr r-cli redirect) > 0)) || die "no redirect into netfilter"
+	v=$(bpf_stat rtr r-srv tcindex)
+	[[ $v == 42 ]] || die "tc_index after a synchronous accept is $v, want 42 (tc_classid 0x2a)"
+}
+
+# the hooks get what ip_rcv_core()/ipv6_rcv() give PRE_ROUTING: padding
+# trimmed, malformed headers dropped before the hook
+raw_frames_checked() {
+	grep -q "len=32 family=ipv4 proto=17 src=10.77.0.101 " "$1" || die "padded IPv4 packet not queued as 32 bytes"
+	grep -q "len=52 family=ipv6 proto=17 src=fd77::101 " "$1" || die "padded IPv6 packet not queued as 52 bytes"
+	! grep -Eq "src=(10.77.0.10[234]|fd77::102) " "$1" || die "a malformed IP packet reached the hook"
+}
+
+test_ingress_checks_ip_headers() {
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	listener rtr 4200 accept || return 1
+	nx cli /usr/bin/python3 "$HERE/rawframes.py" c0 $MAC_RCLI $MAC_C0 || die "sending raw frames failed"
+	sleep 1
+	stop_listener $LPID
+	cat "$LLOG"
+	raw_frames_checked "$LLOG"
+}
+
+test_egress_checks_ip_headers() {
+	topo
+	attach cli c0 egress && cfg cli c0 $NF || return 1
+	listener cli 4200 accept || return 1
+	nx cli /usr/bin/python3 "$HERE/rawframes.py" c0 $MAC_RCLI $MAC_C0 || die "sending raw frames failed"
+	sleep 1
+	stop_listener $LPID
+	cat "$LLOG"
+	raw_frames_checked "$LLOG"
+}
+
+# deleting an unrelated nft base chain (a firewall reload) must not drop a
+# packet held for a verdict from the redirect hook
+test_held_packet_survives_chain_delete() {
+	local ping
+	topo
+	attach rtr r-cli ingress && cfg rtr r-cli $NF || return 1
+	nx rtr nft -f - <<-'NFT' || die "nft table failed to load"
+	table inet kr {
+		chain kr_forward {
+			type filter hook forward priority 0;
+			counter
+		}
+	}
+	NFT
+	listener rtr 4200 hold --release /tmp/nfr-t/release || return 1
+	nsenter --net=/run/netns/cli ping -c 1 -W 10 10.77.1.2 >/dev/null &
+	ping=$!
+	for _ in $(seq 50); do
+		(($(count_hook "$LLOG" 6) > 0)) && break
+		sleep 0.1
+	done
+	(($(count_hook "$LLOG" 6) == 1)) || die "echo request not held"
+	nx rtr nft delete table inet kr || die "nft delete table failed"
+	sleep 0.5
+	touch /tmp/nfr-t/release
+	wait $ping || die "the held echo request was dropped when an unrelated base chain went away"
+	stop_listener $LPID
+	grep -q "^released 1" "$LLOG" || die "listener did not release the packet"
+}
+
+# nfnetlink_hook (nft list hooks) dumps the redirect hooks by number
+test_hook_dump_shows_redirect_hooks() {
+	local fam h out
+	grep -q '^nfr_redirect ' /proc/modules || die "module not loaded"
+	for fam in ipv4 ipv6; do
+		for h in 6 7; do
+			out=$(/usr/bin/python3 "$HERE/nfhooks.py" $fam $h) || die "dump of $fam hook $h failed: $out"
+			echo "$fam $out"
+			grep -q "^hook=$h .*func=nfr_hook module=nfr_redirect" <<<"$out" ||
+				die "$fam hook $h: nfr_hook missing in the dump"
+		done
+	done
+	/usr/bin/python3 "$HERE/nfhooks.py" ipv4 8 && die "dump of hook 8 succeeded"
+	nft list hooks >/dev/null || die "nft list hooks failed"
+}
+
+# a requeued packet reports SCM_TSTAMP_SCHED once, not per dev_queue_xmit
+test_requeue_reports_sched_once() {
+	local n
+	topo
+	attach cli c0 egress && cfg cli c0 $NF || return 1
+	listener cli 4200 accept || return 1
+	n=$(nx cli /usr/bin/python3 "$HERE/tstamp_sched.py" 10.77.1.2 4001) || die "timestamp probe failed"
+	stop_listener $LPID
+	(($(count_hook "$LLOG" 7) == 1)) || die "datagram did not pass hook 7 once"
+	[[ $n == 1 ]] || die "SO_TIMESTAMPING reported SCM_TSTAMP_SCHED $n times, want 1"
+}
+
+# module parameters: every queue of both ranges within 0..65535, no wrap
+test_module_param_ranges() {
+	local bad
+	module_unload || die "rmmod failed"
+	for bad in "queue_ingress=4294967295 queue_count=2" "queue_egress=4294967295 queue_count=2" \
+		"queue_ingress=65535 queue_count=2" "queue_egress=65536" "queue_count=0" \
+		"queue_ingress=0 queue_count=4294967295"; do
+		# shellcheck disable=SC2086 # word splitting intended
+		if insmod "$MOD" $bad 2>/dev/null; then
+			module_unload
+			die "insmod accepted $bad"
+		fi
+	done
+	dmesg | grep -q "queue_ingress=4294967295 with queue_count=2 uses queues up to 4294967296" ||
+		die "no message naming the wrapped range"
+	module_load queue_ingress=65534 queue_egress=65534 queue_count=2 || return 1
+	grep -q '^queue_ingress 65534$' /proc/net/nfr_redirect || die "valid range 65534..65535 not in effect"
+	module_unload || die "rmmod failed"
+	module_load || return 1
+}
+
 test_kernel_log_clean() {
 	local bad
 	bad=$(dmesg | grep -E 'WARNING:|BUG:|KASAN|Oops|general protection|Call Trace|refcount_t:|unregister_netdevice: waiting')
@@ -407,6 +574,15 @@ tests=(
 	test_link_del_with_queued
 	test_rmmod_with_queued
 	test_ordinary_bpf_redirect_with_module
+	test_requeue_runs_lower_egress_hook
+	test_bare_redirect_not_diverted
+	test_tc_index_like_tc_act_ok
+	test_ingress_checks_ip_headers
+	test_egress_checks_ip_headers
+	test_held_packet_survives_chain_delete
+	test_hook_dump_shows_redirect_hooks
+	test_requeue_reports_sched_once
+	test_module_param_ranges
 	test_kernel_log_clean
 )
 if (($#)); then tests=("$@"); fi

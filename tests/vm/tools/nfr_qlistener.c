@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* NFQUEUE listener for the VM tests: binds one queue, prints one line per
  * packet (hook number, family, addresses, length) and answers accept or
- * drop, or holds every packet without a verdict.  On SIGTERM/SIGINT it
- * prints a summary line and exits.
+ * drop, or holds every packet without a verdict.  With --release FILE, held
+ * packets are accepted once FILE exists, and later ones at once.  On
+ * SIGTERM/SIGINT it prints a summary line and exits.
  *
  * nfr-qlistener --queue N [--verdict accept|drop|hold] [--gso]
- *               [--ready FILE]
+ *               [--ready FILE] [--release FILE]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <linux/netfilter.h>
 #include <linux/netlink.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,8 @@ enum verdict_mode { MODE_ACCEPT, MODE_DROP, MODE_HOLD };
 static volatile sig_atomic_t stop;
 static enum verdict_mode mode = MODE_ACCEPT;
 static unsigned long packets, by_hook[8], max_len;
+static uint32_t held[4096];
+static unsigned int nheld;
 
 static void on_signal(int sig)
 {
@@ -76,8 +80,11 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg,
 		max_len = len;
 	printf("pkt id=%u hook=%u len=%d %s\n", id, ph->hook, len, what);
 
-	if (mode == MODE_HOLD)
+	if (mode == MODE_HOLD) {
+		if (nheld < sizeof(held) / sizeof(held[0]))
+			held[nheld++] = id;
 		return 0;
+	}
 	return nfq_set_verdict(qh, id, mode == MODE_ACCEPT ? NF_ACCEPT : NF_DROP,
 			       0, NULL);
 }
@@ -86,7 +93,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: nfr-qlistener --queue N [--verdict accept|drop|hold] "
-		"[--gso] [--ready FILE]\n");
+		"[--gso] [--ready FILE] [--release FILE]\n");
 	exit(2);
 }
 
@@ -97,9 +104,10 @@ int main(int argc, char **argv)
 		{ "verdict", required_argument, NULL, 'v' },
 		{ "gso", no_argument, NULL, 'g' },
 		{ "ready", required_argument, NULL, 'r' },
+		{ "release", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ready = NULL;
+	const char *ready = NULL, *release = NULL;
 	struct nfq_q_handle *qh;
 	struct nfq_handle *h;
 	char buf[256 * 1024];
@@ -126,6 +134,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			ready = optarg;
+			break;
+		case 'R':
+			release = optarg;
 			break;
 		default:
 			usage();
@@ -171,7 +182,20 @@ int main(int argc, char **argv)
 			fclose(f);
 	}
 	while (!stop) {
-		int n = recv(fd, buf, sizeof(buf), 0);
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int n;
+
+		if (release && mode == MODE_HOLD && !access(release, F_OK)) {
+			unsigned int j;
+
+			for (j = 0; j < nheld; j++)
+				nfq_set_verdict(qh, held[j], NF_ACCEPT, 0, NULL);
+			printf("released %u\n", nheld);
+			mode = MODE_ACCEPT;
+		}
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf), 0);
 
 		if (n < 0) {
 			if (errno == EINTR || errno == ENOBUFS)
