@@ -36,7 +36,7 @@ source /mnt/run.conf
 # scripts alike.
 if [[ -n ${NFR_VM_KMODROOT:-} ]]; then
 	mkdir -p /run/nfr-vm/bin
-	printf '#!/bin/sh\nexec /usr/sbin/modprobe -d '%s' "$@"\n' "$NFR_VM_KMODROOT" >/run/nfr-vm/bin/modprobe
+	printf '#!/bin/sh\nexec /usr/sbin/modprobe -d %s "$@"\n' "'$NFR_VM_KMODROOT'" >/run/nfr-vm/bin/modprobe
 	chmod 755 /run/nfr-vm/bin/modprobe
 	echo /run/nfr-vm/bin/modprobe >/proc/sys/kernel/modprobe
 	export PATH=/run/nfr-vm/bin:$PATH
