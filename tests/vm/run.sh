@@ -132,25 +132,38 @@ LOG=$RUN/console.log
 echo "vm: kernel $KERNEL ($BZIMAGE)"
 echo "vm: booting qemu (tcg), script $SCRIPT, timeout ${TIMEOUT}s"
 start=$(date +%s)
-set +e
-timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
-	-accel tcg -cpu qemu64 -smp 2 -m "$MEM" \
-	-display none -no-reboot -nodefaults \
-	-chardev file,id=con,path="$LOG" -serial chardev:con \
-	-kernel "$BZIMAGE" "${BOOT[@]}" \
-	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
-	-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root \
-	-fsdev local,id=share,path="$RUN/share",security_model=none \
-	-device virtio-9p-pci,fsdev=share,mount_tag=nfrshare \
-	-fsdev local,id=repo,path="$REPO",security_model=none,readonly=on,multidevs=remap \
-	-device virtio-9p-pci,fsdev=repo,mount_tag=nfrrepo
-qrc=$?
-set -e
+# Debian's stock kernels occasionally die while patching their own text
+# during early boot under multi-threaded TCG (an int3 oops before userspace).
+# A guest that never reached its init script is booted again, at most twice;
+# once the script has started nothing is retried.
+for attempt in 1 2 3; do
+	set +e
+	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
+		-accel tcg -cpu qemu64 -smp 2 -m "$MEM" \
+		-display none -no-reboot -nodefaults \
+		-chardev file,id=con,path="$LOG" -serial chardev:con \
+		-kernel "$BZIMAGE" "${BOOT[@]}" \
+		-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
+		-device virtio-9p-pci,fsdev=root,mount_tag=/dev/root \
+		-fsdev local,id=share,path="$RUN/share",security_model=none \
+		-device virtio-9p-pci,fsdev=share,mount_tag=nfrshare \
+		-fsdev local,id=repo,path="$REPO",security_model=none,readonly=on,multidevs=remap \
+		-device virtio-9p-pci,fsdev=repo,mount_tag=nfrrepo
+	qrc=$?
+	set -e
+	if ((qrc == 124 || attempt == 3)) || grep -aq '^nfr-vm: kernel ' "$LOG"; then
+		break
+	fi
+	mv "$LOG" "$RUN/console.boot-failure-$attempt.log"
+	echo "vm: the guest died before its init script (attempt $attempt, console $RUN/console.boot-failure-$attempt.log):"
+	grep -aE 'Oops|panic|BUG' "$RUN/console.boot-failure-$attempt.log" | head -n 3
+	echo "vm: booting again"
+done
 elapsed=$(($(date +%s) - start))
 
 pass=$(grep -c '^PASS ' "$LOG" || true)
 fail=$(grep -c '^FAIL ' "$LOG" || true)
-grep -aE '^(PASS|FAIL|SKIP|VERIFIER) ' "$LOG" || true
+grep -aE '^(PASS|FAIL|SKIP|VERIFIER|AGENT-MODE|agent_suite:) ' "$LOG" || true
 status=$(sed -n 's/^NFR-VM-EXIT \([0-9]*\).*/\1/p' "$LOG" | tail -1)
 if ((qrc == 124)); then
 	echo "vm: timeout after ${TIMEOUT}s"
