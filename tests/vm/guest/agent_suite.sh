@@ -83,7 +83,7 @@ compat)
 	log=$OUT/compat_check.log
 	timeout -k 10 300 python3 -u "$HERE/compat_check.py" >"$log" 2>&1
 	rc=$?
-	grep -a '^AGENT-MODE ' "$log"
+	grep -ao 'AGENT-MODE .*' "$log"
 	if ((rc == 0)); then
 		echo "PASS compat_check"
 	else
