@@ -15,8 +15,9 @@
 # loading the agent's nfr_tc.bpf.o; --verifier-stats TOOL --bpf-obj OBJ, or
 # from BUILD_DIR).
 # BUILD_DIR is a host build directory (agent/nfr-agent, ctl/nfrctl); TEST is
-# a test file name (test_api.py) or unittest id (test_api.ApiTest), default
-# all.  Prints "PASS name" / "FAIL name" / "SKIP name" per test case; exits
+# a test file name (test_api.py), a unittest id (test_api.ApiTest) or a file
+# with name patterns (test_api.py=restart,watch_and_accept: unittest -k, one
+# lab for all of them); default all.  Prints "PASS name" / "FAIL name" / "SKIP name" per test case; exits
 # 1 if any failed, 77 if native mode was asked for on a kernel without the
 # pathway.
 set -u
@@ -102,11 +103,18 @@ fi
 
 cd "$REPO/tests/integration" || die "no $REPO/tests/integration"
 for t in "${tests[@]}"; do
-	file=${t%%.*}.py
-	name=${t%.py}
+	file=${t%%[.=]*}.py
+	name=${t%%=*}
+	name=${name%.py}
 	log=$OUT/${name//\//_}.log
 	start=$(date +%s)
-	if [[ $t == *.py ]]; then
+	if [[ $t == *=* ]]; then
+		# file.py=pat1,pat2: the tests matching any pattern, one process (one lab)
+		IFS=, read -ra pats <<<"${t#*=}"
+		kargs=()
+		for p in "${pats[@]}"; do kargs+=(-k "$p"); done
+		timeout -k 10 1800 python3 -u "$file" "${kargs[@]}" >"$log" 2>&1
+	elif [[ $t == *.py ]]; then
 		timeout -k 10 1800 python3 -u "$file" >"$log" 2>&1
 	else
 		# a unittest id inside the file: module.Class[.test]
@@ -114,6 +122,14 @@ for t in "${tests[@]}"; do
 	fi
 	rc=$?
 	echo "agent_suite: $name exit $rc in $(($(date +%s) - start))s"
+	if [[ $t == *=* ]]; then
+		ran=$(sed -n 's/^Ran \([0-9]*\) tests\?.*/\1/p' "$log" | tail -1)
+		if ((${ran:-0} < ${#pats[@]})); then
+			echo "FAIL $name: ${ran:-0} test(s) ran for ${#pats[@]} pattern(s) '${t#*=}' (renamed tests?)"
+			FAILED=$((FAILED + 1))
+			continue
+		fi
+	fi
 	# unittest -v: "test_x (module.Class.test_x) ... ok|FAIL|ERROR|skipped '...'"
 	sed -nE 's/^(test_[A-Za-z0-9_]+) \(([A-Za-z0-9_]+\.)?([A-Za-z0-9_]+)[^)]*\).*\.\.\. (ok|FAIL|ERROR|skipped.*)$/\4 \3.\1/p' \
 		"$log" | sed -E 's/^ok /PASS /; s/^(FAIL|ERROR) /FAIL /; s/^skipped.* ([A-Za-z0-9_.]+)$/SKIP \1/'
