@@ -2,8 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <sys/utsname.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -60,19 +58,12 @@ absl::StatusOr<std::unique_ptr<BpfProgram>> BpfProgram::Load() {
   if (err) {
     int e = -err;
     nfr_tc__destroy(skel);
-    // The verifier refuses with EACCES too: only a non-root caller is told to become root.
-    if ((e == EPERM || e == EACCES) && geteuid() != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("loading the tc BPF program failed: ", strerror(e),
-                       "; run nfr-agent as root (needs CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)"));
-    }
-    utsname uts = {};
-    uname(&uts);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "loading the tc BPF program failed: ", strerror(e), "; kernel ", uts.release,
-        e == E2BIG ? " finds it too complex (verifier limit)" : " refused it",
-        " (the verifier's log is above; the program needs Linux >= 6.1 with BPF syscall and "
-        "cls_bpf; NFR_LIBBPF_DEBUG=1 shows libbpf's debug log)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("loading the tc BPF program failed: ", strerror(e),
+                     e == EPERM || e == EACCES
+                         ? "; run nfr-agent as root (needs CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)"
+                         : "; the kernel needs BPF syscall + cls_bpf support (>= 6.1); run with "
+                           "LIBBPF_LOG_LEVEL=debug for the verifier log"));
   }
   return std::unique_ptr<BpfProgram>(new BpfProgram(skel));
 }
