@@ -13,7 +13,7 @@ PKGS=(
 )
 VM_PKGS=(
   qemu-system-x86 linux-source-6.12 bc bison flex libssl-dev dwarves
-  rsync cpio kmod xz-utils jq util-linux
+  rsync cpio kmod xz-utils zstd jq util-linux
 )
 
 want=("${PKGS[@]}")

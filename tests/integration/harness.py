@@ -24,9 +24,12 @@ BPF_FS = Path("/sys/fs/bpf")
 PIN_PREFIX = "nfr-it-"
 
 # NFR_IT_MODE=native runs every scenario with `mode: MODE_NATIVE` (patched kernel, e.g. in the VM:
-# tests/vm/guest/native_agent.sh); unset or "auto" leaves the agent's default (compat on stock).
+# tests/vm/guest/agent_suite.sh --mode native); unset or "auto" leaves the agent's default (compat
+# on stock). NFR_IT_MODE=compat leaves the default too but fails unless every agent start logs
+# `mode=compat (<why>)`: the agent must choose compat by itself (the VM's stock Debian kernels).
 MODE = os.environ.get("NFR_IT_MODE", "auto").strip().lower() or "auto"
 NATIVE = MODE == "native"
+EXPECT_COMPAT = MODE == "compat"
 NATIVE_SYSCTL = Path("/proc/sys/net/core/tc_nf_redirect")
 MODULE_PARAMS = Path("/sys/module/nfr_redirect/parameters")
 NATIVE_QUEUE = 4200  # the module's queue numbers are global: every native agent uses them
@@ -81,7 +84,7 @@ def require_native():
     if not native_capable():
         raise unittest.SkipTest(f"{NATIVE_SYSCTL} missing: the kernel lacks the tc -> netfilter "
                                 "pathway (run in the VM: tests/vm/run.sh --script "
-                                "tests/vm/guest/native_agent.sh BUILD_DIR)")
+                                "tests/vm/guest/agent_suite.sh --mode native BUILD_DIR)")
 
 
 def module_params():
@@ -381,6 +384,9 @@ class Agent:
                 if NATIVE and self.mode() != "native":
                     raise AssertionError("NFR_IT_MODE=native but the agent did not log "
                                          "mode=native:\n" + self._current_log())
+                if EXPECT_COMPAT and not self.compat_reason():
+                    raise AssertionError("NFR_IT_MODE=compat but the agent did not log "
+                                         "mode=compat with a reason:\n" + self._current_log())
                 return
             if self.proc.poll() is not None:
                 raise AssertionError(
@@ -393,6 +399,12 @@ class Agent:
         """"native" or "compat", from the start line of the current run."""
         m = re.search(r"nfr-agent: mode=(\w+)", self._current_log())
         return m.group(1) if m else None
+
+    def compat_reason(self):
+        """Why the agent runs in compat mode ("kernel lacks tc_nf_redirect"), from the start line
+        of the current run; None unless it logged mode=compat with a non-empty reason."""
+        m = re.search(r"nfr-agent: mode=compat \(([^)]+)\)", self._current_log())
+        return m.group(1).strip() if m and m.group(1).strip() else None
 
     def wait_log(self, pattern, timeout=10):
         rx = re.compile(pattern)

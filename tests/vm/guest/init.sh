@@ -30,6 +30,17 @@ hostname nfr-vm 2>/dev/null
 echo "nfr-vm: kernel $(uname -r), $(nproc) cpus"
 # shellcheck disable=SC1091
 source /mnt/run.conf
+# A stock Debian kernel: its modules stay in the image extracted on the host
+# (the read-only root may have no /lib/modules to mount over), so modprobe
+# runs as "modprobe -d ROOT" for the kernel's request_module, iptables and
+# scripts alike.
+if [[ -n ${NFR_VM_KMODROOT:-} ]]; then
+	mkdir -p /run/nfr-vm/bin
+	printf '#!/bin/sh\nexec /usr/sbin/modprobe -d %s "$@"\n' "'$NFR_VM_KMODROOT'" >/run/nfr-vm/bin/modprobe
+	chmod 755 /run/nfr-vm/bin/modprobe
+	echo /run/nfr-vm/bin/modprobe >/proc/sys/kernel/modprobe
+	export PATH=/run/nfr-vm/bin:$PATH
+fi
 bash "$NFR_VM_SCRIPT" "${NFR_VM_ARGS[@]}"
 rc=$?
 sync
