@@ -33,6 +33,8 @@ EXPECT_COMPAT = MODE == "compat"
 NATIVE_SYSCTL = Path("/proc/sys/net/core/tc_nf_redirect")
 MODULE_PARAMS = Path("/sys/module/nfr_redirect/parameters")
 NATIVE_QUEUE = 4200  # the module's queue numbers are global: every native agent uses them
+# Response-time bounds are multiplied by this (the VM tier runs under CPU emulation).
+TIME_SCALE = float(os.environ.get("NFR_IT_TIME_SCALE", "1") or "1")
 
 
 

@@ -51,6 +51,8 @@ OUT=${NFR_VM_OUT:-/tmp}/$MODE
 mkdir -p "$OUT"
 export NFR_IT_MODE=$MODE NFR_AGENT=$AGENT NFR_CTL=$CTL
 export NFR_LAB_SH=$REPO/scripts/lab.sh PYTHONDONTWRITEBYTECODE=1
+# qemu TCG emulates the CPU: response-time bounds scale by this factor (harness.TIME_SCALE).
+export NFR_IT_TIME_SCALE=${NFR_IT_TIME_SCALE:-5}
 
 FAILED=0
 if [[ -n $VSTATS ]]; then
