@@ -114,7 +114,10 @@ absl::StatusOr<DecideOutcome> Core::Decide(const DecideCommand& c) {
     absl::StatusOr<PolicyBook::DerivedRule> added =
         policy_->AddRuleForPending(*pending, c.verdict, c.rule_id, c.decider, c.reason);
     if (!added.ok()) {
-      (void)decisions_->RecordDurable(resolved->decision);
+      // The verdict stands: it is logged and watchers see the connection resolved.
+      absl::StatusOr<nfr::v1::Decision> logged = decisions_->RecordDurable(resolved->decision);
+      hub_->PublishPendingResolved(resolved->pending,
+                                   logged.ok() ? *logged : resolved->decision);
       return absl::Status(added.status().code(),
                           absl::StrCat("the verdict was applied to this connection, but the rule "
                                        "was not added: ", added.status().message()));

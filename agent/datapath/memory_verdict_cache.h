@@ -2,6 +2,7 @@
 // where no kernel is involved (unit and API tests). Entries never expire.
 #pragma once
 
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -38,7 +39,9 @@ class MemoryVerdictCache : public VerdictCache {
     {
       std::lock_guard<std::mutex> l(mu_);
       for (const auto& [k, e] : entries_) {
-        keys.push_back(*reinterpret_cast<const nfr_flow_key*>(k.data()));
+        nfr_flow_key key;
+        std::memcpy(&key, k.data(), sizeof(key));
+        keys.push_back(key);
         values.push_back(e.first);
       }
     }

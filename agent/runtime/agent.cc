@@ -69,7 +69,7 @@ absl::Status Agent::Start() {
   options.max_len = q.max_len();
   options.socket_buffer_bytes = q.socket_buffer_bytes();
   options.overflow = QueueOverflowOf(q);
-  options.default_accepts = engine_->GetPolicy().default_verdict() == nfr::v1::VERDICT_ACCEPT;
+  options.default_accepts = engine_->default_verdict() == nfr::v1::VERDICT_ACCEPT;
   // Compat mode: accepted packets leave the queue without the mark bit the program set.
   if (datapath_->status().mode == "compat") options.clear_mark = config_.compat().mark();
   auto queues = QueueSet::Open(static_cast<uint16_t>(q.num()), static_cast<uint16_t>(q.count()),
@@ -148,7 +148,7 @@ void Agent::SyncPendingTimeout() {
     LogLine(absl::StrCat("nfr-agent: setting the BPF pending timeout: ", s.message()));
   }
   // Over-budget new flows get the policy's default verdict in the kernel.
-  const bool drop = engine_->GetPolicy().default_verdict() != nfr::v1::VERDICT_ACCEPT;
+  const bool drop = engine_->default_verdict() != nfr::v1::VERDICT_ACCEPT;
   if (auto s = datapath_->SetDefaultVerdict(drop); !s.ok()) {
     LogLine(absl::StrCat("nfr-agent: setting the BPF default verdict: ", s.message()));
   }

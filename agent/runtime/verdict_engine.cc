@@ -83,14 +83,19 @@ void VerdictEngine::CacheDecision(const nfr_flow_key& key, bool accept, absl::Du
 }
 
 FlowOrigin VerdictEngine::OriginOf(nfr_origin kind, uint32_t rule, uint64_t id,
-                                   const nfr::v1::Flow& flow) {
+                                   nfr::v1::Direction direction, uint32_t ifindex) {
   FlowOrigin o;
   o.value.origin = static_cast<uint8_t>(kind);
   o.value.rule = rule;
   o.value.origin_id = id;
-  o.value.direction = flow.direction() == nfr::v1::DIRECTION_EGRESS ? NFR_DIR_EGRESS : NFR_DIR_INGRESS;
-  o.value.ifindex = names_.IndexOf(flow.interface());
+  o.value.direction = direction == nfr::v1::DIRECTION_EGRESS ? NFR_DIR_EGRESS : NFR_DIR_INGRESS;
+  o.value.ifindex = ifindex;
   return o;
+}
+
+FlowOrigin VerdictEngine::OriginOf(nfr_origin kind, uint32_t rule, uint64_t id,
+                                   const nfr::v1::Flow& flow) {
+  return OriginOf(kind, rule, id, flow.direction(), names_.IndexOf(flow.interface()));
 }
 
 void VerdictEngine::CacheDelete(const nfr_flow_key& key) {
@@ -148,8 +153,8 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
 
   // 3. The policy.
   const nfr::v1::Direction direction = DirectionOfHook(q.hook);
-  const std::string iface =
-      names_.NameOf(direction == nfr::v1::DIRECTION_EGRESS ? q.out_ifindex : q.in_ifindex);
+  const uint32_t ifindex = direction == nfr::v1::DIRECTION_EGRESS ? q.out_ifindex : q.in_ifindex;
+  const std::string iface = names_.NameOf(ifindex);
   const PolicyMatch match = policy->Match(p, iface, direction);
   const nfr::v1::Flow flow = FlowOf(p, iface, direction);
 
@@ -157,7 +162,7 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
     const bool accept = match.action == nfr::v1::ACTION_ACCEPT;
     CacheDecision(key, accept, match.ttl,
                   OriginOf(NFR_ORIGIN_POLICY, static_cast<uint32_t>(match.rule_index + 1),
-                           policy->policy().version(), flow));
+                           policy->policy().version(), direction, ifindex));
     ++(accept ? policy_accept_ : policy_drop_);
     static LogBudget lines(100, [](uint64_t n) {
       LogLine(absl::StrCat("nfr-agent: ", n, " policy decisions not logged (over 100 lines/s)"));
@@ -181,7 +186,7 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
       ++asked_;
       // Keep later packets of this flow coming up until the deadline.
       {
-        nfr_flow_value v = OriginOf(NFR_ORIGIN_NONE, 0, 0, flow).value;
+        nfr_flow_value v = OriginOf(NFR_ORIGIN_NONE, 0, 0, direction, ifindex).value;
         v.verdict = NFR_VERDICT_PENDING;
         CacheVerdict(key, v, timeout + absl::Seconds(1));
       }

@@ -67,6 +67,7 @@ class VerdictEngine : public PacketHandler {
   Reevaluation Reevaluate();
   nfr::v1::Policy GetPolicy() const { return policy_.Get()->policy(); }
   absl::Duration pending_timeout() const { return policy_.Get()->pending_timeout(); }
+  nfr::v1::Verdict default_verdict() const { return policy_.Get()->default_verdict(); }
   std::vector<nfr::v1::PendingConnection> ListPending() const { return pending_.Snapshot(); }
   std::optional<nfr::v1::PendingConnection> FindPending(uint64_t id) const {
     return pending_.Get(id);
@@ -95,6 +96,9 @@ class VerdictEngine : public PacketHandler {
   // ALLOW/DENY for `key`; an accepted UDP flow also allows its replies.
   void CacheDecision(const nfr_flow_key& key, bool accept, absl::Duration ttl,
                      const FlowOrigin& origin);
+  FlowOrigin OriginOf(nfr_origin kind, uint32_t rule, uint64_t id, nfr::v1::Direction direction,
+                      uint32_t ifindex);
+  // For a flow known only by its record (pending, decided later): looks the interface up.
   FlowOrigin OriginOf(nfr_origin kind, uint32_t rule, uint64_t id, const nfr::v1::Flow& flow);
   void CacheDelete(const nfr_flow_key& key);
   std::optional<nfr_flow_value> CacheLookup(const nfr_flow_key& key);

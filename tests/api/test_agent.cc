@@ -151,7 +151,7 @@ void TestAgent::ExpireDue(bool force) {
 }
 
 std::optional<nfr::v1::Verdict> TestAgent::CachedVerdict(const nfr::v1::Flow& flow) const {
-  std::vector<uint8_t> bytes = const_cast<TestAgent*>(this)->PacketOf(flow);
+  std::vector<uint8_t> bytes = PacketOf(flow);
   std::optional<nfr_flow_value> v = cache_.LookupFlow(FlowKeyOf(*ParsePacket(bytes)));
   if (!v.has_value() || v->verdict == NFR_VERDICT_PENDING) return std::nullopt;
   return v->verdict == NFR_VERDICT_ALLOW ? nfr::v1::VERDICT_ACCEPT : nfr::v1::VERDICT_DROP;

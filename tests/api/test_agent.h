@@ -51,7 +51,7 @@ class TestAgent : public AgentControl {
 
  private:
   class Sink;
-  std::vector<uint8_t> PacketOf(const nfr::v1::Flow& flow);
+  static std::vector<uint8_t> PacketOf(const nfr::v1::Flow& flow);
   uint32_t IfindexOf(const std::string& name);
 
   std::atomic<EventSink*> sink_{nullptr};

@@ -29,6 +29,16 @@ class EnforcementTest(LabTestCase):
         self.assertTrue(first.get("connected"), f"stream client connected: {first}")
         return p
 
+    def asking_agent(self):
+        """An agent that holds TCP :WEB for a controller, and a pending watch past its snapshot."""
+        a = self.agent([rule("ask-web", "ask", "tcp", WEB)], default="drop",
+                       policy={"pendingTimeoutMs": 8000}).start()
+        ctl = Ctl(a)
+        w = ctl.watch()
+        self.addCleanup(w.stop)
+        w.wait_for(lambda ev: "snapshot_done" in ev, what="snapshot_done")
+        return ctl, w
+
     @staticmethod
     def stall_time(p, after):
         """Monotonic time of the server's last ACK once none came for 1 s (None: kept flowing)."""
@@ -54,12 +64,7 @@ class EnforcementTest(LabTestCase):
         print(f"connection stopped {stalled - t0:.3f} s after nfrctl policy rm-rule")
 
     def test_controller_accept_survives_an_unrelated_change(self):
-        a = self.agent([rule("ask-web", "ask", "tcp", WEB)], default="drop",
-                       policy={"pendingTimeoutMs": 8000}).start()
-        ctl = Ctl(a)
-        w = ctl.watch()
-        self.addCleanup(w.stop)
-        w.wait_for(lambda ev: "snapshot_done" in ev, what="snapshot_done")
+        ctl, w = self.asking_agent()
         p = self.lab.popen(self.lab.cli, [PYTHON, str(STREAM), SRV4, str(WEB), "--seconds", "6"],
                            stdout=subprocess.PIPE, text=True)
         self.addCleanup(harness.stop_process, p)
@@ -73,12 +78,7 @@ class EnforcementTest(LabTestCase):
         self.assertIsNone(self.stall_time(p, t0), "an unrelated change must not cut the flow")
 
     def test_a_new_accept_rule_resolves_a_pending_connection(self):
-        a = self.agent([rule("ask-web", "ask", "tcp", WEB)], default="drop",
-                       policy={"pendingTimeoutMs": 8000}).start()
-        ctl = Ctl(a)
-        w = ctl.watch()
-        self.addCleanup(w.stop)
-        w.wait_for(lambda ev: "snapshot_done" in ev, what="snapshot_done")
+        ctl, w = self.asking_agent()
         client = self.lab.tcp_async(SRV4, WEB, send=1000, timeout=10)
         w.wait_for(lambda e: "added" in e, what="pending connection")
         t0 = time.monotonic()
