@@ -107,7 +107,7 @@ const std::vector<Verb>& Verbs() {
        "  --since/--until WHEN     a duration ago (30m, 2h, 7d) or an RFC 3339 time\n"
        "  --verdict accept|drop\n"
        "  --prefix CIDR            source or destination inside\n"
-       "  --source S               policy, controller, timeout or overflow\n"
+       "  --source S               policy, controller, timeout, overflow or operator\n"
        "  --limit N                at most N entries (default 50)\n"
        "  --page-size N            entries per request (default: up to 1000)\n",
        {"since", "until", "verdict", "prefix", "source", "limit", "page-size"},
@@ -120,13 +120,50 @@ const std::vector<Verb>& Verbs() {
        "  --count N                exit after N decisions\n",
        {"verdict", "prefix", "source", "count"},
        RunDecisionsWatch},
+      {"flows",
+       "list",
+       "flows list [--interface DEV] [--protocol P] [--prefix CIDR] [--verdict V] [--origin O] "
+       "[--limit N]",
+       "show the flows the kernel decides on its own now (the flow cache), in key order",
+       "  --interface DEV, --protocol P, --prefix CIDR (matches source or destination)\n"
+       "  --verdict accept|drop\n"
+       "  --origin O               policy, controller, default (pending timed out) or operator\n"
+       "  --limit N                at most N entries (default 100)\n"
+       "  BY: the policy rule and version, or the decision-log id (nfrctl decisions list).\n"
+       "  A (reply) entry lets the replies of an accepted UDP flow through.\n"
+       "  Connections waiting for a decision are in nfrctl pending list.\n",
+       {"interface", "protocol", "prefix", "verdict", "origin", "limit"},
+       RunFlowsList},
+      {"flows",
+       "rm",
+       "flows rm (FILTER | --all) [--limit N] [--reason TEXT]",
+       "forget matching flows: the next packet of each is decided again (policy or pending)",
+       "  FILTER: --interface DEV, --protocol P, --prefix CIDR, --verdict V, --origin O\n"
+       "          as for flows list; --all matches every cached flow\n"
+       "  --limit N                change at most N entries (default and maximum 10000)\n"
+       "  --reason TEXT            recorded in the decision log (source operator)\n"
+       "  Prints: N deleted of M matching. Needs the decider role.\n",
+       {"interface", "protocol", "prefix", "verdict", "origin", "all", "limit", "reason"},
+       RunFlowsRm},
+      {"flows",
+       "deny",
+       "flows deny (FILTER | --all) [--limit N] [--reason TEXT]",
+       "cut matching flows now: a drop entry (origin operator) for the policy's flow TTL",
+       "  FILTER: --interface DEV, --protocol P, --prefix CIDR, --verdict V, --origin O\n"
+       "          as for flows list; --all matches every cached flow\n"
+       "  --limit N                change at most N entries (default and maximum 10000)\n"
+       "  --reason TEXT            recorded in the decision log (source operator)\n"
+       "  Flows already dropped are skipped; policy changes do not undo a deny; nfrctl flows rm\n"
+       "  --origin operator lifts it. Prints: N denied of M matching. Needs the decider role.\n",
+       {"interface", "protocol", "prefix", "verdict", "origin", "all", "limit", "reason"},
+       RunFlowsDeny},
   };
   return *v;
 }
 
 std::string GlobalHelp() {
   std::string out =
-      "nfrctl — control nfr-agent: policy, pending connections, decisions.\n\n"
+      "nfrctl — control nfr-agent: policy, pending connections, decisions, flows.\n\n"
       "usage: nfrctl [global flags] NOUN VERB [args] [flags]\n\n"
       "commands:\n";
   for (const Verb& v : Verbs()) {

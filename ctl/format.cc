@@ -77,7 +77,8 @@ std::string SourceName(nfr::v1::DecisionSource s) {
   return NameOf(s, {{nfr::v1::DECISION_SOURCE_POLICY, "policy"},
                     {nfr::v1::DECISION_SOURCE_CONTROLLER, "controller"},
                     {nfr::v1::DECISION_SOURCE_TIMEOUT, "timeout"},
-                    {nfr::v1::DECISION_SOURCE_OVERFLOW, "overflow"}});
+                    {nfr::v1::DECISION_SOURCE_OVERFLOW, "overflow"},
+                    {nfr::v1::DECISION_SOURCE_OPERATOR, "operator"}});
 }
 
 std::string ProtocolName(nfr::v1::Protocol p) {
@@ -139,6 +140,47 @@ Row PendingRow(const nfr::v1::PendingConnection& p) {
           absl::StrCat(p.packets()),
           Until(p.deadline()),
           p.rule_id().empty() ? "-" : p.rule_id()};
+}
+
+std::string OriginName(nfr::v1::FlowOrigin o) {
+  return NameOf(o, {{nfr::v1::FLOW_ORIGIN_POLICY, "policy"},
+                    {nfr::v1::FLOW_ORIGIN_CONTROLLER, "controller"},
+                    {nfr::v1::FLOW_ORIGIN_DEFAULT, "default"},
+                    {nfr::v1::FLOW_ORIGIN_OPERATOR, "operator"}});
+}
+
+Row FlowEntryHeader() {
+  return {"PROTO", "SOURCE", "DESTINATION", "DEV", "DIR", "VERDICT", "ORIGIN", "BY", "EXPIRES IN"};
+}
+
+Row FlowEntryRow(const nfr::v1::FlowEntry& e) {
+  const nfr::v1::Flow& f = e.flow();
+  const bool ports = f.protocol() == nfr::v1::PROTOCOL_TCP || f.protocol() == nfr::v1::PROTOCOL_UDP;
+  std::string by = "-";
+  switch (e.origin()) {
+    case nfr::v1::FLOW_ORIGIN_POLICY:
+      by = absl::StrCat(e.rule_id().empty() ? "default verdict" : "rule " + e.rule_id(), " v",
+                        e.policy_version());
+      break;
+    case nfr::v1::FLOW_ORIGIN_DEFAULT:
+      by = absl::StrCat("timeout v", e.policy_version());
+      break;
+    case nfr::v1::FLOW_ORIGIN_CONTROLLER:
+    case nfr::v1::FLOW_ORIGIN_OPERATOR:
+      by = absl::StrCat("decision ", e.decision_id());
+      break;
+    default:
+      break;
+  }
+  return {ProtocolName(f.protocol()),
+          Endpoint(f.src_addr(), f.src_port(), ports),
+          Endpoint(f.dst_addr(), f.dst_port(), ports),
+          f.interface(),
+          absl::StrCat(DirectionName(f.direction()), e.reply() ? " (reply)" : ""),
+          VerdictName(e.verdict()),
+          OriginName(e.origin()),
+          by,
+          e.has_expires() ? Until(e.expires()) : "never"};
 }
 
 Row DecisionHeader() {

@@ -9,6 +9,7 @@
 
 #include "nfr/v1/agent_service.pb.h"
 #include "nfr/v1/flow.pb.h"
+#include "nfr/v1/flow_service.pb.h"
 #include "nfr/v1/policy.pb.h"
 
 namespace nfrctl {
@@ -34,6 +35,9 @@ Row PendingHeader();
 Row PendingRow(const nfr::v1::PendingConnection& p);
 Row DecisionHeader();
 Row DecisionRow(const nfr::v1::Decision& d);
+Row FlowEntryHeader();
+Row FlowEntryRow(const nfr::v1::FlowEntry& e);
+std::string OriginName(nfr::v1::FlowOrigin o);
 std::string PolicyTable(const nfr::v1::Policy& p);
 std::string StatusText(const nfr::v1::AgentStatus& s);
 

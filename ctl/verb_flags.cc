@@ -104,10 +104,11 @@ bool DecisionFilterFrom(const Args& a, nfr::v1::DecisionFilter* f, std::string* 
         {"policy", nfr::v1::DECISION_SOURCE_POLICY},
         {"controller", nfr::v1::DECISION_SOURCE_CONTROLLER},
         {"timeout", nfr::v1::DECISION_SOURCE_TIMEOUT},
-        {"overflow", nfr::v1::DECISION_SOURCE_OVERFLOW}};
+        {"overflow", nfr::v1::DECISION_SOURCE_OVERFLOW},
+        {"operator", nfr::v1::DECISION_SOURCE_OPERATOR}};
     auto it = m.find(a.Get("source"));
     if (it == m.end()) {
-      *err = "--source must be policy, controller, timeout or overflow";
+      *err = "--source must be policy, controller, timeout, overflow or operator";
       return false;
     }
     f->set_source(it->second);
@@ -119,6 +120,36 @@ bool DecisionFilterFrom(const Args& a, nfr::v1::DecisionFilter* f, std::string* 
   if (a.Has("until") && !ParseWhen(a.Get("until"), f->mutable_until())) {
     *err = "--until must be a duration ago (30m, 2h, 7d) or an RFC 3339 time";
     return false;
+  }
+  return true;
+}
+
+bool FlowFilterFrom(const Args& a, nfr::v1::FlowEntryFilter* f, std::string* err) {
+  nfr::v1::PendingFilter p;
+  if (!PendingFilterFrom(a, &p, err)) return false;
+  f->set_interface(p.interface());
+  f->set_protocol(p.protocol());
+  f->set_prefix(p.prefix());
+  if (a.Has("verdict")) {
+    nfr::v1::Verdict v;
+    if (!ParseVerdict(a.Get("verdict"), &v)) {
+      *err = "--verdict must be accept or drop";
+      return false;
+    }
+    f->set_verdict(v);
+  }
+  if (a.Has("origin")) {
+    static const std::map<std::string, nfr::v1::FlowOrigin> m = {
+        {"policy", nfr::v1::FLOW_ORIGIN_POLICY},
+        {"controller", nfr::v1::FLOW_ORIGIN_CONTROLLER},
+        {"default", nfr::v1::FLOW_ORIGIN_DEFAULT},
+        {"operator", nfr::v1::FLOW_ORIGIN_OPERATOR}};
+    auto it = m.find(a.Get("origin"));
+    if (it == m.end()) {
+      *err = "--origin must be policy, controller, default or operator";
+      return false;
+    }
+    f->set_origin(it->second);
   }
   return true;
 }

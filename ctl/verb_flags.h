@@ -13,6 +13,7 @@
 #include "ctl/format.h"
 #include "nfr/v1/connection_service.pb.h"
 #include "nfr/v1/decision_service.pb.h"
+#include "nfr/v1/flow_service.pb.h"
 #include "nfr/v1/policy.pb.h"
 
 namespace nfrctl {
@@ -30,6 +31,8 @@ bool ParsePorts(const std::vector<std::string>& in,
                 google::protobuf::RepeatedPtrField<nfr::v1::PortRange>* out, std::string* err);
 bool PendingFilterFrom(const Args& a, nfr::v1::PendingFilter* f, std::string* err);
 bool DecisionFilterFrom(const Args& a, nfr::v1::DecisionFilter* f, std::string* err);
+// The pending filter flags plus --verdict and --origin.
+bool FlowFilterFrom(const Args& a, nfr::v1::FlowEntryFilter* f, std::string* err);
 
 // --count N; -1 when absent.
 bool CountFlag(const Args& a, int64_t* count);

@@ -17,5 +17,8 @@ int RunAutodecide(const Args& a);
 int RunDecide(const Args& a);
 int RunDecisionsList(const Args& a);
 int RunDecisionsWatch(const Args& a);
+int RunFlowsList(const Args& a);
+int RunFlowsRm(const Args& a);
+int RunFlowsDeny(const Args& a);
 
 }  // namespace nfrctl

@@ -12,6 +12,7 @@
 #include "agent/api/blocking_executor.h"
 #include "agent/api/connection_service.h"
 #include "agent/api/decision_service.h"
+#include "agent/api/flow_service.h"
 #include "agent/api/peer_registry.h"
 #include "agent/api/policy_service.h"
 #include "agent/api/roles.h"
@@ -101,6 +102,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
   s->services_.push_back(std::make_unique<PolicyServiceImpl>(ctx));
   s->services_.push_back(std::make_unique<ConnectionServiceImpl>(ctx));
   s->services_.push_back(std::make_unique<DecisionServiceImpl>(ctx));
+  s->services_.push_back(std::make_unique<FlowServiceImpl>(ctx));
   s->services_.push_back(std::make_unique<AgentServiceImpl>(ctx));
   for (auto& svc : s->services_) builder.RegisterService(svc.get());
   s->server_ = builder.BuildAndStart();

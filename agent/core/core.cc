@@ -38,6 +38,7 @@ absl::StatusOr<std::unique_ptr<Core>> Core::Open(AgentControl* agent,
   if (absl::Status s = c->policy_->RestoreOrSeed(); !s.ok()) return s;
   c->hub_ = std::make_unique<EventHub>(options.hub_capacity);
   c->events_ = std::make_unique<Events>(c->decisions_.get(), c->hub_.get());
+  c->flows_ = std::make_unique<FlowTable>(agent, c->decisions_.get(), c->hub_.get());
   return c;
 }
 

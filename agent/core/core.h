@@ -13,13 +13,12 @@
 #include "absl/status/statusor.h"
 #include "agent/core/decision_log.h"
 #include "agent/core/event_hub.h"
+#include "agent/core/flow_table.h"
 #include "agent/core/policy_book.h"
 #include "agent/runtime/agent_control.h"
 #include "nfr/v1/config.pb.h"
 
 namespace nfr {
-
-inline constexpr size_t kMaxReasonBytes = 512;
 
 // A controller's verdict for a pending connection (nfr.v1.DecideRequest).
 struct DecideCommand {
@@ -57,6 +56,7 @@ class Core {
   PolicyBook& policy() { return *policy_; }
   DecisionLog& decisions() { return *decisions_; }
   EventHub& hub() { return *hub_; }
+  FlowTable& flows() { return *flows_; }
   AgentControl& agent() { return *agent_; }
 
   // Validates (INVALID_ARGUMENT naming the field), applies the verdict to the
@@ -78,6 +78,7 @@ class Core {
   std::unique_ptr<DecisionLog> decisions_;
   std::unique_ptr<PolicyBook> policy_;
   std::unique_ptr<EventHub> hub_;
+  std::unique_ptr<FlowTable> flows_;
   std::unique_ptr<Events> events_;
 };
 

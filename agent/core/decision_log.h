@@ -10,6 +10,7 @@
 
 namespace nfr {
 
+inline constexpr size_t kMaxReasonBytes = 512;  // a decision's free-text reason
 inline constexpr uint32_t kDefaultDecisionPageSize = 100;
 inline constexpr uint32_t kMaxDecisionPageSize = 1000;
 

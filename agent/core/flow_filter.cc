@@ -25,6 +25,13 @@ bool FlowFilter::Matches(const nfr::v1::Decision& d) const {
   return Matches(d.flow());
 }
 
+bool FlowFilter::Matches(const nfr::v1::Flow& flow, nfr::v1::Verdict v,
+                         nfr::v1::FlowOrigin o) const {
+  if (verdict != nfr::v1::VERDICT_UNSPECIFIED && v != verdict) return false;
+  if (origin != nfr::v1::FLOW_ORIGIN_UNSPECIFIED && o != origin) return false;
+  return Matches(flow);
+}
+
 absl::StatusOr<FlowFilter> PendingFilterFrom(const nfr::v1::PendingFilter& f) {
   FlowFilter out;
   if (!f.interface().empty() && !IsValidInterfaceName(f.interface())) {
@@ -47,12 +54,31 @@ absl::StatusOr<FlowFilter> DecisionFilterFrom(const nfr::v1::DecisionFilter& f) 
   if (!nfr::v1::DecisionSource_IsValid(f.source())) {
     return absl::InvalidArgumentError(
         absl::StrCat("filter.source: ", static_cast<int>(f.source()),
-                     " is not a decision source; use POLICY, CONTROLLER, TIMEOUT or OVERFLOW"));
+                     " is not a decision source; use POLICY, CONTROLLER, TIMEOUT, OVERFLOW or "
+                     "OPERATOR"));
   }
   out.source = f.source();
   absl::StatusOr<std::optional<AddrRange>> p = ParseFilterPrefix(f.prefix(), "filter.prefix");
   if (!p.ok()) return p.status();
   out.prefix = *p;
+  return out;
+}
+
+absl::StatusOr<FlowFilter> FlowEntryFilterFrom(const nfr::v1::FlowEntryFilter& f) {
+  nfr::v1::PendingFilter pending;
+  pending.set_interface(f.interface());
+  pending.set_protocol(f.protocol());
+  pending.set_prefix(f.prefix());
+  absl::StatusOr<FlowFilter> out = PendingFilterFrom(pending);
+  if (!out.ok()) return out.status();
+  if (absl::Status s = CheckVerdict(f.verdict(), "filter.verdict", true); !s.ok()) return s;
+  out->verdict = f.verdict();
+  if (!nfr::v1::FlowOrigin_IsValid(f.origin())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("filter.origin: ", static_cast<int>(f.origin()),
+                     " is not a flow origin; use POLICY, CONTROLLER, DEFAULT or OPERATOR"));
+  }
+  out->origin = f.origin();
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include "nfr/v1/connection_service.pb.h"
 #include "nfr/v1/decision_service.pb.h"
 #include "nfr/v1/flow.pb.h"
+#include "nfr/v1/flow_service.pb.h"
 
 namespace nfr {
 
@@ -21,9 +22,13 @@ struct FlowFilter {
   std::optional<AddrRange> prefix;  // source or destination inside
   nfr::v1::Verdict verdict = nfr::v1::VERDICT_UNSPECIFIED;
   nfr::v1::DecisionSource source = nfr::v1::DECISION_SOURCE_UNSPECIFIED;
+  nfr::v1::FlowOrigin origin = nfr::v1::FLOW_ORIGIN_UNSPECIFIED;
 
   bool Matches(const nfr::v1::Flow& flow) const;
   bool Matches(const nfr::v1::Decision& decision) const;
+  // Flow, verdict and origin.
+  bool Matches(const nfr::v1::Flow& flow, nfr::v1::Verdict verdict,
+               nfr::v1::FlowOrigin origin) const;
 };
 
 bool AddrInRange(const std::string& addr, const AddrRange& range);
@@ -31,6 +36,7 @@ bool AddrInRange(const std::string& addr, const AddrRange& range);
 absl::StatusOr<FlowFilter> PendingFilterFrom(const nfr::v1::PendingFilter& filter);
 // Time bounds are not part of it (DecisionQuery has them).
 absl::StatusOr<FlowFilter> DecisionFilterFrom(const nfr::v1::DecisionFilter& filter);
+absl::StatusOr<FlowFilter> FlowEntryFilterFrom(const nfr::v1::FlowEntryFilter& filter);
 
 // Empty text -> nullopt (match all).
 absl::StatusOr<std::optional<AddrRange>> ParseFilterPrefix(absl::string_view text,

@@ -1,5 +1,6 @@
 // The engine's flow cache held in memory: the seam's stand-in for the BPF map
-// where no kernel is involved (unit and API tests). Entries never expire.
+// where no kernel is involved (unit and API tests). Entries never expire
+// (expires_ns is filled in as FlowCache does, for listings).
 #pragma once
 
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/datapath/flow_cache.h"
 #include "agent/datapath/verdict_cache.h"
 
 namespace nfr {
@@ -19,7 +21,9 @@ class MemoryVerdictCache : public VerdictCache {
   absl::Status SetFlow(const nfr_flow_key& key, const nfr_flow_value& value,
                        absl::Duration ttl) override {
     std::lock_guard<std::mutex> l(mu_);
-    entries_[Bytes(key)] = {value, ttl};
+    nfr_flow_value v = value;
+    v.expires_ns = datapath::ExpiryFromTtl(ttl);
+    entries_[Bytes(key)] = {v, ttl};
     return absl::OkStatus();
   }
   absl::Status DeleteFlow(const nfr_flow_key& key) override {

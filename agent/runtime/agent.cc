@@ -166,6 +166,19 @@ absl::StatusOr<Resolution> Agent::Decide(const DecideRequest& request) {
   return engine_->Decide(request);
 }
 
+absl::Status Agent::ForEachFlow(absl::FunctionRef<void(const CachedFlow&)> fn) const {
+  return engine_->ForEachFlow(fn);
+}
+
+absl::Status Agent::ForgetFlows(absl::Span<const CachedFlow> flows) {
+  return engine_->ForgetFlows(flows);
+}
+
+absl::StatusOr<absl::Duration> Agent::DenyFlows(absl::Span<const CachedFlow> flows,
+                                                absl::Span<const uint64_t> ids) {
+  return engine_->DenyFlows(flows, ids);
+}
+
 AgentStatusInfo Agent::Status() const {
   AgentStatusInfo s;
   s.version = NFR_VERSION;

@@ -9,8 +9,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "nfr_abi.h"
 #include "nfr/v1/flow.pb.h"
 #include "nfr/v1/policy.pb.h"
 
@@ -43,6 +46,14 @@ struct DecideRequest {
 struct Resolution {
   nfr::v1::PendingConnection pending;
   nfr::v1::Decision decision;  // not yet logged: no id
+};
+
+// A decided (ALLOW/DENY) flow-cache entry as the operator sees it.
+struct CachedFlow {
+  nfr_flow_key key{};
+  nfr_flow_value value{};
+  nfr::v1::Flow flow;  // the key's tuple, interface and direction
+  absl::Time expires = absl::InfiniteFuture();
 };
 
 struct AgentCounters {
@@ -91,6 +102,17 @@ class AgentControl {
   // Applies a valid verdict to a pending connection's held packets and the
   // flow cache. NOT_FOUND for unknown ids. The caller logs and publishes it.
   virtual absl::StatusOr<Resolution> Decide(const DecideRequest& request) = 0;
+
+  // Every decided flow-cache entry (PENDING entries are in ListPending). `fn`
+  // runs while the cache is read: it must not call back into the agent.
+  virtual absl::Status ForEachFlow(absl::FunctionRef<void(const CachedFlow&)> fn) const = 0;
+  // Forgets the entries (with the reply entry of an accepted UDP flow): the
+  // next packet of each flow is decided again.
+  virtual absl::Status ForgetFlows(absl::Span<const CachedFlow> flows) = 0;
+  // Writes DENY, origin OPERATOR, decision id ids[i], over flows[i] (and the
+  // reply entry of an accepted UDP flow) for the policy's flow TTL; returns that TTL.
+  virtual absl::StatusOr<absl::Duration> DenyFlows(absl::Span<const CachedFlow> flows,
+                                                   absl::Span<const uint64_t> ids) = 0;
 
   virtual AgentStatusInfo Status() const = 0;
 };

@@ -2,7 +2,10 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "agent/datapath/flow_cache.h"
 #include "agent/packet/flow_key.h"
 #include "agent/util/log.h"
 #include "agent/util/log_budget.h"
@@ -279,6 +282,86 @@ absl::StatusOr<Resolution> VerdictEngine::Decide(const DecideRequest& r) {
       r.pending_id, ", controller ", r.decider.empty() ? "unknown" : r.decider, ", ",
       nfr::v1::DecisionScope_Name(scope), ", ", resolved->packets.size(), " held packets)"));
   return Resolution{std::move(resolved->info), std::move(d)};
+}
+
+absl::Status VerdictEngine::ForEachFlow(absl::FunctionRef<void(const CachedFlow&)> fn) const {
+  absl::ReaderMutexLock lock(&cache_mu_);
+  if (cache_ == nullptr) return absl::OkStatus();
+  const uint64_t mono_now = datapath::MonotonicNowNs();
+  const absl::Time now = absl::Now();
+  CachedFlow c;
+  return cache_->DumpFlows([&](absl::Span<const nfr_flow_key> keys,
+                               absl::Span<const nfr_flow_value> values) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const nfr_flow_value& v = values[i];
+      if (v.verdict != NFR_VERDICT_ALLOW && v.verdict != NFR_VERDICT_DENY) continue;
+      c.key = keys[i];
+      c.value = v;
+      c.flow = FlowOf(PacketInfoOfKey(keys[i]), names_.NameOf(v.ifindex),
+                      v.direction == NFR_DIR_EGRESS ? nfr::v1::DIRECTION_EGRESS
+                                                    : nfr::v1::DIRECTION_INGRESS);
+      c.expires = v.expires_ns == 0 ? absl::InfiniteFuture()
+                                    : now + absl::Nanoseconds(static_cast<int64_t>(
+                                                v.expires_ns - std::min<uint64_t>(v.expires_ns, mono_now)));
+      fn(c);
+    }
+  });
+}
+
+void VerdictEngine::WithReplies(absl::Span<const CachedFlow> flows,
+                                std::vector<nfr_flow_key>* keys,
+                                std::vector<nfr_flow_value>* values, std::vector<size_t>* of) {
+  for (size_t i = 0; i < flows.size(); ++i) {
+    keys->push_back(flows[i].key);
+    values->push_back(flows[i].value);
+    of->push_back(i);
+  }
+  for (size_t i = 0; i < flows.size(); ++i) {
+    const nfr_flow_value& v = flows[i].value;
+    if (flows[i].key.proto != IPPROTO_UDP || (v.flags & NFR_FLOW_F_REPLY) ||
+        v.verdict != NFR_VERDICT_ALLOW) {
+      continue;
+    }
+    const nfr_flow_key reverse = ReverseFlowKey(flows[i].key);
+    std::optional<nfr_flow_value> r = cache_->LookupFlow(reverse);
+    if (!r.has_value() || !(r->flags & NFR_FLOW_F_REPLY)) continue;
+    keys->push_back(reverse);
+    values->push_back(*r);
+    of->push_back(i);
+  }
+}
+
+absl::Status VerdictEngine::ForgetFlows(absl::Span<const CachedFlow> flows) {
+  absl::ReaderMutexLock lock(&cache_mu_);
+  if (cache_ == nullptr) return absl::UnavailableError("the agent is shutting down; no flow cache");
+  std::vector<nfr_flow_key> keys;
+  std::vector<nfr_flow_value> values;
+  std::vector<size_t> of;
+  WithReplies(flows, &keys, &values, &of);
+  return cache_->DeleteFlows(keys);
+}
+
+absl::StatusOr<absl::Duration> VerdictEngine::DenyFlows(absl::Span<const CachedFlow> flows,
+                                                        absl::Span<const uint64_t> ids) {
+  if (ids.size() != flows.size()) return absl::InternalError("DenyFlows: one id per flow");
+  const absl::Duration ttl = policy_.Get()->flow_ttl();
+  absl::ReaderMutexLock lock(&cache_mu_);
+  if (cache_ == nullptr) return absl::UnavailableError("the agent is shutting down; no flow cache");
+  std::vector<nfr_flow_key> keys;
+  std::vector<nfr_flow_value> values;
+  std::vector<size_t> of;
+  WithReplies(flows, &keys, &values, &of);
+  const uint64_t expires = datapath::ExpiryFromTtl(ttl);
+  for (size_t i = 0; i < values.size(); ++i) {
+    nfr_flow_value& v = values[i];
+    v.verdict = NFR_VERDICT_DENY;
+    v.origin = NFR_ORIGIN_OPERATOR;
+    v.rule = 0;
+    v.origin_id = ids[of[i]];
+    v.expires_ns = expires;
+  }
+  if (absl::Status s = cache_->UpdateFlows(keys, values); !s.ok()) return s;
+  return ttl;
 }
 
 VerdictEngine::Reevaluation VerdictEngine::Reevaluate() {

@@ -74,6 +74,12 @@ class VerdictEngine : public PacketHandler {
   }
   // A controller's verdict; the sink is not told (the caller logs and publishes).
   absl::StatusOr<Resolution> Decide(const DecideRequest& request);
+
+  // The operator's view and edits of the flow cache (AgentControl); the caller logs.
+  absl::Status ForEachFlow(absl::FunctionRef<void(const CachedFlow&)> fn) const;
+  absl::Status ForgetFlows(absl::Span<const CachedFlow> flows);
+  absl::StatusOr<absl::Duration> DenyFlows(absl::Span<const CachedFlow> flows,
+                                           absl::Span<const uint64_t> ids);
   // Names an interface ahead of its first packet.
   void NameInterface(uint32_t ifindex, std::string name) {
     names_.Remember(ifindex, std::move(name));
@@ -102,11 +108,15 @@ class VerdictEngine : public PacketHandler {
   FlowOrigin OriginOf(nfr_origin kind, uint32_t rule, uint64_t id, const nfr::v1::Flow& flow);
   void CacheDelete(const nfr_flow_key& key);
   std::optional<nfr_flow_value> CacheLookup(const nfr_flow_key& key);
+  // `flows` keys plus the reply entries of accepted UDP flows among them (as cached now).
+  void WithReplies(absl::Span<const CachedFlow> flows, std::vector<nfr_flow_key>* keys,
+                   std::vector<nfr_flow_value>* values, std::vector<size_t>* of)
+      ABSL_SHARED_LOCKS_REQUIRED(cache_mu_);
 
   PolicyHolder policy_;
   PendingTable pending_;
   EventSink* const sink_;
-  InterfaceNames names_;
+  mutable InterfaceNames names_;
   std::function<void()> on_added_;
 
   mutable absl::Mutex cache_mu_;

@@ -265,6 +265,7 @@ TEST_F(PolicyApiTest, HealthAndReflectionAreServed) {
   for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   EXPECT_NE(bytes.find("nfr.v1.PolicyService"), std::string::npos);
   EXPECT_NE(bytes.find("nfr.v1.ConnectionService"), std::string::npos);
+  EXPECT_NE(bytes.find("nfr.v1.FlowService"), std::string::npos);
   EXPECT_NE(bytes.find("grpc.health.v1.Health"), std::string::npos);
   rctx.TryCancel();
   grpc::Status fin;

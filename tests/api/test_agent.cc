@@ -157,6 +157,13 @@ std::optional<nfr::v1::Verdict> TestAgent::CachedVerdict(const nfr::v1::Flow& fl
   return v->verdict == NFR_VERDICT_ALLOW ? nfr::v1::VERDICT_ACCEPT : nfr::v1::VERDICT_DROP;
 }
 
+size_t TestAgent::CachedEntries() const {
+  size_t n = 0;
+  (void)cache_.DumpFlows([&](absl::Span<const nfr_flow_key> keys,
+                             absl::Span<const nfr_flow_value>) { n += keys.size(); });
+  return n;
+}
+
 AgentStatusInfo TestAgent::Status() const {
   AgentStatusInfo s = agent_->Status();
   s.version = "test";

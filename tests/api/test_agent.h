@@ -45,7 +45,19 @@ class TestAgent : public AgentControl {
   absl::StatusOr<Resolution> Decide(const DecideRequest& request) override {
     return agent_->Decide(request);
   }
+  absl::Status ForEachFlow(absl::FunctionRef<void(const CachedFlow&)> fn) const override {
+    return agent_->ForEachFlow(fn);
+  }
+  absl::Status ForgetFlows(absl::Span<const CachedFlow> flows) override {
+    return agent_->ForgetFlows(flows);
+  }
+  absl::StatusOr<absl::Duration> DenyFlows(absl::Span<const CachedFlow> flows,
+                                           absl::Span<const uint64_t> ids) override {
+    return agent_->DenyFlows(flows, ids);
+  }
   AgentStatusInfo Status() const override;
+  // How many live entries the in-memory flow cache holds.
+  size_t CachedEntries() const;
 
   int installs() const { return installs_.load(); }
 
