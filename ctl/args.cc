@@ -18,12 +18,14 @@ const std::set<std::string>& ValueFlags() {
                                                    "prefix",    "for",         "reason",
                                                    "rule-id",   "since",       "until",
                                                    "verdict",   "source",      "limit",
-                                                   "page-size", "count"};
+                                                   "page-size", "count",
+                                                   "origin"};
   return *s;
 }
 
 const std::set<std::string>& BoolFlags() {
-  static const auto* s = new std::set<std::string>{"insecure", "rule", "help", "no-tty"};
+  static const auto* s = new std::set<std::string>{"insecure", "rule", "help", "no-tty",
+                                                   "all"};
   return *s;
 }
 
