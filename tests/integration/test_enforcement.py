@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Policy changes reach live flows (issue 8): revocation of cached policy flows, controller
-decisions that survive unrelated changes, pending connections resolved by a new rule."""
+decisions that survive unrelated changes, pending connections resolved by a new rule, and
+`nfrctl flows deny` cutting a live connection."""
 import json
 import subprocess
 import time
@@ -62,6 +63,36 @@ class EnforcementTest(LabTestCase):
                         f"stopped {stalled - t0:.2f}s after rm-rule")
         self.assertGreater(a.stats()["CACHE_DENY"], 0, "dropped in the kernel by the cache")
         print(f"connection stopped {stalled - t0:.3f} s after nfrctl policy rm-rule")
+
+    def test_flows_deny_cuts_an_established_connection(self):
+        a = self.agent([rule("web", "accept", "tcp", WEB)], default="drop").start()
+        ctl = Ctl(a)
+        p = self.stream(WEB)
+        time.sleep(1.0)
+        flows = ctl.ok("flows", "list", "--protocol", "tcp", "--prefix", SRV4)
+        self.assertEqual(len(flows), 1, f"{flows}")
+        self.assertEqual(flows[0]["origin"], "FLOW_ORIGIN_POLICY", f"{flows}")
+        self.assertEqual(flows[0].get("rule_id"), "web", f"{flows}")
+        t0 = time.monotonic()
+        out = ctl.ok("flows", "deny", "--protocol", "tcp", "--prefix", SRV4, "--reason", "test")
+        self.assertEqual(out[0].get("changed"), 1, f"{out}")
+        stalled = self.stall_time(p, t0 - 0.5)
+        self.assertIsNotNone(stalled, "the connection kept flowing after nfrctl flows deny")
+        self.assertLess(stalled - t0, 1.0 * harness.TIME_SCALE,
+                        f"stopped {stalled - t0:.2f}s after flows deny")
+        self.assertGreater(a.stats()["CACHE_DENY"], 0, "dropped in the kernel by the cache")
+        flows = ctl.ok("flows", "list", "--origin", "operator")
+        self.assertEqual([f["verdict"] for f in flows], ["VERDICT_DROP"], f"{flows}")
+        logged = ctl.ok("decisions", "list", "--source", "operator")
+        self.assertEqual(len(logged), 1, f"{logged}")
+        self.assertEqual(logged[0]["id"], flows[0]["decision_id"], f"{logged} {flows}")
+        self.assertIn("uid:0", logged[0].get("decider", ""), f"{logged}")
+        # A policy change does not undo the operator's deny.
+        ctl.ok("policy", "add-rule", "--id", "ssh", "--action", "drop", "--protocol", "tcp",
+               "--dport", "22")
+        flows = ctl.ok("flows", "list", "--origin", "operator")
+        self.assertEqual(len(flows), 1, f"{flows}")
+        print(f"connection stopped {stalled - t0:.3f} s after nfrctl flows deny")
 
     def test_controller_accept_survives_an_unrelated_change(self):
         ctl, w = self.asking_agent()
