@@ -77,12 +77,18 @@ void VerdictEngine::CacheDecision(const nfr_flow_key& key, bool accept, absl::Du
   v.verdict = accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY;
   v.flags = 0;
   CacheVerdict(key, v, ttl);
-  // UDP replies look like new flows to the program; let them through too.
-  if (accept && key.proto == IPPROTO_UDP) {
-    v.flags = NFR_FLOW_F_REPLY;
-    v.direction = v.direction == NFR_DIR_EGRESS ? NFR_DIR_INGRESS : NFR_DIR_EGRESS;
-    CacheVerdict(ReverseFlowKey(key), v, ttl);
-  }
+  if (accept && key.proto == IPPROTO_UDP) CacheReply(key, origin, ttl);
+}
+
+void VerdictEngine::CacheReply(const nfr_flow_key& key, const FlowOrigin& origin,
+                               absl::Duration ttl) {
+  // UDP replies look like new flows to the program (both directions, egress
+  // flows' replies at ingress too): an ALLOW entry on the reverse 5-tuple.
+  nfr_flow_value v = origin.value;
+  v.verdict = NFR_VERDICT_ALLOW;
+  v.flags = NFR_FLOW_F_REPLY;
+  v.direction = v.direction == NFR_DIR_EGRESS ? NFR_DIR_INGRESS : NFR_DIR_EGRESS;
+  CacheVerdict(ReverseFlowKey(key), v, ttl);
 }
 
 FlowOrigin VerdictEngine::OriginOf(nfr_origin kind, uint32_t rule, uint64_t id,
@@ -261,6 +267,10 @@ absl::StatusOr<Resolution> VerdictEngine::Decide(const DecideRequest& r) {
       CacheDecision(resolved->key, true, policy->pending_timeout(), origin);
     } else {
       CacheDelete(resolved->key);  // the next packet of this flow asks again
+      // The answers to the datagrams accepted once still get through.
+      if (accept && resolved->key.proto == IPPROTO_UDP) {
+        CacheReply(resolved->key, origin, policy->pending_timeout());
+      }
     }
   } else {
     ttl = (scope == nfr::v1::DECISION_SCOPE_FLOW && r.ttl > absl::ZeroDuration())

@@ -102,6 +102,8 @@ class VerdictEngine : public PacketHandler {
   // ALLOW/DENY for `key`; an accepted UDP flow also allows its replies.
   void CacheDecision(const nfr_flow_key& key, bool accept, absl::Duration ttl,
                      const FlowOrigin& origin);
+  // The reply entry of an accepted UDP flow (reverse 5-tuple, NFR_FLOW_F_REPLY).
+  void CacheReply(const nfr_flow_key& key, const FlowOrigin& origin, absl::Duration ttl);
   FlowOrigin OriginOf(nfr_origin kind, uint32_t rule, uint64_t id, nfr::v1::Direction direction,
                       uint32_t ifindex);
   // For a flow known only by its record (pending, decided later): looks the interface up.

@@ -189,8 +189,8 @@ class NativeTest(LabTestCase):
                     self.assertFails(res, "held egress SYN dropped by nfrctl")
 
     def test_egress_udp(self):
-        # r-srv is inspected on ingress too and the cache is per direction, so the replies of
-        # the accepted flow are new UDP flows there: the default accepts them.
+        # r-srv is inspected on ingress too; the accepted flow's reply entry (reverse 5-tuple)
+        # passes its answers there (docs/flows.md).
         a = self.native_agent([rule("dns", "accept", "udp", 5301),
                                rule("noudp", "drop", "udp", 5302)], default="accept").start()
         before = a.stats()

@@ -1,6 +1,7 @@
 // Re-evaluation on a policy install (VerdictEngine::Reevaluate): every cache
 // origin x verdict against a new policy that accepts, drops, asks, or only has
-// its default drop for the flow; reply entries; pending connections.
+// its default drop for the flow; UDP reply entries (egress flows, ONCE);
+// pending connections; operator deny/forget.
 #include <google/protobuf/text_format.h>
 #include <netinet/in.h>
 
@@ -117,12 +118,13 @@ class ReevaluationTest : public ::testing::Test {
     v.ifindex = 1;  // lo
     ASSERT_TRUE(cache.SetFlow(key, v, absl::Seconds(100)).ok());
   }
-  QueueAction Send(const std::vector<uint8_t>& bytes, uint32_t id) {
+  QueueAction Send(const std::vector<uint8_t>& bytes, uint32_t id, bool egress = false) {
     packets.push_back(bytes);
     QueuedPacket q;
     q.queue = 4600;
     q.id = id;
-    q.in_ifindex = 1;
+    q.hook = egress ? NFR_HOOK_REDIRECT_EGRESS : 0;
+    (egress ? q.out_ifindex : q.in_ifindex) = 1;
     q.payload = absl::MakeConstSpan(packets.back());
     return engine->OnPacket(q);
   }
@@ -208,7 +210,7 @@ TEST_F(ReevaluationTest, EveryOriginAndVerdictAgainstEveryNewPolicy) {
       EXPECT_EQ(got->origin_id, want.origin_id);
       EXPECT_EQ(got->ifindex, 1u);
       EXPECT_EQ(got->direction, NFR_DIR_INGRESS);
-      cache.DeleteFlow(key);
+      ASSERT_TRUE(cache.DeleteFlow(key).ok());
     }
   }
 }
@@ -234,6 +236,68 @@ TEST_F(ReevaluationTest, UdpReplyEntriesFollowTheirForwardFlow) {
   ASSERT_TRUE(engine->InstallPolicy(drop).ok());
   EXPECT_EQ(cache.LookupFlow(KeyOf(p))->verdict, NFR_VERDICT_DENY);
   EXPECT_EQ(cache.LookupFlow(reply)->verdict, NFR_VERDICT_DENY);  // re-matched as the forward flow
+}
+
+nfr::v1::Policy EgressUdp(nfr::v1::Action action, uint64_t version) {
+  nfr::v1::Policy p;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(rules { id: "dns-out" direction: DIRECTION_EGRESS protocol: PROTOCOL_UDP
+                   dst_ports { first: 53 } action: ACTION_ACCEPT }
+           default_verdict: VERDICT_DROP pending_timeout_ms: 3000 flow_ttl_seconds: 120)pb",
+      &p));
+  p.mutable_rules(0)->set_action(action);
+  p.set_version(version);
+  return p;
+}
+
+// A router-originated datagram (10.77.1.1 -> 10.77.1.2:53) and its answer.
+std::vector<uint8_t> RouterQuery() {
+  return testing::Ipv4({10, 77, 1, 1}, {10, 77, 1, 2}, IPPROTO_UDP, testing::UdpHeader(5000, 53));
+}
+std::vector<uint8_t> RouterAnswer() {
+  return testing::Ipv4({10, 77, 1, 2}, {10, 77, 1, 1}, IPPROTO_UDP, testing::UdpHeader(53, 5000));
+}
+
+TEST_F(ReevaluationTest, EgressUdpAcceptCoversItsRepliesAtIngress) {
+  ASSERT_TRUE(engine->InstallPolicy(EgressUdp(nfr::v1::ACTION_ACCEPT, 2)).ok());
+  ASSERT_EQ(Send(RouterQuery(), 1, /*egress=*/true), QueueAction::kAccept);
+  std::optional<nfr_flow_value> reply = cache.LookupFlow(KeyOf(RouterAnswer()));
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->verdict, NFR_VERDICT_ALLOW);
+  EXPECT_TRUE(reply->flags & NFR_FLOW_F_REPLY);
+  EXPECT_EQ(reply->direction, NFR_DIR_INGRESS);
+  EXPECT_EQ(reply->ifindex, 1u);
+  // An answer that reaches the engine (queued before the write) is not a new
+  // ingress flow for the policy (which would drop it): the cache answers.
+  ASSERT_EQ(Send(RouterAnswer(), 2), QueueAction::kAccept);
+  EXPECT_EQ(engine->counters().cache_hits, 1u);
+  EXPECT_EQ(engine->counters().policy_drop, 0u);
+  // Re-evaluated as the egress query it answers: kept, then revoked with it.
+  ASSERT_TRUE(engine->InstallPolicy(EgressUdp(nfr::v1::ACTION_ACCEPT, 3)).ok());
+  EXPECT_EQ(cache.LookupFlow(KeyOf(RouterAnswer()))->verdict, NFR_VERDICT_ALLOW);
+  ASSERT_TRUE(engine->InstallPolicy(EgressUdp(nfr::v1::ACTION_DROP, 4)).ok());
+  EXPECT_EQ(cache.LookupFlow(KeyOf(RouterAnswer()))->verdict, NFR_VERDICT_DENY);
+  EXPECT_EQ(cache.LookupFlow(KeyOf(RouterQuery()))->verdict, NFR_VERDICT_DENY);
+}
+
+TEST_F(ReevaluationTest, UdpAcceptOnceLetsTheAnswersThroughAndAsksAgain) {
+  ASSERT_TRUE(engine->InstallPolicy(EgressUdp(nfr::v1::ACTION_ASK, 2)).ok());
+  ASSERT_EQ(Send(RouterQuery(), 1, true), QueueAction::kHold);
+  DecideRequest r;
+  r.pending_id = engine->ListPending().at(0).id();
+  r.verdict = nfr::v1::VERDICT_ACCEPT;
+  r.scope = nfr::v1::DECISION_SCOPE_ONCE;
+  r.decision_id = kDecision;
+  ASSERT_TRUE(engine->Decide(r).ok());
+  EXPECT_EQ(sender.accepted, 1);
+  EXPECT_FALSE(cache.LookupFlow(KeyOf(RouterQuery())).has_value());
+  auto reply = cache.Get(KeyOf(RouterAnswer()));
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->first, NFR_VERDICT_ALLOW);
+  EXPECT_EQ(reply->second, absl::Seconds(3));  // the pending timeout, not the flow TTL
+  EXPECT_EQ(cache.LookupFlow(KeyOf(RouterAnswer()))->origin, NFR_ORIGIN_CONTROLLER);
+  EXPECT_EQ(cache.LookupFlow(KeyOf(RouterAnswer()))->origin_id, kDecision);
+  EXPECT_EQ(Send(RouterQuery(), 2, true), QueueAction::kHold);  // the next query asks again
 }
 
 TEST_F(ReevaluationTest, PendingConnectionsAreResolvedUnlessStillAsked) {
