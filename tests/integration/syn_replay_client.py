@@ -15,6 +15,7 @@ import struct
 import sys
 import time
 
+ETH_P_ALL = 0x0003  # a tap: outgoing frames too (an ETH_P_IP socket sees only incoming ones)
 ETH_P_IP = 0x0800
 DATA = b"x" * 1000
 
@@ -41,7 +42,7 @@ def main():
     ap.add_argument("addr")
     ap.add_argument("port", type=int)
     args = ap.parse_args()
-    raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     raw.bind((args.dev, 0))
     conn, syn = None, None
     for line in sys.stdin:
