@@ -74,7 +74,9 @@ int ChangeFlows(const Args& a, const char* verb,
 
 }  // namespace
 
-int RunFlowsRm(const Args& a) { return ChangeFlows(a, "flows rm", &FlowService::Stub::DeleteFlows); }
+int RunFlowsRm(const Args& a) {
+  return ChangeFlows(a, "flows rm", &FlowService::Stub::DeleteFlows);
+}
 
 int RunFlowsDeny(const Args& a) {
   return ChangeFlows(a, "flows deny", &FlowService::Stub::DenyFlows);

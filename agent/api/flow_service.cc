@@ -15,8 +15,7 @@ grpc::ServerUnaryReactor* FlowServiceImpl::ListFlows(grpc::CallbackServerContext
                                                      const nfr::v1::ListFlowsRequest* req,
                                                      nfr::v1::ListFlowsResponse* resp) {
   Caller caller;
-  if (absl::Status s = Authorize(api_, *ctx, nfr::v1::ROLE_VIEWER, "ListFlows", &caller);
-      !s.ok()) {
+  if (absl::Status s = Authorize(api_, *ctx, nfr::v1::ROLE_VIEWER, "ListFlows", &caller); !s.ok()) {
     return Reply(ctx, s);
   }
   return FinishBlocking(api_, ctx, [this, req, resp]() -> absl::Status {

@@ -1,5 +1,6 @@
 #include "agent/core/flow_table.h"
 
+#include <iterator>
 #include <map>
 #include <vector>
 
@@ -80,9 +81,8 @@ absl::StatusOr<nfr::v1::ListFlowsResponse> FlowTable::List(
   }
   const size_t size = req.page_size() ? req.page_size() : kDefaultFlowPageSize;
   std::string after;
-  if (!req.page_token().empty() &&
-      (!absl::WebSafeBase64Unescape(req.page_token(), &after) ||
-       after.size() != sizeof(nfr_flow_key))) {
+  if (!req.page_token().empty() && (!absl::WebSafeBase64Unescape(req.page_token(), &after) ||
+                                    after.size() != sizeof(nfr_flow_key))) {
     return absl::InvalidArgumentError("page_token: not a token from a previous ListFlows response");
   }
   // The `size + 1` smallest keys after the token: memory stays bounded by the page.
@@ -114,8 +114,8 @@ absl::StatusOr<nfr::v1::ChangeFlowsResponse> FlowTable::Change(const FlowChangeC
   absl::StatusOr<FlowFilter> filter = FlowEntryFilterFrom(c.filter);
   if (!filter.ok()) return filter.status();
   if (c.reason.size() > kMaxReasonBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("reason: ", c.reason.size(),
-                                                   " bytes exceed the limit of ", kMaxReasonBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("reason: ", c.reason.size(), " bytes exceed the limit of ", kMaxReasonBytes));
   }
   if (c.limit > kMaxFlowChanges) {
     return absl::InvalidArgumentError(absl::StrCat("limit: ", c.limit, " exceeds the maximum of ",

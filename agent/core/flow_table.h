@@ -23,7 +23,7 @@ struct FlowChangeCommand {
   Kind kind = kForget;
   nfr::v1::FlowEntryFilter filter;
   std::string reason;
-  uint32_t limit = 0;  // 0 = kMaxFlowChanges
+  uint32_t limit = 0;   // 0 = kMaxFlowChanges
   std::string decider;  // the caller's identity
 };
 

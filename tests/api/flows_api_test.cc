@@ -100,9 +100,8 @@ class FlowsApiTest : public ApiFixture {
     ASSERT_EQ(control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 23)),
               TestAgent::Outcome::kDropped);
     uint64_t id = 0;
-    ASSERT_EQ(control_->Offer(MakeFlow("10.77.0.4", "10.77.1.9", 8080, nfr::v1::PROTOCOL_TCP,
-                                       "r-lan"),
-                              &id),
+    ASSERT_EQ(control_->Offer(
+                  MakeFlow("10.77.0.4", "10.77.1.9", 8080, nfr::v1::PROTOCOL_TCP, "r-lan"), &id),
               TestAgent::Outcome::kPending);
     nfr::v1::DecideRequest d;
     d.set_pending_id(id);
@@ -147,8 +146,8 @@ TEST_F(FlowsApiTest, ListShowsEveryOriginWithItsDetails) {
         EXPECT_EQ(e.rule_id(), e.flow().dst_port() == 80   ? "web"
                                : e.flow().dst_port() == 53 ? "dns"
                                                            : "block");
-        EXPECT_EQ(e.verdict(), e.flow().dst_port() == 23 ? nfr::v1::VERDICT_DROP
-                                                          : nfr::v1::VERDICT_ACCEPT);
+        EXPECT_EQ(e.verdict(),
+                  e.flow().dst_port() == 23 ? nfr::v1::VERDICT_DROP : nfr::v1::VERDICT_ACCEPT);
         EXPECT_EQ(e.flow().interface(), "r-cli");
         break;
       case 8080: {
@@ -198,8 +197,8 @@ TEST_F(FlowsApiTest, FiltersCombine) {
 
 TEST_F(FlowsApiTest, PagesAreBoundedAndCoverEveryEntryOnce) {
   for (uint32_t i = 0; i < 250; ++i) {
-    ASSERT_EQ(control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80, nfr::v1::PROTOCOL_TCP,
-                                       "r-cli", 20000 + i)),
+    ASSERT_EQ(control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80, nfr::v1::PROTOCOL_TCP, "r-cli",
+                                       20000 + i)),
               TestAgent::Outcome::kAccepted);
   }
   int pages = 0;
@@ -245,8 +244,7 @@ TEST_F(FlowsApiTest, DenyCutsWritesOperatorEntriesLogsAndPublishes) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(resp.matched(), 3u);  // block is already dropped
   EXPECT_EQ(resp.changed(), 3u);
-  EXPECT_EQ(control_->CachedVerdict(MakeFlow("10.77.0.2", "10.77.1.2", 80)),
-            nfr::v1::VERDICT_DROP);
+  EXPECT_EQ(control_->CachedVerdict(MakeFlow("10.77.0.2", "10.77.1.2", 80)), nfr::v1::VERDICT_DROP);
   nfr::v1::Flow dns_reply = MakeFlow("10.77.1.2", "10.77.0.3", 40000, nfr::v1::PROTOCOL_UDP);
   dns_reply.set_src_port(53);
   EXPECT_EQ(control_->CachedVerdict(dns_reply), nfr::v1::VERDICT_DROP);
@@ -276,8 +274,7 @@ TEST_F(FlowsApiTest, DenyCutsWritesOperatorEntriesLogsAndPublishes) {
 
   // A policy change does not undo the operator's deny.
   ApplyTestPolicy();
-  EXPECT_EQ(control_->CachedVerdict(MakeFlow("10.77.0.2", "10.77.1.2", 80)),
-            nfr::v1::VERDICT_DROP);
+  EXPECT_EQ(control_->CachedVerdict(MakeFlow("10.77.0.2", "10.77.1.2", 80)), nfr::v1::VERDICT_DROP);
   // Denying again changes nothing.
   ASSERT_TRUE(Change(true, f, &resp).ok());
   EXPECT_EQ(resp.changed(), 0u);
@@ -393,7 +390,8 @@ TEST_F(FlowsApiTest, NfrctlFlowsListRmDeny) {
 
   r = RunCommand(Nfrctl() + target + "flows deny --prefix 10.77.0.2 --protocol tcp --reason x");
   EXPECT_EQ(r.exit_code, 0) << r.out;
-  EXPECT_NE(r.out.find("1 denied of 1 matching"), std::string::npos) << r.out;  // web; block was dropped
+  EXPECT_NE(r.out.find("1 denied of 1 matching"), std::string::npos)
+      << r.out;  // web; block was dropped
   r = RunCommand(Nfrctl() + target + "decisions list --source operator");
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("10.77.1.2:80"), std::string::npos) << r.out;

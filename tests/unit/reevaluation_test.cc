@@ -55,8 +55,12 @@ const char* Name(NewPolicy p) {
 
 // A filler rule first, so a matching rule has index 1 (rule field 2).
 nfr::v1::Policy PolicyFor(NewPolicy p, uint64_t version) {
-  std::string text = R"pb(rules { id: "ssh" protocol: PROTOCOL_TCP dst_ports { first: 22 }
-                              action: ACTION_DROP })pb";
+  std::string text = R"pb(rules {
+                            id: "ssh"
+                            protocol: PROTOCOL_TCP
+                            dst_ports { first: 22 }
+                            action: ACTION_DROP
+                          })pb";
   auto rule = [&](const char* action) {
     text += std::string(" rules { id: \"r\" protocol: PROTOCOL_TCP dst_ports { first: 80 } ") +
             "action: " + action + " }";
@@ -219,7 +223,12 @@ TEST_F(ReevaluationTest, UdpReplyEntriesFollowTheirForwardFlow) {
   // An accepted UDP flow and its reply entry; the new policy drops UDP 53.
   nfr::v1::Policy accept;
   ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
-      R"pb(rules { id: "dns" protocol: PROTOCOL_UDP dst_ports { first: 53 } action: ACTION_ACCEPT }
+      R"pb(rules {
+             id: "dns"
+             protocol: PROTOCOL_UDP
+             dst_ports { first: 53 }
+             action: ACTION_ACCEPT
+           }
            default_verdict: VERDICT_DROP)pb",
       &accept));
   accept.set_version(1);
@@ -241,9 +250,16 @@ TEST_F(ReevaluationTest, UdpReplyEntriesFollowTheirForwardFlow) {
 nfr::v1::Policy EgressUdp(nfr::v1::Action action, uint64_t version) {
   nfr::v1::Policy p;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(
-      R"pb(rules { id: "dns-out" direction: DIRECTION_EGRESS protocol: PROTOCOL_UDP
-                   dst_ports { first: 53 } action: ACTION_ACCEPT }
-           default_verdict: VERDICT_DROP pending_timeout_ms: 3000 flow_ttl_seconds: 120)pb",
+      R"pb(rules {
+             id: "dns-out"
+             direction: DIRECTION_EGRESS
+             protocol: PROTOCOL_UDP
+             dst_ports { first: 53 }
+             action: ACTION_ACCEPT
+           }
+           default_verdict: VERDICT_DROP
+           pending_timeout_ms: 3000
+           flow_ttl_seconds: 120)pb",
       &p));
   p.mutable_rules(0)->set_action(action);
   p.set_version(version);
@@ -327,9 +343,11 @@ TEST_F(ReevaluationTest, OperatorDenyWritesOperatorEntriesOverTheFlowAndItsReply
   ASSERT_TRUE(engine->InstallPolicy(udp).ok());
   ASSERT_EQ(Send(p, 1), QueueAction::kAccept);
   std::vector<CachedFlow> flows;
-  ASSERT_TRUE(engine->ForEachFlow([&](const CachedFlow& c) {
-                      if (!(c.value.flags & NFR_FLOW_F_REPLY)) flows.push_back(c);
-                    }).ok());
+  ASSERT_TRUE(engine
+                  ->ForEachFlow([&](const CachedFlow& c) {
+                    if (!(c.value.flags & NFR_FLOW_F_REPLY)) flows.push_back(c);
+                  })
+                  .ok());
   ASSERT_EQ(flows.size(), 1u);
   EXPECT_EQ(flows[0].flow.interface(), "lo");
   const uint64_t ids[] = {kDecision};
