@@ -130,6 +130,7 @@ class AgentRun:
 
 
 def main():
+    global PIN_DIR, QUEUE, QUEUE2, BARE2, QLOOP
     ap = bench_lib.common_args(__doc__)
     ap.add_argument("--ctl", default=os.environ.get("NFR_CTL", str(bench_lib.ROOT / "build/ctl/nfrctl")))
     ap.add_argument("--queue-loop", default=str(bench_lib.ROOT / "build/bench/queue_accept_loop"),
@@ -148,7 +149,6 @@ def main():
                          "base1,base2 "
                          "(queue*: the agent's queue layer alone, accepting everything)")
     args = ap.parse_args()
-    global PIN_DIR, QUEUE, QUEUE2, BARE2, QLOOP
     PIN_DIR = harness.BPF_FS / f"{args.prefix}newflow"
     QUEUE, QUEUE2, BARE2, QLOOP = (args.queue_base + d for d in (0, 2, 4, 6))
     if os.geteuid() != 0:

@@ -21,6 +21,8 @@ bool DecisionSampler::Take() {
   if (seen != now && second_.compare_exchange_strong(seen, now, std::memory_order_relaxed)) {
     used_.store(0, std::memory_order_relaxed);
   }
+  // Past the budget, a load: no write to a line the other queue threads read.
+  if (used_.load(std::memory_order_relaxed) >= per_second_) return false;
   return used_.fetch_add(1, std::memory_order_relaxed) < per_second_;
 }
 

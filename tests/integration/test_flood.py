@@ -15,18 +15,22 @@ FLOOD_PORT = 7
 CLIENT2 = "10.77.0.3"  # the well-behaved client: its own source address, its own budget
 QUEUE = 4830
 MAX_LEN = 16
-FLOOD_PACKETS = 40000
+FLOOD_SECONDS = 4
 RSS_GROWTH_MIB = 48  # the flood may grow the agent by at most this much
-# Raw IPv4/UDP packets from 10.77.0.2, each from a new source port (a new 5-tuple).
+# Raw IPv4/UDP packets from 10.77.0.2, each from a new source port (a new 5-tuple), as fast as
+# Python sends them for the given seconds; prints how many.
 FLOOD = r"""
-import socket, struct, sys
-src, dst, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+import socket, struct, sys, time
+src, dst, port, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 ip = lambda l: struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + l, 0, 0, 64, 17, 0,
                            socket.inet_aton(src), socket.inet_aton(dst))
-for i in range(count):
+end, i = time.monotonic() + seconds, 0
+while i % 1000 or time.monotonic() < end:
     udp = struct.pack("!HHHH", 1024 + i % 64000, port, 8 + 32, 0) + bytes(32)
     s.sendto(ip(len(udp)) + udp, (dst, 0))
+    i += 1
+print(i)
 """
 
 
@@ -62,6 +66,47 @@ class FloodTest(LabTestCase):
                     return e["counter"]["packets"]
         self.fail("server counter missing")
 
+    def flood_in_background(self):
+        return self.lab.popen(self.lab.cli, [harness.PYTHON, "-c", FLOOD, "10.77.0.2", SRV4,
+                                             str(FLOOD_PORT), str(FLOOD_SECONDS)],
+                              stdout=subprocess.PIPE, text=True)
+
+    def test_without_a_budget_the_queue_overflows_closed(self):
+        # No per-source budget: the whole flood meets the queue, which overflows (counted per
+        # queue in status) and drops, as the default-drop policy says.
+        a = self.agent([rule("web", "accept", "tcp", 8001)], default="drop",
+                       queue={"num": QUEUE + 1, "maxLen": MAX_LEN},
+                       newFlowBudget={"ratePerSecond": 0}).start()
+        ctl = harness.Ctl(a)
+        time.sleep(0.5)
+        rss_before = rss_kib(a.proc.pid)
+        rss_peak, answered = [rss_before], []
+        flood = self.flood_in_background()
+        while flood.poll() is None:
+            start = time.monotonic()
+            rc, _, err = ctl.run("status", timeout=10)
+            answered.append((rc, time.monotonic() - start, err))
+            rss_peak.append(rss_kib(a.proc.pid))
+            time.sleep(0.2)
+        self.assertEqual(flood.wait(), 0)
+        time.sleep(0.5)
+        self.assertEqual(self.reached_server(), 0, "flood packets passed a default-drop policy")
+        for rc, secs, err in answered:
+            self.assertEqual(rc, 0, f"nfrctl status failed during the flood: {err}")
+            self.assertLess(secs, 1.0 * harness.TIME_SCALE,
+                            f"nfrctl status took {secs:.2f}s during the flood")
+        growth = (max(rss_peak) - rss_before) / 1024
+        self.assertLess(growth, RSS_GROWTH_MIB, f"agent RSS grew {growth:.1f} MiB")
+        status = ctl.ok("status")[0]
+        q = status["queue_status"][0]
+        self.assertEqual(q["num"], QUEUE + 1)
+        self.assertGreater(int(q.get("queue_dropped", 0)) + int(q.get("user_dropped", 0)), 0,
+                           f"the queue never overflowed, the test proves nothing: {q}")
+        self.assertEqual(int(status["counters"]["bpf"].get("budget_exceeded", 0)), 0)
+        self.assertGreater(int(status["counters"].get("policy_decisions_unlogged", 0)), 0,
+                           "decisions over 1000/s were all logged one by one")
+        self.assertTrue(a.running())
+
     def test_flood_of_new_flows_under_default_drop(self):
         a = self.agent([rule("web", "accept", "tcp", 8001)], default="drop",
                        queue={"num": QUEUE, "maxLen": MAX_LEN}).start()
@@ -71,8 +116,7 @@ class FloodTest(LabTestCase):
         rss_peak = [rss_before]
         answered, client = [], []
 
-        flood = self.lab.popen(self.lab.cli, [harness.PYTHON, "-c", FLOOD, "10.77.0.2", SRV4,
-                                              str(FLOOD_PORT), str(FLOOD_PACKETS)])
+        flood = self.flood_in_background()
 
         def second_client():
             while flood.poll() is None:
@@ -89,10 +133,11 @@ class FloodTest(LabTestCase):
             time.sleep(0.2)
         t.join(30)
         self.assertEqual(flood.wait(), 0)
+        sent = int(flood.stdout.read().strip())
         time.sleep(0.5)
 
         self.assertEqual(self.reached_server(), 0, "flood packets passed a default-drop policy")
-        self.assertGreater(len(answered), 0, "the flood ended before status was asked once")
+        self.assertGreaterEqual(len(answered), 5, "status was asked too rarely during the flood")
         for rc, secs, err in answered:
             self.assertEqual(rc, 0, f"nfrctl status failed during the flood: {err}")
             self.assertLess(secs, 1.0 * harness.TIME_SCALE,
@@ -100,7 +145,7 @@ class FloodTest(LabTestCase):
         growth = (max(rss_peak) - rss_before) / 1024
         self.assertLess(growth, RSS_GROWTH_MIB,
                         f"agent RSS grew {growth:.1f} MiB during the flood ({rss_before} KiB before)")
-        self.assertGreater(len(client), 0, "the second client never tried during the flood")
+        self.assertGreaterEqual(len(client), 3, "the second client tried too rarely")
         for res in client:
             self.assertTrue(res.get("ok"), f"second client during the flood: {res}")
 
@@ -119,6 +164,11 @@ class FloodTest(LabTestCase):
         self.assertGreaterEqual(int(counters.get("policy_accept", 0)), len(client), counters)
         text = ctl.ok("status", json_out=False)
         self.assertIn(f"queue {QUEUE}:", text)
+        print(f"flood: {sent} packets in {FLOOD_SECONDS}s; queue {q}; budget_exceeded "
+              f"{over_budget}; status answered in <= {max(s for _, s, _ in answered):.2f}s "
+              f"({len(answered)} times); second client {len(client)} connects; RSS "
+              f"{rss_before} KiB -> peak {max(rss_peak)} KiB; unlogged "
+              f"{counters.get('policy_decisions_unlogged', 0)}")
         self.assertTrue(a.running())
 
 
