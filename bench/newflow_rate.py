@@ -217,6 +217,17 @@ def main():
             print(f"{k:6s}: median {med[k] / 1000:.1f}k verdicts/s (runs "
                   f"{', '.join('%.1fk' % (r['rate'] / 1000) for r in v)}); uninspected "
                   f"{un} of {sent} ({100 * un / max(1, sent):.1f} %)")
+        # CPU per verdict: on a machine where sender, router and consumer share the cores, a
+        # consumer that costs more slows the sender too; this ratio does not depend on that.
+        cpu = {k: bench_lib.median([r["cpu"] / max(1, r["verdicts"]) * 1e6 for r in v])
+               for k, v in runs.items()}
+        for k in cpu:
+            print(f"{k:6s}: median consumer CPU {cpu[k]:.1f} us per verdict")
+        if "bare1" in cpu:
+            for k in cpu:
+                if k != "bare1":
+                    print(f"efficiency {k} (bare1 CPU per verdict / {k}'s): "
+                          f"{cpu['bare1'] / cpu[k]:.2f}")
         if "bare1" in med:
             for k in ("agent1", "agent2", "base1", "base2", "bare2", "queue1", "queue2"):
                 if k in med:
