@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "agent/packet/flow_key.h"
@@ -77,6 +78,10 @@ struct VerdictEngine::Batch {
   // Policy decisions only counted, per rule index of `counted_policy`.
   std::shared_ptr<const CompiledPolicy> counted_policy;
   std::vector<std::pair<int, uint64_t>> unlogged;
+  // The policy this batch decides with (read once per batch: no shared refcount per packet).
+  std::shared_ptr<const CompiledPolicy> policy;
+  // Counters, added to the engine's at the end of the batch (no shared cache line per packet).
+  uint64_t packets = 0, accepted = 0, dropped = 0, skipped = 0;
   // The last interface name looked up in this batch.
   uint32_t name_ifindex = 0;
   std::string name;
@@ -111,6 +116,11 @@ void VerdictEngine::OnBatchEnd() {
   Batch& b = ThreadBatch();
   if (b.owner != this) return;
   FlushBatch(b);
+  b.policy.reset();
+  if (b.packets) packets_ += std::exchange(b.packets, 0);
+  if (b.accepted) policy_accept_ += std::exchange(b.accepted, 0);
+  if (b.dropped) policy_drop_ += std::exchange(b.dropped, 0);
+  if (b.skipped) lookups_skipped_ += std::exchange(b.skipped, 0);
   b.name_valid = false;  // names are re-read once per batch
   sampler_.MaybeReport();
 }
@@ -204,7 +214,11 @@ void VerdictEngine::ApplyToHeld(const std::vector<PacketRef>& packets, bool acce
 }
 
 QueueAction VerdictEngine::OnPacket(const QueuedPacket& q) {
-  ++packets_;
+  if (q.batched) {
+    ++BatchOf(q)->packets;
+  } else {
+    ++packets_;
+  }
   auto info = ParsePacket(q.payload);
   if (!info.ok()) {
     // The tc program parsed it, we cannot: the policy's default verdict applies.
@@ -244,7 +258,11 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
     }
   }
 
-  auto policy = policy_.Get();
+  std::shared_ptr<const CompiledPolicy> unbatched;
+  if (batch != nullptr && batch->policy == nullptr) batch->policy = policy_.Get();
+  if (batch == nullptr) unbatched = policy_.Get();
+  const std::shared_ptr<const CompiledPolicy>& policy =
+      batch != nullptr ? batch->policy : unbatched;
   // 2. A flow already waiting for a decision: hold this packet with it.
   const auto joined = pending_.Join(key, ref);
   if (joined.outcome == PendingTable::Outcome::kJoined) return QueueAction::kHold;
@@ -271,7 +289,8 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
 
   if (hit.action == nfr::v1::ACTION_ACCEPT || hit.action == nfr::v1::ACTION_DROP) {
     const bool accept = hit.action == nfr::v1::ACTION_ACCEPT;
-    if (!looked_up) ++lookups_skipped_;
+    if (!looked_up && batch != nullptr) ++batch->skipped;
+    if (!looked_up && batch == nullptr) ++lookups_skipped_;
     if (batch != nullptr && batch->staged_policy != policy) {
       FlushBatch(*batch);  // one policy per staged batch
       batch->staged_policy = policy;
@@ -280,7 +299,11 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
                   OriginOf(NFR_ORIGIN_POLICY, static_cast<uint32_t>(hit.rule_index + 1),
                            policy->policy().version(), direction, ifindex),
                   batch);
-    ++(accept ? policy_accept_ : policy_drop_);
+    if (batch != nullptr) {
+      ++(accept ? batch->accepted : batch->dropped);
+    } else {
+      ++(accept ? policy_accept_ : policy_drop_);
+    }
     if (sink_ == nullptr) return accept ? QueueAction::kAccept : QueueAction::kDrop;
     if (sampler_.Take()) {
       // A record of its own (a bounded stream: see DecisionSampler).
