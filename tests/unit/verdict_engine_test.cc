@@ -381,3 +381,42 @@ TEST_F(EngineTest, InstallPolicyIsAllOrNothing) {
 
 }  // namespace
 }  // namespace nfr
+
+namespace nfr {
+namespace {
+
+TEST(RecentFlowWrites, NeverForgetsAKeyWithinTheWindow) {
+  RecentFlowWrites recent(1024, 60000);
+  std::vector<nfr_flow_key> keys;
+  for (uint32_t i = 0; i < 5000; ++i) {  // more keys than slots: slots are shared
+    nfr_flow_key k{};
+    k.family = 2;
+    k.proto = 17;
+    k.sport = static_cast<uint16_t>(i);
+    k.saddr[0] = i;
+    keys.push_back(k);
+    recent.Note(k);
+  }
+  for (const auto& k : keys) EXPECT_TRUE(recent.MaybeWritten(k));
+}
+
+TEST(RecentFlowWrites, ForgetsAfterTheWindowAndIgnoresUnusedIpv4Words) {
+  RecentFlowWrites recent(1 << 16, 20);
+  nfr_flow_key k{};
+  k.family = 2;
+  k.proto = 6;
+  k.saddr[0] = 0x0a000001;
+  nfr_flow_key other = k;
+  other.dport = 80;
+  EXPECT_FALSE(recent.MaybeWritten(k));
+  recent.Note(k);
+  nfr_flow_key padded = k;
+  padded.saddr[2] = 7;  // not part of an IPv4 key
+  EXPECT_TRUE(recent.MaybeWritten(padded));
+  EXPECT_FALSE(recent.MaybeWritten(other));  // (1 in 65536: the same slot)
+  absl::SleepFor(absl::Milliseconds(80));
+  EXPECT_FALSE(recent.MaybeWritten(k));
+}
+
+}  // namespace
+}  // namespace nfr
