@@ -100,9 +100,11 @@ class Bare:
 
 
 class AgentRun:
-    def __init__(self, lab, workdir, ctl, first, count):
+    def __init__(self, lab, workdir, ctl, first, count, binary=None):
         self.agent = harness.Agent(lab, workdir, pin_dir=PIN_DIR, queue_num=first,
                                    name=f"agent{count}")
+        if binary:  # another build of the agent (e.g. the base of a change), side by side
+            self.agent.argv = lambda extra=(): [binary, f"--config={self.agent.config_path}"] + list(extra)
         self.agent.config["queue"] = {"num": first, "count": count}
         self.agent.config["policy"] = {"defaultVerdict": "VERDICT_ACCEPT",
                                        "rules": [{"id": "all", "action": "ACTION_ACCEPT"}]}
@@ -128,6 +130,7 @@ class AgentRun:
 
 
 def main():
+    global PIN_DIR, QUEUE, QUEUE2, BARE2, QLOOP
     ap = bench_lib.common_args(__doc__)
     ap.add_argument("--ctl", default=os.environ.get("NFR_CTL", str(bench_lib.ROOT / "build/ctl/nfrctl")))
     ap.add_argument("--queue-loop", default=str(bench_lib.ROOT / "build/bench/queue_accept_loop"),
@@ -137,17 +140,24 @@ def main():
     ap.add_argument("--pps", type=float, default=100000)
     ap.add_argument("--perf", metavar="PREFIX",
                     help="record `perf record -g` of each agent run to PREFIX-<kind>-<rep>.data")
+    ap.add_argument("--agent-base", help="a second nfr-agent build, run as base1/base2")
+    ap.add_argument("--prefix", default=PREFIX, help="lab namespace prefix (and pin dir name)")
+    ap.add_argument("--queue-base", type=int, default=QUEUE,
+                    help="first of the 9 NFQUEUE numbers the runs use")
     ap.add_argument("--only", default="bare1,agent1,agent2,bare2",
-                    help="comma-separated subset of bare1,agent1,agent2,bare2,queue1,queue2 "
+                    help="comma-separated subset of bare1,agent1,agent2,bare2,queue1,queue2,"
+                         "base1,base2 "
                          "(queue*: the agent's queue layer alone, accepting everything)")
     args = ap.parse_args()
+    PIN_DIR = harness.BPF_FS / f"{args.prefix}newflow"
+    QUEUE, QUEUE2, BARE2, QLOOP = (args.queue_base + d for d in (0, 2, 4, 6))
     if os.geteuid() != 0:
         raise SystemExit("bench: run as root (creates namespaces, attaches BPF)")
     os.environ["NFR_AGENT"] = os.path.abspath(args.agent)
     harness.ensure_bpffs()
     workdir = tempfile.mkdtemp(prefix="qs-newflow-")
     tools = compile_tools(workdir)
-    lab = harness.Lab(prefix=PREFIX)
+    lab = harness.Lab(prefix=args.prefix)
     lab.down()
     lab.up()
     runs = {}
@@ -163,6 +173,8 @@ def main():
                                    [[args.queue_loop, str(QLOOP + 1), "2"]]),
             "agent1": lambda: AgentRun(lab, workdir, args.ctl, QUEUE, 1),
             "agent2": lambda: AgentRun(lab, workdir, args.ctl, QUEUE2, 2),
+            "base1": lambda: AgentRun(lab, workdir, args.ctl, QUEUE, 1, args.agent_base),
+            "base2": lambda: AgentRun(lab, workdir, args.ctl, QUEUE2, 2, args.agent_base),
         }
         order = [k for k in args.only.split(",") if k]
         offset = 0
@@ -205,8 +217,19 @@ def main():
             print(f"{k:6s}: median {med[k] / 1000:.1f}k verdicts/s (runs "
                   f"{', '.join('%.1fk' % (r['rate'] / 1000) for r in v)}); uninspected "
                   f"{un} of {sent} ({100 * un / max(1, sent):.1f} %)")
+        # CPU per verdict: on a machine where sender, router and consumer share the cores, a
+        # consumer that costs more slows the sender too; this ratio does not depend on that.
+        cpu = {k: bench_lib.median([r["cpu"] / max(1, r["verdicts"]) * 1e6 for r in v])
+               for k, v in runs.items()}
+        for k in cpu:
+            print(f"{k:6s}: median consumer CPU {cpu[k]:.1f} us per verdict")
+        if "bare1" in cpu:
+            for k in cpu:
+                if k != "bare1":
+                    print(f"efficiency {k} (bare1 CPU per verdict / {k}'s): "
+                          f"{cpu['bare1'] / cpu[k]:.2f}")
         if "bare1" in med:
-            for k in ("agent1", "agent2", "bare2", "queue1", "queue2"):
+            for k in ("agent1", "agent2", "base1", "base2", "bare2", "queue1", "queue2"):
                 if k in med:
                     print(f"ratio {k} / bare1: {med[k] / med['bare1']:.2f}")
     finally:

@@ -251,11 +251,38 @@ std::string StatusText(const nfr::v1::AgentStatus& s) {
   const nfr::v1::AgentCounters& c = s.counters();
   absl::StrAppend(&out, "verdicts:    ", c.verdicts_accept(), " accept, ", c.verdicts_drop(),
                   " drop; queued packets ", c.queued_packets(), ", enobufs ", c.enobufs(), "\n");
+  for (const nfr::v1::QueueStatus& q : s.queue_status()) {
+    absl::StrAppend(&out, "queue ", q.num(), ":  ", q.received(), " received, ", q.accepted(),
+                    " accept, ", q.dropped(), " drop, ", q.held(), " held; overflow: ",
+                    q.fail_open() ? "accept" : "drop", ", ");
+    if (q.kernel_stats()) {
+      absl::StrAppend(&out, q.queue_dropped() + q.user_dropped(), " dropped full (queue ",
+                      q.queue_dropped(), ", socket ", q.user_dropped(), "), ", q.waiting(),
+                      " waiting");
+    } else {
+      absl::StrAppend(&out, "kernel counters unreadable");
+    }
+    absl::StrAppend(&out, ", enobufs ", q.enobufs(), "\n");
+  }
   absl::StrAppend(&out, "pending:     ", c.pending_now(), " now, ", c.pending_expired(),
                   " expired, ", c.pending_overflow(), " overflow\n");
   absl::StrAppend(&out, "api:         ", c.watchers(), " watchers, ", c.events_lost(),
                   " events lost; ", c.decisions_logged(), " decisions logged, ",
                   c.decision_log_overflow(), " not logged (writer full)\n");
+  if (c.policy_decisions_unlogged() > 0) {
+    std::vector<std::pair<std::string, uint64_t>> rules(c.unlogged_by_rule().begin(),
+                                                        c.unlogged_by_rule().end());
+    std::sort(rules.begin(), rules.end(),
+              [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::vector<std::string> top;
+    for (size_t i = 0; i < rules.size() && i < 5; ++i) {
+      top.push_back(absl::StrCat(rules[i].first.empty() ? "default" : rules[i].first, "=",
+                                 rules[i].second));
+    }
+    absl::StrAppend(&out, "sampled:     ", c.policy_decisions_unlogged(),
+                    " policy decisions counted, not logged one by one (over 1000/s): ",
+                    absl::StrJoin(top, " "), rules.size() > 5 ? " ..." : "", "\n");
+  }
   std::vector<std::pair<std::string, uint64_t>> bpf(c.bpf().begin(), c.bpf().end());
   std::sort(bpf.begin(), bpf.end());
   std::vector<std::string> parts;

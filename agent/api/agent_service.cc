@@ -55,6 +55,23 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetStatus(grpc::CallbackServerContex
   c->set_asked(st.counters.asked);
   c->set_controller_decisions(st.counters.controller_decisions);
   c->set_cache_errors(st.counters.cache_errors);
+  c->set_lookups_skipped(st.counters.lookups_skipped);
+  c->set_policy_decisions_unlogged(st.counters.policy_decisions_unlogged);
+  for (const auto& [rule, n] : st.counters.unlogged_by_rule) (*c->mutable_unlogged_by_rule())[rule] = n;
+  for (const QueueStatusInfo& q : st.queue_status) {
+    nfr::v1::QueueStatus* o = resp->add_queue_status();
+    o->set_num(q.num);
+    o->set_fail_open(q.fail_open);
+    o->set_received(q.received);
+    o->set_accepted(q.accepted);
+    o->set_dropped(q.dropped);
+    o->set_held(q.held);
+    o->set_enobufs(q.enobufs);
+    o->set_kernel_stats(q.kernel_stats);
+    o->set_waiting(q.waiting);
+    o->set_queue_dropped(q.queue_dropped);
+    o->set_user_dropped(q.user_dropped);
+  }
   c->set_watchers(api_.core->hub().subscribers());
   c->set_events_lost(api_.events_lost.load());
   const StoreStats ss = api_.core->decisions().stats();

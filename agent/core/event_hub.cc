@@ -47,6 +47,8 @@ void EventHub::Push(std::shared_ptr<HubEvent> event) {
     }
     ring_.push_back(std::move(event));
     ++pushed_seq_;
+    if (!waiting_) return;  // the dispatcher is awake and will see it
+    waiting_ = false;
   }
   wake_.notify_one();
 }
@@ -76,9 +78,18 @@ void EventHub::Run() {
   std::deque<std::shared_ptr<HubEvent>> batch;
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
+    waiting_ = true;
     wake_.wait(l, [&] { return stop_ || !ring_.empty() || lost_since_delivery_; });
+    waiting_ = false;
     if (stop_) {
       return;
+    }
+    if (ring_.size() < kCoalesceEnough) {
+      // Let a burst gather: one wake-up per burst instead of one per event.
+      l.unlock();
+      std::this_thread::sleep_for(kCoalesce);
+      l.lock();
+      if (stop_) return;
     }
     batch.swap(ring_);
     const uint64_t seq = pushed_seq_;
@@ -115,6 +126,7 @@ void EventHub::Stop() {
     std::lock_guard<std::mutex> l(mu_);
     if (stop_) return;
     stop_ = true;
+    waiting_ = false;
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();

@@ -1,10 +1,12 @@
 // Fans the core's events (pending added/resolved, decisions already logged)
 // out to watchers. Producers only append to one bounded ring; a dispatcher
 // thread hands events to subscribers, whose own queues are bounded. Nothing
-// here ever blocks a producer on a watcher.
+// here ever blocks a producer on a watcher. The dispatcher gathers events for up to
+// kCoalesce after a wake-up, so a producer signals it at most about once per kCoalesce.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -37,6 +39,9 @@ class HubSubscriber {
 
 class EventHub {
  public:
+  static constexpr std::chrono::microseconds kCoalesce{500};
+  static constexpr size_t kCoalesceEnough = 256;  // dispatch at once from this many events
+
   explicit EventHub(size_t capacity = 65536);
   ~EventHub();
 
@@ -71,6 +76,7 @@ class EventHub {
   uint64_t dispatched_seq_ = 0;
   uint64_t lost_since_delivery_ = 0;
   bool stop_ = false;
+  bool waiting_ = false;  // the dispatcher sleeps: a push must wake it
   std::atomic<uint64_t> dropped_{0};
 
   mutable std::mutex subs_mu_;

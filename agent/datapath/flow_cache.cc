@@ -62,6 +62,43 @@ absl::Status FlowCache::SetFlow(const nfr_flow_key& key, const nfr_flow_value& v
   return SetValue(key, v);
 }
 
+absl::Status FlowCache::SetFlows(absl::Span<const nfr_flow_key> keys,
+                                 absl::Span<const nfr_flow_value> values,
+                                 absl::Span<const absl::Duration> ttls) {
+  if (keys.size() != values.size() || keys.size() != ttls.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("SetFlows: ", keys.size(), " keys, ",
+                                                   values.size(), " values, ", ttls.size(), " ttls"));
+  }
+  constexpr size_t kChunk = 256;  // on the stack: called from every queue thread at once
+  nfr_flow_key k[kChunk];
+  nfr_flow_value v[kChunk];
+  LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+  for (size_t off = 0; off < keys.size(); off += kChunk) {
+    const size_t n = std::min(kChunk, keys.size() - off);
+    for (size_t i = 0; i < n; ++i) {
+      k[i] = CanonicalFlowKey(keys[off + i]);
+      v[i] = values[off + i];
+      v[i].expires_ns = ExpiryFromTtl(ttls[off + i]);
+    }
+    size_t done = 0;
+    if (update_batch_works_.load(std::memory_order_relaxed)) {
+      uint32_t count = static_cast<uint32_t>(n);
+      int err = bpf_map_update_batch(fd_, k, v, &count, &opts);
+      if (err && BatchUnsupported(err) && count == 0) {
+        update_batch_works_.store(false, std::memory_order_relaxed);
+      } else if (err) {
+        return MapError("batch update", err);
+      } else {
+        done = n;
+      }
+    }
+    for (size_t i = done; i < n; ++i) {
+      if (int err = bpf_map_update_elem(fd_, &k[i], &v[i], BPF_ANY)) return MapError("update", err);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FlowCache::SetValue(const nfr_flow_key& key, const nfr_flow_value& value) const {
   nfr_flow_key k = CanonicalFlowKey(key);
   nfr_flow_value v = value;

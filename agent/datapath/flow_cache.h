@@ -2,6 +2,7 @@
 // kernel's BPF_MAP_*_BATCH commands and fall back to one syscall per entry where unsupported.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -53,6 +54,10 @@ class FlowCache : public VerdictCache {
   absl::Status SetFlow(const nfr_flow_key& key, const nfr_flow_value& value,
                        absl::Duration ttl) override;
   absl::Status DeleteFlow(const nfr_flow_key& key) override { return Delete(key); }
+  // One BPF_MAP_UPDATE_BATCH (kernel 5.6+) per call; one update per entry where unsupported.
+  absl::Status SetFlows(absl::Span<const nfr_flow_key> keys,
+                        absl::Span<const nfr_flow_value> values,
+                        absl::Span<const absl::Duration> ttls) override;
   std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const override {
     return Lookup(key);
   }
@@ -71,6 +76,7 @@ class FlowCache : public VerdictCache {
  private:
   absl::Status DumpOneByOne(ChunkFn fn, size_t chunk, uint64_t now) const;
   int fd_;
+  std::atomic<bool> update_batch_works_{true};  // false once the kernel refused the command
 };
 
 // Sums the per-CPU counters; always NFR_STAT_MAX entries (zeros on error).

@@ -21,6 +21,14 @@ class VerdictCache {
   virtual absl::Status SetFlow(const nfr_flow_key& key, const nfr_flow_value& value,
                                absl::Duration ttl) = 0;
   virtual absl::Status DeleteFlow(const nfr_flow_key& key) = 0;  // absent is OK
+  // SetFlow for each keys[i], values[i], ttls[i]; one syscall where the cache can batch.
+  virtual absl::Status SetFlows(absl::Span<const nfr_flow_key> keys,
+                                absl::Span<const nfr_flow_value> values,
+                                absl::Span<const absl::Duration> ttls) {
+    absl::Status result;
+    for (size_t i = 0; i < keys.size(); ++i) result.Update(SetFlow(keys[i], values[i], ttls[i]));
+    return result;
+  }
   // Live (unexpired) entries only.
   virtual std::optional<nfr_flow_value> LookupFlow(const nfr_flow_key& key) const = 0;
 

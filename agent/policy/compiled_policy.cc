@@ -85,6 +85,15 @@ PolicyMatch CompiledPolicy::Match(const PacketInfo& packet, absl::string_view in
       "", flow_ttl_, -1};
 }
 
+RuleHit CompiledPolicy::Hit(const PacketInfo& packet, absl::string_view interface,
+                            nfr::v1::Direction direction) const {
+  const int i = index_.Match(packet, interface, direction);
+  if (i >= 0) return {outcomes_[i].action, outcomes_[i].ttl, i};
+  return {
+      default_verdict() == nfr::v1::VERDICT_ACCEPT ? nfr::v1::ACTION_ACCEPT : nfr::v1::ACTION_DROP,
+      flow_ttl_, -1};
+}
+
 nfr::v1::Rule RuleForFlow(const nfr::v1::Flow& flow, nfr::v1::Verdict verdict, std::string id) {
   nfr::v1::Rule rule;
   rule.set_id(std::move(id));

@@ -24,6 +24,13 @@ struct PolicyMatch {
   int rule_index = -1;  // 0-based index of the matched rule in policy().rules(); -1: default
 };
 
+// PolicyMatch without the rule id copy, for the per-packet path.
+struct RuleHit {
+  nfr::v1::Action action = nfr::v1::ACTION_UNSPECIFIED;
+  absl::Duration ttl;
+  int rule_index = -1;  // -1: the default verdict
+};
+
 class CompiledPolicy {
  public:
   // Validates (INVALID_ARGUMENT naming the field) and compiles.
@@ -33,6 +40,13 @@ class CompiledPolicy {
   // number of rules or set entries (see rule_index.h).
   PolicyMatch Match(const PacketInfo& packet, absl::string_view interface,
                     nfr::v1::Direction direction) const;
+
+  RuleHit Hit(const PacketInfo& packet, absl::string_view interface,
+              nfr::v1::Direction direction) const;
+  // The id of rule `index`; "" for -1 (the default verdict).
+  absl::string_view rule_id(int index) const {
+    return index < 0 ? absl::string_view() : absl::string_view(policy_.rules(index).id());
+  }
 
   const nfr::v1::Policy& policy() const { return policy_; }
   nfr::v1::Verdict default_verdict() const { return policy_.default_verdict(); }

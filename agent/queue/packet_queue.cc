@@ -296,6 +296,7 @@ void PacketQueue::HandleMessage(const nlmsghdr* nlh) {
   const auto* ph =
       static_cast<const nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr[NFQA_PACKET_HDR]));
   QueuedPacket p;
+  p.batched = true;
   p.queue = num_;
   p.id = ntohl(ph->packet_id);
   p.hook = ph->hook;
@@ -329,6 +330,7 @@ void PacketQueue::HandleMessage(const nlmsghdr* nlh) {
 }
 
 void PacketQueue::FlushVerdicts() {
+  handler_->OnBatchEnd();  // deferred flow-cache writes land before the verdicts
   if (batch_.empty()) return;
   char* out = out_.get();
   size_t len = 0;

@@ -32,6 +32,9 @@ struct QueuedPacket {
   uint32_t out_ifindex = 0;
   uint32_t mark = 0;
   bool gso = false;
+  // Delivered by a PacketQueue: OnBatchEnd follows on this thread before any verdict of the
+  // batch is sent, so the handler may defer work (flow-cache writes) until then.
+  bool batched = false;
   absl::Span<const uint8_t> payload;  // L3 packet, at most the copy range
 };
 
@@ -43,6 +46,8 @@ class PacketHandler {
  public:
   virtual ~PacketHandler() = default;
   virtual QueueAction OnPacket(const QueuedPacket& packet) = 0;
+  // On the queue's thread after a receive batch, before its verdicts go out.
+  virtual void OnBatchEnd() {}
 };
 
 // What the kernel does with a packet when the queue (or our socket) is full.

@@ -197,6 +197,22 @@ AgentStatusInfo Agent::Status() const {
       s.counters.verdicts_accept = q.accepted;
       s.counters.verdicts_drop = q.dropped;
       s.counters.enobufs = q.enobufs;
+      for (const QueueInfo& info : queues_->PerQueue()) {
+        QueueStatusInfo& o = s.queue_status.emplace_back();
+        o.num = info.num;
+        o.fail_open = info.fail_open;
+        o.received = info.stats.received;
+        o.accepted = info.stats.accepted;
+        o.dropped = info.stats.dropped;
+        o.held = info.stats.held;
+        o.enobufs = info.stats.enobufs;
+        if (info.kernel.has_value()) {
+          o.kernel_stats = true;
+          o.waiting = info.kernel->waiting;
+          o.queue_dropped = info.kernel->queue_dropped;
+          o.user_dropped = info.kernel->user_dropped;
+        }
+      }
     }
   }
   if (s.counters.bpf.empty()) s.counters.bpf.assign(NFR_STAT_MAX, 0);
@@ -213,6 +229,9 @@ AgentStatusInfo Agent::Status() const {
   s.counters.asked = ec.asked;
   s.counters.controller_decisions = ec.controller_decisions;
   s.counters.cache_errors = ec.cache_errors;
+  s.counters.lookups_skipped = ec.lookups_skipped;
+  s.counters.policy_decisions_unlogged = ec.unlogged_decisions;
+  s.counters.unlogged_by_rule = engine_->UnloggedByRule();
   return s;
 }
 

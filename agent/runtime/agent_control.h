@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -75,6 +76,19 @@ struct AgentCounters {
   uint64_t asked = 0;
   uint64_t controller_decisions = 0;
   uint64_t cache_errors = 0;
+  uint64_t lookups_skipped = 0;
+  uint64_t policy_decisions_unlogged = 0;
+  std::vector<std::pair<std::string, uint64_t>> unlogged_by_rule;
+};
+
+// One NFQUEUE's counters; the kernel's only when kernel_stats.
+struct QueueStatusInfo {
+  uint32_t num = 0;
+  bool fail_open = false;
+  uint64_t received = 0, accepted = 0, dropped = 0, held = 0, enobufs = 0;
+  bool kernel_stats = false;
+  uint32_t waiting = 0;
+  uint64_t queue_dropped = 0, user_dropped = 0;
 };
 
 struct AgentStatusInfo {
@@ -84,6 +98,7 @@ struct AgentStatusInfo {
   std::string compat_backend;  // "iptables", "nftables" or ""
   std::vector<std::string> interfaces;
   std::vector<uint32_t> queues;
+  std::vector<QueueStatusInfo> queue_status;
   absl::Time started;
   AgentCounters counters;
 };

@@ -3,6 +3,8 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "agent/datapath/flow_cache.h"
@@ -51,8 +53,11 @@ nfr::v1::Direction DirectionOfHook(uint8_t hook) {
 }
 
 VerdictEngine::VerdictEngine(std::shared_ptr<const CompiledPolicy> policy, PendingLimits limits,
-                             EventSink* sink)
-    : policy_(std::move(policy)), pending_(limits), sink_(sink) {}
+                             EventSink* sink, uint32_t policy_records_per_second)
+    : policy_(std::move(policy)),
+      sampler_(policy_records_per_second),
+      pending_(limits),
+      sink_(sink) {}
 
 void VerdictEngine::SetCache(VerdictCache* cache) {
   absl::MutexLock lock(&cache_mu_);
@@ -64,31 +69,125 @@ void VerdictEngine::SetSender(HeldVerdictSender* sender) {
   sender_ = sender;
 }
 
+// Per queue thread, between two OnBatchEnd calls.
+struct VerdictEngine::Batch {
+  const VerdictEngine* owner = nullptr;
+  std::vector<nfr_flow_key> keys;  // staged flow-cache writes
+  std::vector<nfr_flow_value> values;
+  std::vector<absl::Duration> ttls;
+  std::shared_ptr<const CompiledPolicy> staged_policy;  // the policy that decided them
+  // Policy decisions only counted, per rule index of `counted_policy`.
+  std::shared_ptr<const CompiledPolicy> counted_policy;
+  std::vector<std::pair<int, uint64_t>> unlogged;
+  // The policy this batch decides with (read once per batch: no shared refcount per packet).
+  std::shared_ptr<const CompiledPolicy> policy;
+  // Counters, added to the engine's at the end of the batch (no shared cache line per packet).
+  uint64_t packets = 0, accepted = 0, dropped = 0, skipped = 0;
+  // The last interface name looked up in this batch.
+  uint32_t name_ifindex = 0;
+  std::string name;
+  bool name_valid = false;
+
+  std::optional<QueueAction> Staged(const nfr_flow_key& key) const {
+    for (size_t i = keys.size(); i-- > 0;) {
+      if (std::memcmp(&keys[i], &key, sizeof(key)) == 0) {
+        return values[i].verdict == NFR_VERDICT_ALLOW ? QueueAction::kAccept : QueueAction::kDrop;
+      }
+    }
+    return std::nullopt;
+  }
+};
+
+VerdictEngine::Batch& VerdictEngine::ThreadBatch() {
+  static thread_local Batch batch;
+  return batch;
+}
+
+VerdictEngine::Batch* VerdictEngine::BatchOf(const QueuedPacket& q) {
+  if (!q.batched) return nullptr;
+  Batch& b = ThreadBatch();
+  if (b.owner != this) {
+    b = Batch();
+    b.owner = this;
+  }
+  return &b;
+}
+
+void VerdictEngine::OnBatchEnd() {
+  Batch& b = ThreadBatch();
+  if (b.owner != this) return;
+  FlushBatch(b);
+  b.policy.reset();
+  if (b.packets) packets_ += std::exchange(b.packets, 0);
+  if (b.accepted) policy_accept_ += std::exchange(b.accepted, 0);
+  if (b.dropped) policy_drop_ += std::exchange(b.dropped, 0);
+  if (b.skipped) lookups_skipped_ += std::exchange(b.skipped, 0);
+  b.name_valid = false;  // names are re-read once per batch
+  sampler_.MaybeReport();
+}
+
+void VerdictEngine::FlushBatch(Batch& b) {
+  if (!b.keys.empty()) {
+    // A policy installed meanwhile has re-evaluated the cache already: decisions of the old one
+    // are not written (the flows' packets come up again and meet the new policy).
+    if (b.staged_policy == policy_.Get()) {
+      absl::ReaderMutexLock lock(&cache_mu_);
+      if (cache_ != nullptr && !cache_->SetFlows(b.keys, b.values, b.ttls).ok()) {
+        cache_errors_ += b.keys.size();
+      }
+    }
+    b.keys.clear();
+    b.values.clear();
+    b.ttls.clear();
+  }
+  if (!b.unlogged.empty()) {
+    for (const auto& [rule, n] : b.unlogged) {
+      sampler_.CountUnlogged(b.counted_policy->rule_id(rule), n);
+    }
+    b.unlogged.clear();
+  }
+  b.counted_policy.reset();
+  b.staged_policy.reset();
+}
+
 void VerdictEngine::CacheVerdict(const nfr_flow_key& key, const nfr_flow_value& value,
                                  absl::Duration ttl) {
+  // Noted before the write: a packet that passed the program before it must look it up.
+  if (value.verdict == NFR_VERDICT_ALLOW || value.verdict == NFR_VERDICT_DENY) recent_.Note(key);
   absl::ReaderMutexLock lock(&cache_mu_);
   if (cache_ == nullptr) return;
   if (!cache_->SetFlow(key, value, ttl).ok()) ++cache_errors_;
 }
 
 void VerdictEngine::CacheDecision(const nfr_flow_key& key, bool accept, absl::Duration ttl,
-                                  const FlowOrigin& origin) {
+                                  const FlowOrigin& origin, Batch* batch) {
   nfr_flow_value v = origin.value;
   v.verdict = accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY;
   v.flags = 0;
-  CacheVerdict(key, v, ttl);
-  if (accept && key.proto == IPPROTO_UDP) CacheReply(key, origin, ttl);
+  auto write = [&](const nfr_flow_key& k, const nfr_flow_value& value) {
+    if (batch == nullptr) return CacheVerdict(k, value, ttl);
+    recent_.Note(k);
+    batch->keys.push_back(k);
+    batch->values.push_back(value);
+    batch->ttls.push_back(ttl);
+  };
+  write(key, v);
+  if (accept && key.proto == IPPROTO_UDP) write(ReverseFlowKey(key), ReplyValue(origin));
 }
 
-void VerdictEngine::CacheReply(const nfr_flow_key& key, const FlowOrigin& origin,
-                               absl::Duration ttl) {
+nfr_flow_value VerdictEngine::ReplyValue(const FlowOrigin& origin) {
   // UDP replies look like new flows to the program (both directions, egress
   // flows' replies at ingress too): an ALLOW entry on the reverse 5-tuple.
   nfr_flow_value v = origin.value;
   v.verdict = NFR_VERDICT_ALLOW;
   v.flags = NFR_FLOW_F_REPLY;
   v.direction = v.direction == NFR_DIR_EGRESS ? NFR_DIR_INGRESS : NFR_DIR_EGRESS;
-  CacheVerdict(ReverseFlowKey(key), v, ttl);
+  return v;
+}
+
+void VerdictEngine::CacheReply(const nfr_flow_key& key, const FlowOrigin& origin,
+                               absl::Duration ttl) {
+  CacheVerdict(ReverseFlowKey(key), ReplyValue(origin), ttl);
 }
 
 FlowOrigin VerdictEngine::OriginOf(nfr_origin kind, uint32_t rule, uint64_t id,
@@ -126,7 +225,11 @@ void VerdictEngine::ApplyToHeld(const std::vector<PacketRef>& packets, bool acce
 }
 
 QueueAction VerdictEngine::OnPacket(const QueuedPacket& q) {
-  ++packets_;
+  if (q.batched) {
+    ++BatchOf(q)->packets;
+  } else {
+    ++packets_;
+  }
   auto info = ParsePacket(q.payload);
   if (!info.ok()) {
     // The tc program parsed it, we cannot: the policy's default verdict applies.
@@ -140,19 +243,37 @@ QueueAction VerdictEngine::OnPacket(const QueuedPacket& q) {
   return Evaluate(q, *info);
 }
 
+std::optional<QueueAction> VerdictEngine::Written(const nfr_flow_key& key, Batch* batch) {
+  if (batch != nullptr) {
+    if (auto staged = batch->Staged(key); staged.has_value()) return staged;
+  }
+  if (auto cached = CacheLookup(key); cached.has_value()) {
+    if (cached->verdict == NFR_VERDICT_ALLOW) return QueueAction::kAccept;
+    if (cached->verdict == NFR_VERDICT_DENY) return QueueAction::kDrop;
+  }
+  return std::nullopt;
+}
+
 QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) {
   const nfr_flow_key key = FlowKeyOf(p);
   const PacketRef ref{q.queue, q.id};
+  Batch* const batch = BatchOf(q);
 
-  // 1. Already decided in the kernel cache (packets queued before the write).
-  if (auto cached = CacheLookup(key); cached.has_value()) {
-    if (cached->verdict == NFR_VERDICT_ALLOW || cached->verdict == NFR_VERDICT_DENY) {
+  // 1. Decided since this packet passed the tc program (it found no verdict there). Only a
+  // write of ours can have put one in, so keys we have not written lately need no lookup.
+  const bool looked_up = recent_.MaybeWritten(key);
+  if (looked_up) {
+    if (auto written = Written(key, batch); written.has_value()) {
       ++cache_hits_;
-      return cached->verdict == NFR_VERDICT_ALLOW ? QueueAction::kAccept : QueueAction::kDrop;
+      return *written;
     }
   }
 
-  auto policy = policy_.Get();
+  std::shared_ptr<const CompiledPolicy> unbatched;
+  if (batch != nullptr && batch->policy == nullptr) batch->policy = policy_.Get();
+  if (batch == nullptr) unbatched = policy_.Get();
+  const std::shared_ptr<const CompiledPolicy>& policy =
+      batch != nullptr ? batch->policy : unbatched;
   // 2. A flow already waiting for a decision: hold this packet with it.
   const auto joined = pending_.Join(key, ref);
   if (joined.outcome == PendingTable::Outcome::kJoined) return QueueAction::kHold;
@@ -163,29 +284,78 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
   // 3. The policy.
   const nfr::v1::Direction direction = DirectionOfHook(q.hook);
   const uint32_t ifindex = direction == nfr::v1::DIRECTION_EGRESS ? q.out_ifindex : q.in_ifindex;
-  const std::string iface = names_.NameOf(ifindex);
-  const PolicyMatch match = policy->Match(p, iface, direction);
-  const nfr::v1::Flow flow = FlowOf(p, iface, direction);
+  std::string name;
+  const std::string* iface = &name;
+  if (batch != nullptr) {
+    if (!batch->name_valid || batch->name_ifindex != ifindex) {
+      batch->name = names_.NameOf(ifindex);
+      batch->name_ifindex = ifindex;
+      batch->name_valid = true;
+    }
+    iface = &batch->name;
+  } else {
+    name = names_.NameOf(ifindex);
+  }
+  const RuleHit hit = policy->Hit(p, *iface, direction);
 
-  if (match.action == nfr::v1::ACTION_ACCEPT || match.action == nfr::v1::ACTION_DROP) {
-    const bool accept = match.action == nfr::v1::ACTION_ACCEPT;
-    CacheDecision(key, accept, match.ttl,
-                  OriginOf(NFR_ORIGIN_POLICY, static_cast<uint32_t>(match.rule_index + 1),
-                           policy->policy().version(), direction, ifindex));
-    ++(accept ? policy_accept_ : policy_drop_);
-    static LogBudget lines(100, [](uint64_t n) {
-      LogLine(absl::StrCat("nfr-agent: ", n, " policy decisions not logged (over 100 lines/s)"));
-    });
-    if (lines.Allow()) LogLine(absl::StrCat(
-        "decision ", VerdictWord(accept), " ", Where(flow), " (",
-        match.rule_id.empty() ? "default verdict" : absl::StrCat("rule ", match.rule_id), ")"));
-    if (sink_ != nullptr) {
+  if (hit.action == nfr::v1::ACTION_ACCEPT || hit.action == nfr::v1::ACTION_DROP) {
+    const bool accept = hit.action == nfr::v1::ACTION_ACCEPT;
+    if (!looked_up && batch != nullptr) ++batch->skipped;
+    if (!looked_up && batch == nullptr) ++lookups_skipped_;
+    if (batch != nullptr && batch->staged_policy != policy) {
+      FlushBatch(*batch);  // one policy per staged batch
+      batch->staged_policy = policy;
+    }
+    CacheDecision(key, accept, hit.ttl,
+                  OriginOf(NFR_ORIGIN_POLICY, static_cast<uint32_t>(hit.rule_index + 1),
+                           policy->policy().version(), direction, ifindex),
+                  batch);
+    if (batch != nullptr) {
+      ++(accept ? batch->accepted : batch->dropped);
+    } else {
+      ++(accept ? policy_accept_ : policy_drop_);
+    }
+    if (sink_ == nullptr) return accept ? QueueAction::kAccept : QueueAction::kDrop;
+    if (sampler_.Take()) {
+      // A record of its own (a bounded stream: see DecisionSampler).
+      const nfr::v1::Flow flow = FlowOf(p, *iface, direction);
+      const std::string rule_id(policy->rule_id(hit.rule_index));
+      static LogBudget lines(100, [](uint64_t n) {
+        LogLine(absl::StrCat("nfr-agent: ", n, " policy decisions not logged (over 100 lines/s)"));
+      });
+      if (lines.Allow()) LogLine(absl::StrCat(
+          "decision ", VerdictWord(accept), " ", Where(flow), " (",
+          rule_id.empty() ? "default verdict" : absl::StrCat("rule ", rule_id), ")"));
       sink_->OnFlowDecided(MakeDecision(flow, accept, nfr::v1::DECISION_SCOPE_FLOW,
-                                        nfr::v1::DECISION_SOURCE_POLICY, match.ttl, match.rule_id,
-                                        0));
+                                        nfr::v1::DECISION_SOURCE_POLICY, hit.ttl, rule_id, 0));
+    } else if (batch != nullptr) {
+      if (batch->counted_policy != policy) {
+        FlushBatch(*batch);
+        batch->counted_policy = policy;
+      }
+      auto it = std::find_if(batch->unlogged.begin(), batch->unlogged.end(),
+                             [&](const auto& e) { return e.first == hit.rule_index; });
+      if (it == batch->unlogged.end()) {
+        batch->unlogged.emplace_back(hit.rule_index, 1);
+      } else {
+        ++it->second;
+      }
+    } else {
+      sampler_.CountUnlogged(policy->rule_id(hit.rule_index), 1);
     }
     return accept ? QueueAction::kAccept : QueueAction::kDrop;
   }
+
+  // An ASK flow may have been decided by a controller meanwhile: always look it up.
+  if (!looked_up) {
+    if (auto written = Written(key, batch); written.has_value()) {
+      ++cache_hits_;
+      return *written;
+    }
+  }
+  const nfr::v1::Flow flow = FlowOf(p, *iface, direction);
+  const PolicyMatch match{hit.action, std::string(policy->rule_id(hit.rule_index)), hit.ttl,
+                          hit.rule_index};
 
   // 4. ASK: hold the flow for a controller.
   const absl::Duration timeout = policy->pending_timeout();
@@ -209,8 +379,13 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
       return QueueAction::kHold;
     case PendingTable::Outcome::kTableFull: {
       const bool accept = DefaultAccepts(*policy);
-      LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(flow),
-                           " (pending table full, default verdict)"));
+      static LogBudget full_lines(10, [](uint64_t n) {
+        LogLine(absl::StrCat("nfr-agent: ", n, " more flows got the default verdict (pending table full)"));
+      });
+      if (full_lines.Allow()) {
+        LogLine(absl::StrCat("decision ", VerdictWord(accept), " ", Where(flow),
+                             " (pending table full, default verdict)"));
+      }
       if (sink_ != nullptr) {
         sink_->OnFlowDecided(MakeDecision(flow, accept, nfr::v1::DECISION_SCOPE_ONCE,
                                           nfr::v1::DECISION_SOURCE_OVERFLOW, absl::ZeroDuration(),
@@ -370,6 +545,7 @@ absl::StatusOr<absl::Duration> VerdictEngine::DenyFlows(absl::Span<const CachedF
     v.origin_id = ids[of[i]];
     v.expires_ns = expires;
   }
+  for (const nfr_flow_key& k : keys) recent_.Note(k);
   if (absl::Status s = cache_->UpdateFlows(keys, values); !s.ok()) return s;
   return ttl;
 }
@@ -427,6 +603,7 @@ VerdictEngine::Reevaluation VerdictEngine::Reevaluate() {
           write_values.push_back(next);
         }
       });
+      for (const nfr_flow_key& k : write_keys) recent_.Note(k);
       if (!write_keys.empty() && !cache_->UpdateFlows(write_keys, write_values).ok()) {
         ++cache_errors_;
       }
@@ -516,7 +693,9 @@ EngineCounters VerdictEngine::counters() const {
           policy_drop_.load(),
           asked_.load(),
           controller_decisions_.load(),
-          cache_errors_.load()};
+          cache_errors_.load(),
+          lookups_skipped_.load(),
+          sampler_.unlogged()};
 }
 
 }  // namespace nfr

@@ -7,6 +7,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,7 +20,9 @@
 #include "agent/queue/packet_queue.h"
 #include "agent/queue/verdict_sender.h"
 #include "agent/runtime/agent_control.h"
+#include "agent/runtime/decision_sampler.h"
 #include "agent/runtime/interface_names.h"
+#include "agent/runtime/recent_flow_writes.h"
 #include "agent/datapath/verdict_cache.h"
 
 namespace nfr {
@@ -32,6 +36,8 @@ struct EngineCounters {
   uint64_t asked = 0;  // new pending connections
   uint64_t controller_decisions = 0;
   uint64_t cache_errors = 0;  // flow-cache writes that failed
+  uint64_t lookups_skipped = 0;  // policy decisions made without a flow-cache lookup syscall
+  uint64_t unlogged_decisions = 0;  // policy decisions counted per rule, not logged one by one
 };
 
 // Who decided a flow, as its cache entry remembers it (bpf/nfr_abi.h).
@@ -41,8 +47,10 @@ struct FlowOrigin {
 
 class VerdictEngine : public PacketHandler {
  public:
+  // Policy decisions beyond `policy_records_per_second` are counted per rule, not recorded.
   VerdictEngine(std::shared_ptr<const CompiledPolicy> policy, PendingLimits limits,
-                EventSink* sink);
+                EventSink* sink,
+                uint32_t policy_records_per_second = kDefaultPolicyRecordsPerSecond);
 
   // Wiring; cache may be set to null (shutdown), the sender must outlive use.
   void SetCache(VerdictCache* cache);
@@ -50,7 +58,10 @@ class VerdictEngine : public PacketHandler {
   // Called when a new pending entry may move the next deadline earlier.
   void SetPendingAddedHook(std::function<void()> hook) { on_added_ = std::move(hook); }
 
+  // Flow-cache writes of a batched packet (QueuedPacket::batched) wait for OnBatchEnd: one
+  // batch syscall per receive batch instead of one or two per flow.
   QueueAction OnPacket(const QueuedPacket& packet) override;
+  void OnBatchEnd() override;
 
   // Swaps the policy in, then re-evaluates cached flows and pending connections.
   absl::Status InstallPolicy(const nfr::v1::Policy& policy);
@@ -92,17 +103,28 @@ class VerdictEngine : public PacketHandler {
   void ResolveAll(absl::string_view why);
 
   EngineCounters counters() const;
+  // Policy decisions not logged one by one, per rule id ("" = the default verdict).
+  std::vector<std::pair<std::string, uint64_t>> UnloggedByRule() const {
+    return sampler_.UnloggedByRule();
+  }
   PendingTable::Counters pending_counters() const { return pending_.counters(); }
   size_t pending_size() const { return pending_.size(); }
 
  private:
+  struct Batch;  // per queue thread: staged writes, unlogged counts, interface name
+  Batch* BatchOf(const QueuedPacket& q);
+  static Batch& ThreadBatch();
   QueueAction Evaluate(const QueuedPacket& q, const PacketInfo& p);
+  // ALLOW/DENY already written for `key` (cache hit), from the batch or the map.
+  std::optional<QueueAction> Written(const nfr_flow_key& key, Batch* batch);
+  void FlushBatch(Batch& batch);
   void ApplyToHeld(const std::vector<PacketRef>& packets, bool accept);
   void CacheVerdict(const nfr_flow_key& key, const nfr_flow_value& value, absl::Duration ttl);
   // ALLOW/DENY for `key`; an accepted UDP flow also allows its replies.
   void CacheDecision(const nfr_flow_key& key, bool accept, absl::Duration ttl,
-                     const FlowOrigin& origin);
+                     const FlowOrigin& origin, Batch* batch = nullptr);
   // The reply entry of an accepted UDP flow (reverse 5-tuple, NFR_FLOW_F_REPLY).
+  static nfr_flow_value ReplyValue(const FlowOrigin& origin);
   void CacheReply(const nfr_flow_key& key, const FlowOrigin& origin, absl::Duration ttl);
   FlowOrigin OriginOf(nfr_origin kind, uint32_t rule, uint64_t id, nfr::v1::Direction direction,
                       uint32_t ifindex);
@@ -116,6 +138,8 @@ class VerdictEngine : public PacketHandler {
       ABSL_SHARED_LOCKS_REQUIRED(cache_mu_);
 
   PolicyHolder policy_;
+  RecentFlowWrites recent_{1u << 18, 500};
+  DecisionSampler sampler_;
   PendingTable pending_;
   EventSink* const sink_;
   mutable InterfaceNames names_;
@@ -128,7 +152,8 @@ class VerdictEngine : public PacketHandler {
   HeldVerdictSender* sender_ ABSL_GUARDED_BY(sender_mu_) = nullptr;
 
   std::atomic<uint64_t> packets_{0}, parse_errors_{0}, cache_hits_{0}, policy_accept_{0},
-      policy_drop_{0}, asked_{0}, controller_decisions_{0}, cache_errors_{0};
+      policy_drop_{0}, asked_{0}, controller_decisions_{0}, cache_errors_{0},
+      lookups_skipped_{0};
 };
 
 // "ingress" / "egress" from the NFQUEUE hook number (0 and 6 ingress, 7 egress).

@@ -17,6 +17,7 @@ DecisionWriter::~DecisionWriter() {
   {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
+    waiting_ = false;
   }
   wake_.notify_one();
   thread_.join();
@@ -31,6 +32,8 @@ bool DecisionWriter::Enqueue(nfr::v1::Decision decision) {
     }
     buffer_.push_back(std::move(decision));
     ++enqueued_seq_;
+    if (!waiting_) return true;
+    waiting_ = false;
   }
   wake_.notify_one();
   return true;
@@ -47,8 +50,16 @@ void DecisionWriter::Run() {
   batch.reserve(capacity_);
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
+    waiting_ = true;
     wake_.wait(l, [&] { return stop_ || !buffer_.empty(); });
+    waiting_ = false;
     if (buffer_.empty() && stop_) return;
+    if (!stop_ && buffer_.size() < capacity_ / 4) {
+      // One transaction (and fsync) per burst rather than per record.
+      l.unlock();
+      std::this_thread::sleep_for(kCoalesce);
+      l.lock();
+    }
     batch.swap(buffer_);
     const uint64_t seq = enqueued_seq_;
     l.unlock();

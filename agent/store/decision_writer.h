@@ -1,10 +1,12 @@
 // Bounded asynchronous writer for high-rate decision records: producers
 // (queue threads) never block on disk; a background thread writes batches in
-// one transaction each. When the buffer is full the record is dropped and
-// counted.
+// one transaction each, gathering records for up to kCoalesce after a wake-up so
+// producers signal it about once per kCoalesce, not once per record. When the
+// buffer is full the record is dropped and counted.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -19,6 +21,8 @@ namespace nfr {
 
 class DecisionWriter {
  public:
+  static constexpr std::chrono::milliseconds kCoalesce{10};
+
   using WriteBatch = std::function<absl::Status(const std::vector<nfr::v1::Decision>&)>;
 
   DecisionWriter(size_t capacity, WriteBatch write);
@@ -45,6 +49,7 @@ class DecisionWriter {
   uint64_t enqueued_seq_ = 0;
   uint64_t written_seq_ = 0;
   bool stop_ = false;
+  bool waiting_ = false;  // the writer sleeps: an Enqueue must wake it
   std::atomic<uint64_t> written_{0};
   std::atomic<uint64_t> overflow_{0};
   std::atomic<uint64_t> errors_{0};

@@ -15,6 +15,12 @@ namespace nfr {
 namespace {
 
 
+constexpr char kInsertDecision[] =
+    "INSERT INTO decisions(id, time_us, verdict, scope, source, ttl_seconds, decider, reason, "
+    "rule_id, pending_id, family, protocol, src_addr, dst_addr, src_port, dst_port, "
+    "interface, direction, src_key, dst_key) "
+    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+
 constexpr char kSelectColumns[] =
     "SELECT id, time_us, verdict, scope, source, ttl_seconds, decider, reason, rule_id, "
     "pending_id, family, protocol, src_addr, dst_addr, src_port, dst_port, interface, "
@@ -129,13 +135,12 @@ absl::Status Store::SavePolicy(const nfr::v1::Policy& policy, absl::string_view 
 }
 
 absl::Status Store::InsertLocked(const nfr::v1::Decision& d) {
-  static constexpr char kInsert[] =
-      "INSERT INTO decisions(id, time_us, verdict, scope, source, ttl_seconds, decider, reason, "
-      "rule_id, pending_id, family, protocol, src_addr, dst_addr, src_port, dst_port, "
-      "interface, direction, src_key, dst_key) "
-      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-  absl::StatusOr<SqliteStatement> st = writer_db_->Prepare(kInsert);
-  if (!st.ok()) return st.status();
+  if (!insert_.has_value()) {
+    absl::StatusOr<SqliteStatement> prepared = writer_db_->Prepare(kInsertDecision);
+    if (!prepared.ok()) return prepared.status();
+    insert_.emplace(*std::move(prepared));
+  }
+  SqliteStatement* st = &*insert_;
   const nfr::v1::Flow& f = d.flow();
   st->Bind(1, static_cast<int64_t>(d.id()));
   st->Bind(2, absl::ToUnixMicros(FromProtoTime(d.time())));
@@ -165,7 +170,9 @@ absl::Status Store::InsertLocked(const nfr::v1::Decision& d) {
   } else {
     st->BindNull(20);
   }
-  return st->Run();
+  absl::Status s = st->Run();
+  if (!s.ok()) st->Reset();  // ready for the next row
+  return s;
 }
 
 absl::Status Store::AppendDecision(nfr::v1::Decision& decision) {

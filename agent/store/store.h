@@ -88,6 +88,7 @@ class Store {
   const absl::Duration max_age_;
   std::mutex write_mu_;  // guards writer_db_
   std::unique_ptr<SqliteDb> writer_db_;
+  std::optional<SqliteStatement> insert_;  // the decision INSERT, prepared once (under write_mu_)
   std::mutex read_mu_;  // guards reader_db_
   std::unique_ptr<SqliteDb> reader_db_;
   std::atomic<uint64_t> next_id_{1};
