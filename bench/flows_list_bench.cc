@@ -66,11 +66,13 @@ int Run(uint32_t n) {
   auto t = std::chrono::steady_clock::now();
   std::map<std::string, nfr::CachedFlow> page;
   size_t seen = 0;
-  (void)engine.ForEachFlow([&](const nfr::CachedFlow& c) {
+  auto want = [&](const nfr_flow_key& key, const nfr_flow_value&) {
     ++seen;
-    std::string k(reinterpret_cast<const char*>(&c.key), sizeof(c.key));
-    if (page.size() > 1000 && k >= page.rbegin()->first) return;
-    page.emplace(std::move(k), c);
+    std::string k(reinterpret_cast<const char*>(&key), sizeof(key));
+    return page.size() <= 1000 || k < page.rbegin()->first;
+  };
+  (void)engine.ForEachFlow(want, [&](const nfr::CachedFlow& c) {
+    page.emplace(std::string(reinterpret_cast<const char*>(&c.key), sizeof(c.key)), c);
     if (page.size() > 1001) page.erase(std::prev(page.end()));
   });
   const double list_ms = MsSince(t);
@@ -79,11 +81,12 @@ int Run(uint32_t n) {
   std::vector<nfr::CachedFlow> chosen;
   std::vector<uint64_t> ids;
   t = std::chrono::steady_clock::now();
-  (void)engine.ForEachFlow([&](const nfr::CachedFlow& c) {
-    if (chosen.size() < nfr::kMaxFlowChanges) {
-      chosen.push_back(c);
-      ids.push_back(chosen.size());
-    }
+  auto wanted = [&](const nfr_flow_key&, const nfr_flow_value&) {
+    return chosen.size() < nfr::kMaxFlowChanges;
+  };
+  (void)engine.ForEachFlow(wanted, [&](const nfr::CachedFlow& c) {
+    chosen.push_back(c);
+    ids.push_back(chosen.size());
   });
   auto denied = engine.DenyFlows(chosen, ids);
   const double deny_ms = MsSince(t);

@@ -1,5 +1,9 @@
 #include "agent/core/flow_filter.h"
 
+#include <sys/socket.h>
+
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "agent/policy/policy_validation.h"
 
@@ -17,6 +21,32 @@ bool FlowFilter::Matches(const nfr::v1::Flow& flow) const {
     return false;
   }
   return true;
+}
+
+namespace {
+
+AddrKey KeyOfWords(uint8_t family, const __be32 words[4]) {
+  AddrKey k{};
+  if (family == AF_INET) {
+    k[10] = 0xff;
+    k[11] = 0xff;
+    std::memcpy(&k[12], &words[0], 4);
+  } else {
+    std::memcpy(k.data(), words, 16);
+  }
+  return k;
+}
+
+bool InRange(const AddrKey& k, const AddrRange& r) { return k >= r.lo && k <= r.hi; }
+
+}  // namespace
+
+bool FlowFilter::MatchesKey(const nfr_flow_key& key) const {
+  if (protocol != nfr::v1::PROTOCOL_ANY && key.proto != static_cast<uint8_t>(protocol)) {
+    return false;
+  }
+  return !prefix || InRange(KeyOfWords(key.family, key.saddr), *prefix) ||
+         InRange(KeyOfWords(key.family, key.daddr), *prefix);
 }
 
 bool FlowFilter::Matches(const nfr::v1::Decision& d) const {

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "agent/store/ip_range.h"
+#include "nfr_abi.h"
 #include "nfr/v1/connection_service.pb.h"
 #include "nfr/v1/decision_service.pb.h"
 #include "nfr/v1/flow.pb.h"
@@ -26,6 +27,8 @@ struct FlowFilter {
 
   bool Matches(const nfr::v1::Flow& flow) const;
   bool Matches(const nfr::v1::Decision& decision) const;
+  // The protocol and prefix parts on a flow-cache key (the rest needs the record).
+  bool MatchesKey(const nfr_flow_key& key) const;
   // Flow, verdict and origin.
   bool Matches(const nfr::v1::Flow& flow, nfr::v1::Verdict verdict,
                nfr::v1::FlowOrigin origin) const;

@@ -35,6 +35,13 @@ bool Matches(const FlowFilter& f, const CachedFlow& c) {
   return f.Matches(c.flow, VerdictOf(c.value), OriginOf(c.value));
 }
 
+// Everything but the interface, on the raw entry (no record built).
+bool RawMatches(const FlowFilter& f, const nfr_flow_key& k, const nfr_flow_value& v) {
+  if (f.verdict != nfr::v1::VERDICT_UNSPECIFIED && VerdictOf(v) != f.verdict) return false;
+  if (f.origin != nfr::v1::FLOW_ORIGIN_UNSPECIFIED && OriginOf(v) != f.origin) return false;
+  return f.MatchesKey(k);
+}
+
 // Page order and token: the key's bytes.
 std::string KeyBytes(const nfr_flow_key& k) {
   return std::string(reinterpret_cast<const char*>(&k), sizeof(k));
@@ -87,12 +94,15 @@ absl::StatusOr<nfr::v1::ListFlowsResponse> FlowTable::List(
   }
   // The `size + 1` smallest keys after the token: memory stays bounded by the page.
   std::map<std::string, CachedFlow> page;
-  absl::Status s = agent_->ForEachFlow([&](const CachedFlow& c) {
+  auto want = [&](const nfr_flow_key& key, const nfr_flow_value& v) {
+    if (!RawMatches(*filter, key, v)) return false;
+    const std::string k = KeyBytes(key);
+    if (!after.empty() && k <= after) return false;
+    return page.size() <= size || k < page.rbegin()->first;
+  };
+  absl::Status s = agent_->ForEachFlow(want, [&](const CachedFlow& c) {
     if (!Matches(*filter, c)) return;
-    std::string k = KeyBytes(c.key);
-    if (!after.empty() && k <= after) return;
-    if (page.size() > size && k >= page.rbegin()->first) return;
-    page.emplace(std::move(k), c);
+    page.emplace(KeyBytes(c.key), c);
     if (page.size() > size + 1) page.erase(std::prev(page.end()));
   });
   if (!s.ok()) return s;
@@ -126,11 +136,23 @@ absl::StatusOr<nfr::v1::ChangeFlowsResponse> FlowTable::Change(const FlowChangeC
   const bool deny = c.kind == FlowChangeCommand::kDeny;
   std::vector<CachedFlow> chosen;
   uint32_t matched = 0;
-  absl::Status s = agent_->ForEachFlow([&](const CachedFlow& f) {
-    if (!Matches(*filter, f)) return;
-    if (deny && f.value.verdict == NFR_VERDICT_DENY) return;  // already cut
+  // Without an interface filter the raw entry decides, and records are built
+  // only for the entries that change.
+  const bool by_name = !filter->interface.empty();
+  auto want = [&](const nfr_flow_key& k, const nfr_flow_value& v) {
+    if (deny && v.verdict == NFR_VERDICT_DENY) return false;  // already cut
+    if (!RawMatches(*filter, k, v)) return false;
+    if (by_name) return true;
     ++matched;
-    if (chosen.size() < limit) chosen.push_back(f);
+    return chosen.size() < limit;
+  };
+  absl::Status s = agent_->ForEachFlow(want, [&](const CachedFlow& f) {
+    if (by_name) {
+      if (!Matches(*filter, f)) return;
+      ++matched;
+      if (chosen.size() >= limit) return;
+    }
+    chosen.push_back(f);
   });
   if (!s.ok()) return s;
   nfr::v1::ChangeFlowsResponse out;

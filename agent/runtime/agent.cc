@@ -166,8 +166,9 @@ absl::StatusOr<Resolution> Agent::Decide(const DecideRequest& request) {
   return engine_->Decide(request);
 }
 
-absl::Status Agent::ForEachFlow(absl::FunctionRef<void(const CachedFlow&)> fn) const {
-  return engine_->ForEachFlow(fn);
+absl::Status Agent::ForEachFlow(FlowWanted want,
+                                absl::FunctionRef<void(const CachedFlow&)> fn) const {
+  return engine_->ForEachFlow(want, fn);
 }
 
 absl::Status Agent::ForgetFlows(absl::Span<const CachedFlow> flows) {

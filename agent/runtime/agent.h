@@ -46,7 +46,7 @@ class Agent : public AgentControl {
   std::vector<nfr::v1::PendingConnection> ListPending() const override;
   std::optional<nfr::v1::PendingConnection> FindPending(uint64_t id) const override;
   absl::StatusOr<Resolution> Decide(const DecideRequest& request) override;
-  absl::Status ForEachFlow(absl::FunctionRef<void(const CachedFlow&)> fn) const override;
+  absl::Status ForEachFlow(FlowWanted want, absl::FunctionRef<void(const CachedFlow&)> fn) const override;
   absl::Status ForgetFlows(absl::Span<const CachedFlow> flows) override;
   absl::StatusOr<absl::Duration> DenyFlows(absl::Span<const CachedFlow> flows,
                                            absl::Span<const uint64_t> ids) override;

@@ -57,6 +57,8 @@ struct CachedFlow {
   absl::Time expires = absl::InfiniteFuture();
 };
 
+using FlowWanted = absl::FunctionRef<bool(const nfr_flow_key&, const nfr_flow_value&)>;
+
 struct AgentCounters {
   // BPF per-CPU counters summed, indexed by enum nfr_stat.
   std::vector<uint64_t> bpf;
@@ -118,9 +120,11 @@ class AgentControl {
   // flow cache. NOT_FOUND for unknown ids. The caller logs and publishes it.
   virtual absl::StatusOr<Resolution> Decide(const DecideRequest& request) = 0;
 
-  // Every decided flow-cache entry (PENDING entries are in ListPending). `fn`
-  // runs while the cache is read: it must not call back into the agent.
-  virtual absl::Status ForEachFlow(absl::FunctionRef<void(const CachedFlow&)> fn) const = 0;
+  // Every decided flow-cache entry (PENDING entries are in ListPending) that
+  // `want` takes on its raw key and value (cheap: the record is built after).
+  // Both run while the cache is read: they must not call back into the agent.
+  virtual absl::Status ForEachFlow(FlowWanted want,
+                                   absl::FunctionRef<void(const CachedFlow&)> fn) const = 0;
   // Forgets the entries (with the reply entry of an accepted UDP flow): the
   // next packet of each flow is decided again.
   virtual absl::Status ForgetFlows(absl::Span<const CachedFlow> flows) = 0;

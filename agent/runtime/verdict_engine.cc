@@ -469,7 +469,8 @@ absl::StatusOr<Resolution> VerdictEngine::Decide(const DecideRequest& r) {
   return Resolution{std::move(resolved->info), std::move(d)};
 }
 
-absl::Status VerdictEngine::ForEachFlow(absl::FunctionRef<void(const CachedFlow&)> fn) const {
+absl::Status VerdictEngine::ForEachFlow(FlowWanted want,
+                                        absl::FunctionRef<void(const CachedFlow&)> fn) const {
   absl::ReaderMutexLock lock(&cache_mu_);
   if (cache_ == nullptr) return absl::OkStatus();
   const uint64_t mono_now = datapath::MonotonicNowNs();
@@ -480,6 +481,7 @@ absl::Status VerdictEngine::ForEachFlow(absl::FunctionRef<void(const CachedFlow&
     for (size_t i = 0; i < keys.size(); ++i) {
       const nfr_flow_value& v = values[i];
       if (v.verdict != NFR_VERDICT_ALLOW && v.verdict != NFR_VERDICT_DENY) continue;
+      if (!want(keys[i], v)) continue;
       c.key = keys[i];
       c.value = v;
       c.flow = FlowOf(PacketInfoOfKey(keys[i]), names_.NameOf(v.ifindex),

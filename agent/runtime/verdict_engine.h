@@ -87,7 +87,7 @@ class VerdictEngine : public PacketHandler {
   absl::StatusOr<Resolution> Decide(const DecideRequest& request);
 
   // The operator's view and edits of the flow cache (AgentControl); the caller logs.
-  absl::Status ForEachFlow(absl::FunctionRef<void(const CachedFlow&)> fn) const;
+  absl::Status ForEachFlow(FlowWanted want, absl::FunctionRef<void(const CachedFlow&)> fn) const;
   absl::Status ForgetFlows(absl::Span<const CachedFlow> flows);
   absl::StatusOr<absl::Duration> DenyFlows(absl::Span<const CachedFlow> flows,
                                            absl::Span<const uint64_t> ids);

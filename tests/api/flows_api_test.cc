@@ -193,6 +193,22 @@ TEST_F(FlowsApiTest, FiltersCombine) {
   EXPECT_EQ(List(f).size(), 2u);  // web, block
   f.set_origin(nfr::v1::FLOW_ORIGIN_OPERATOR);
   EXPECT_TRUE(List(f).empty());
+  // IPv6 prefixes match IPv6 entries only.
+  ASSERT_EQ(control_->Offer(MakeFlow("fd77::2", "fd77:1::2", 80)), TestAgent::Outcome::kPending);
+  control_->ExpireDue(/*force=*/true);
+  f.Clear();
+  f.set_prefix("fd77:1::/64");
+  ASSERT_EQ(List(f).size(), 1u);
+  EXPECT_EQ(List(f)[0].flow().src_addr(), "fd77::2");
+  f.set_prefix("10.0.0.0/8");
+  EXPECT_EQ(List(f).size(), 6u);
+  // An interface filter in a change, with a limit.
+  f.Clear();
+  f.set_interface("r-cli");
+  nfr::v1::ChangeFlowsResponse resp;
+  ASSERT_TRUE(Change(/*deny=*/true, f, &resp, 1).ok());
+  EXPECT_EQ(resp.changed(), 1u);
+  EXPECT_EQ(resp.matched(), 3u);  // web, dns, its reply (block, fd77 and 9999 are dropped)
 }
 
 TEST_F(FlowsApiTest, PagesAreBoundedAndCoverEveryEntryOnce) {

@@ -45,8 +45,9 @@ class TestAgent : public AgentControl {
   absl::StatusOr<Resolution> Decide(const DecideRequest& request) override {
     return agent_->Decide(request);
   }
-  absl::Status ForEachFlow(absl::FunctionRef<void(const CachedFlow&)> fn) const override {
-    return agent_->ForEachFlow(fn);
+  absl::Status ForEachFlow(FlowWanted want,
+                           absl::FunctionRef<void(const CachedFlow&)> fn) const override {
+    return agent_->ForEachFlow(want, fn);
   }
   absl::Status ForgetFlows(absl::Span<const CachedFlow> flows) override {
     return agent_->ForgetFlows(flows);

@@ -344,7 +344,8 @@ TEST_F(ReevaluationTest, OperatorDenyWritesOperatorEntriesOverTheFlowAndItsReply
   ASSERT_EQ(Send(p, 1), QueueAction::kAccept);
   std::vector<CachedFlow> flows;
   ASSERT_TRUE(engine
-                  ->ForEachFlow([&](const CachedFlow& c) {
+                  ->ForEachFlow([](const nfr_flow_key&, const nfr_flow_value&) { return true; },
+                                [&](const CachedFlow& c) {
                     if (!(c.value.flags & NFR_FLOW_F_REPLY)) flows.push_back(c);
                   })
                   .ok());
