@@ -24,6 +24,8 @@ class UnixListener;
 class RoleMapper;
 class PeerRegistry;
 class BlockingExecutor;
+class StreamGate;
+class CallRate;
 
 class ApiServer {
  public:
@@ -46,6 +48,8 @@ class ApiServer {
   std::unique_ptr<RoleMapper> roles_;
   std::unique_ptr<PeerRegistry> peers_;
   std::unique_ptr<BlockingExecutor> executor_;
+  std::unique_ptr<StreamGate> streams_;
+  std::unique_ptr<CallRate> changes_;
   std::unique_ptr<ApiContext> ctx_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<UnixListener> unix_;
