@@ -23,7 +23,7 @@ const std::set<std::string>& ValueFlags() {
 }
 
 const std::set<std::string>& BoolFlags() {
-  static const auto* s = new std::set<std::string>{"insecure", "rule", "help", "no-tty"};
+  static const auto* s = new std::set<std::string>{"insecure", "rule", "help", "no-tty", "replace"};
   return *s;
 }
 

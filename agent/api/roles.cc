@@ -131,6 +131,7 @@ Caller RoleMapper::ForCertificate(const CertIdentity& cert) const {
     c.role = r;
   }
   if (role_ous.size() > 1) {
+    std::sort(role_ous.begin(), role_ous.end());
     c.role = nfr::v1::ROLE_NONE;
     c.why_none = absl::StrCat("the certificate has ", role_ous.size(), " role OUs (",
                               absl::StrJoin(role_ous, ", "),
