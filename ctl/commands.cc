@@ -126,7 +126,8 @@ const std::vector<Verb>& Verbs() {
        "  --interface, --protocol, --prefix   only these connections\n"
        "  --count N                exit after N decisions\n"
        "  --reason TEXT            recorded in the decision log\n"
-       "  Prints one line per decision. For labs, demos and latency measurements.\n",
+       "  Prints one line per decision. For labs, demos and latency measurements.\n"
+       "  Over the agent's api.limits.changes_per_second it waits and retries.\n",
        {"for", "interface", "protocol", "prefix", "count", "reason"},
        RunAutodecide},
       {"decide",

@@ -1,5 +1,7 @@
 #include "agent/config/config_defaults.h"
 
+#include <algorithm>
+
 #include "agent/config/config_loader.h"
 #include "agent/policy/policy_validation.h"
 
@@ -49,11 +51,13 @@ void ApplyApiLimitDefaults(nfr::v1::ApiLimitsConfig& l) {
   l.set_max_message_bytes(set(l.max_message_bytes(), kDefaultMaxMessageBytes));
   l.set_max_policy_bytes(set(l.max_policy_bytes(), kDefaultMaxPolicyBytes));
   l.set_max_connections(set(l.max_connections(), kDefaultMaxConnections));
-  l.set_max_connections_per_peer(set(l.max_connections_per_peer(), kDefaultMaxConnectionsPerPeer));
+  l.set_max_connections_per_peer(set(l.max_connections_per_peer(),
+                                     std::min(kDefaultMaxConnectionsPerPeer, l.max_connections())));
   l.set_handshake_timeout_ms(set(l.handshake_timeout_ms(), kDefaultHandshakeTimeoutMs));
   l.set_idle_timeout_ms(set(l.idle_timeout_ms(), kDefaultIdleTimeoutMs));
   l.set_max_streams(set(l.max_streams(), kDefaultMaxStreams));
-  l.set_max_streams_per_peer(set(l.max_streams_per_peer(), kDefaultMaxStreamsPerPeer));
+  l.set_max_streams_per_peer(
+      set(l.max_streams_per_peer(), std::min(kDefaultMaxStreamsPerPeer, l.max_streams())));
   l.set_snapshot_max(set(l.snapshot_max(), kDefaultSnapshotMax));
   l.set_changes_per_second(set(l.changes_per_second(), kDefaultChangesPerSecond));
   l.set_changes_burst(set(l.changes_burst(), 2 * l.changes_per_second()));
