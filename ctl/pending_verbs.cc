@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
-#include <thread>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"

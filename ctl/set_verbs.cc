@@ -108,7 +108,8 @@ int RunSetList(const Args& a) {
     const std::string& name = a.positional[2];
     auto it = policy.sets().find(name);
     if (it == policy.sets().end()) {
-      std::fprintf(stderr, "nfrctl: set list: no set \"%s\" in policy version %llu; see nfrctl set list\n",
+      std::fprintf(stderr,
+                   "nfrctl: set list: no set \"%s\" in policy version %llu; see nfrctl set list\n",
                    name.c_str(), static_cast<unsigned long long>(policy.version()));
       return kExitNotFound;
     }

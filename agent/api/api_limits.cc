@@ -17,11 +17,11 @@ absl::StatusOr<std::unique_ptr<StreamGate::Slot>> StreamGate::Acquire(const std:
     const bool global = total_ >= max_total_;
     if (mine == 0) per_peer_.erase(peer);
     refused_.fetch_add(1);
-    return absl::ResourceExhaustedError(absl::StrCat(
-        method, ": ", global ? total_ : mine, " watch streams are open",
-        global ? "" : absl::StrCat(" for ", peer), ", the limit api.limits.",
-        global ? "max_streams" : "max_streams_per_peer", " (",
-        global ? max_total_ : max_per_peer_, "); close a stream or raise the limit"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(method, ": ", global ? total_ : mine, " watch streams are open",
+                     global ? "" : absl::StrCat(" for ", peer), ", the limit api.limits.",
+                     global ? "max_streams" : "max_streams_per_peer", " (",
+                     global ? max_total_ : max_per_peer_, "); close a stream or raise the limit"));
   }
   ++mine;
   ++total_;
@@ -56,14 +56,14 @@ absl::Status CallRate::Take(const std::string& peer, absl::string_view method) {
   std::lock_guard<std::mutex> l(mu_);
   if (buckets_.size() > 4096) {  // forget callers whose bucket is full again
     absl::erase_if(buckets_, [&](const auto& kv) {
-      return kv.second.tokens + absl::ToDoubleSeconds(now - kv.second.last) * per_second_ >=
-             burst_;
+      return kv.second.tokens + absl::ToDoubleSeconds(now - kv.second.last) * per_second_ >= burst_;
     });
   }
   auto [it, fresh] = buckets_.try_emplace(peer, Bucket{static_cast<double>(burst_), now});
   Bucket& b = it->second;
   if (!fresh) {
-    b.tokens = std::min<double>(burst_, b.tokens + absl::ToDoubleSeconds(now - b.last) * per_second_);
+    b.tokens =
+        std::min<double>(burst_, b.tokens + absl::ToDoubleSeconds(now - b.last) * per_second_);
     b.last = now;
   }
   if (b.tokens < 1) {

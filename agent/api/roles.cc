@@ -178,7 +178,8 @@ absl::Status RequireRole(const Caller& caller, Role need, absl::string_view meth
   if (caller.role >= need) return absl::OkStatus();
   return absl::PermissionDeniedError(absl::StrCat(
       method, " needs role ", RoleName(need), "; caller ", caller.identity, " has role ",
-      RoleName(caller.role), caller.why_none.empty() ? "" : absl::StrCat(" (", caller.why_none, ")"),
+      RoleName(caller.role),
+      caller.why_none.empty() ? "" : absl::StrCat(" (", caller.why_none, ")"),
       ". Grant it with an api.role_bindings entry (uid:/user:/group:/cert:/ou:) or use a "
       "client certificate with OU=nfr-",
       RoleName(need)));

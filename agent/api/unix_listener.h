@@ -6,7 +6,6 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
-
 #include <sys/types.h>
 
 #include <atomic>
@@ -33,12 +32,12 @@ class UnixListener {
 
   struct Limits {
     uint32_t max_connections = 512;  // api.limits.max_connections
-    uint32_t max_per_peer = 64;  // api.limits.max_connections_per_peer (per uid)
+    uint32_t max_per_peer = 64;      // api.limits.max_connections_per_peer (per uid)
     std::chrono::milliseconds preface_timeout{10000};  // api.limits.handshake_timeout_ms
   };
   struct Counters {
     std::atomic<uint64_t> refused{0};  // over a limit, silent past the deadline, or no fd
-    std::atomic<uint64_t> open{0};  // handed to gRPC and still open, plus waiting
+    std::atomic<uint64_t> open{0};     // handed to gRPC and still open, plus waiting
   };
 
   // Starts the accept thread; connections go to `server`. `counters` outlives it.
@@ -54,7 +53,7 @@ class UnixListener {
     ino_t ino;  // tells a closed-and-reused fd number from ours
     uid_t uid;
     std::chrono::steady_clock::time_point deadline;  // waiting for the preface
-    bool handed;  // owned by gRPC now
+    bool handed;                                     // owned by gRPC now
   };
   void AcceptLoop(grpc::Server* server, const RoleMapper* roles, PeerRegistry* peers);
   void AcceptOne(const RoleMapper* roles, PeerRegistry* peers);

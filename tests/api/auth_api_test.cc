@@ -1,7 +1,7 @@
 // Roles over real mTLS (certificates generated with openssl at test time)
 // and over the Unix socket (nfrctl run as another uid with setpriv).
-#include <grpcpp/grpcpp.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <future>

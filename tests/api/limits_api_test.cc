@@ -2,6 +2,7 @@
 // TCP for a second identity). Each test goes past a limit, checks the refusal
 // is RESOURCE_EXHAUSTED (or a GOAWAY for connections) naming the limit, and
 // that the agent still serves; RSS is printed.
+#include <dirent.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -11,7 +12,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <dirent.h>
 #include <fstream>
 #include <thread>
 
@@ -85,7 +85,8 @@ class LimitsTest : public ApiFixture {
     std::string got;
     const auto end = std::chrono::steady_clock::now() + wait;
     for (;;) {
-      const auto left = std::chrono::duration_cast<milliseconds>(end - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<milliseconds>(end - std::chrono::steady_clock::now());
       if (left.count() <= 0) return "";
       pollfd p{fd, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return "";
@@ -156,8 +157,8 @@ TEST_F(LimitsTest, TheSnapshotStaysInsideTheWatcherBound) {
   o.watcher_queue = 8;
   StartServer(o);
   for (int i = 0; i < 20; ++i) {
-    ASSERT_EQ(control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80, nfr::v1::PROTOCOL_TCP,
-                                       "r-cli", 41000 + i)),
+    ASSERT_EQ(control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80, nfr::v1::PROTOCOL_TCP, "r-cli",
+                                       41000 + i)),
               TestAgent::Outcome::kPending);
   }
   grpc::ClientContext ctx;

@@ -23,10 +23,10 @@ class NfrctlTest : public ApiFixture {
 };
 
 TEST_F(NfrctlTest, HelpOnEveryVerbAndUsageErrors) {
-  for (const char* v : {"", "status", "policy", "policy get", "policy apply", "policy add-rule",
-                        "policy rm-rule", "set add", "set rm", "set list", "set import",
-                        "pending list", "pending watch", "pending autodecide",
-                        "decide", "decisions list", "decisions watch"}) {
+  for (const char* v :
+       {"", "status", "policy", "policy get", "policy apply", "policy add-rule", "policy rm-rule",
+        "set add", "set rm", "set list", "set import", "pending list", "pending watch",
+        "pending autodecide", "decide", "decisions list", "decisions watch"}) {
     CommandResult r = RunCommand(Nfrctl() + " " + v + " --help");
     EXPECT_EQ(r.exit_code, 0) << v << ": " << r.out;
     EXPECT_NE(r.out.find("usage"), std::string::npos) << v;

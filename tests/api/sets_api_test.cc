@@ -73,7 +73,9 @@ TEST_F(SetsApiTest, AddAndRemoveBumpTheVersionAndTakeEffect) {
   EXPECT_EQ(resp.version(), 4u);
   EXPECT_EQ(resp.removed(), 1u);
   EXPECT_EQ(resp.absent(), 1u);
-  EXPECT_EQ(control_->Offer(MakeFlow("10.77.0.2", "10.77.8.1", 80, nfr::v1::PROTOCOL_TCP, "r-cli", 40001)), TestAgent::Outcome::kAccepted);
+  EXPECT_EQ(control_->Offer(
+                MakeFlow("10.77.0.2", "10.77.8.1", 80, nfr::v1::PROTOCOL_TCP, "r-cli", 40001)),
+            TestAgent::Outcome::kAccepted);
 
   // Ports by delta.
   req.Clear();
@@ -100,19 +102,43 @@ TEST_F(SetsApiTest, ErrorsNameTheProblemAndChangeNothing) {
     grpc::StatusCode code;
     std::string text;
   } cases[] = {
-      {[](auto& r) { r.set_name("nope"); r.add_add("10.0.0.0/8"); }, grpc::NOT_FOUND,
-       "set \"nope\" is not defined"},
-      {[](auto& r) { r.set_name("block"); r.add_add("10.0.0.0/8"); r.add_add("10.0.0.1/8"); },
+      {[](auto& r) {
+         r.set_name("nope");
+         r.add_add("10.0.0.0/8");
+       },
+       grpc::NOT_FOUND, "set \"nope\" is not defined"},
+      {[](auto& r) {
+         r.set_name("block");
+         r.add_add("10.0.0.0/8");
+         r.add_add("10.0.0.1/8");
+       },
        grpc::INVALID_ARGUMENT, "add[1]"},
-      {[](auto& r) { r.set_name("ports"); r.add_add("10.0.0.0/8"); }, grpc::FAILED_PRECONDITION,
-       "holds ports"},
-      {[](auto& r) { r.set_name("block"); r.add_add_ports()->set_first(80); },
+      {[](auto& r) {
+         r.set_name("ports");
+         r.add_add("10.0.0.0/8");
+       },
+       grpc::FAILED_PRECONDITION, "holds ports"},
+      {[](auto& r) {
+         r.set_name("block");
+         r.add_add_ports()->set_first(80);
+       },
        grpc::FAILED_PRECONDITION, "holds prefixes"},
-      {[](auto& r) { r.set_name("ports"); r.add_add_ports()->set_first(70000); },
+      {[](auto& r) {
+         r.set_name("ports");
+         r.add_add_ports()->set_first(70000);
+       },
        grpc::INVALID_ARGUMENT, "add_ports[0]"},
-      {[](auto& r) { r.set_name("block"); r.add_add("10.0.0.0/8"); r.set_expected_version(1); },
+      {[](auto& r) {
+         r.set_name("block");
+         r.add_add("10.0.0.0/8");
+         r.set_expected_version(1);
+       },
        grpc::FAILED_PRECONDITION, "expected_version"},
-      {[](auto& r) { r.set_name("block"); r.add_add("10.0.0.0/8"); r.set_comment(std::string(300, 'c')); },
+      {[](auto& r) {
+         r.set_name("block");
+         r.add_add("10.0.0.0/8");
+         r.set_comment(std::string(300, 'c'));
+       },
        grpc::INVALID_ARGUMENT, "comment: 300 bytes"},
   };
   for (const Case& c : cases) {
@@ -162,8 +188,8 @@ TEST_F(SetsApiTest, AMillionPrefixSetInOneRequest) {
   req.set_name("block");
   for (uint32_t i = 0; i < (1u << 20) - 1; ++i) {
     const uint32_t a = (11u << 24) + (i << 4);  // 11.0.0.0/28, 11.0.0.16/28, ...
-    req.add_add(absl::StrCat(a >> 24, ".", (a >> 16) & 255, ".", (a >> 8) & 255, ".", a & 255,
-                             "/28"));
+    req.add_add(
+        absl::StrCat(a >> 24, ".", (a >> 16) & 255, ".", (a >> 8) & 255, ".", a & 255, "/28"));
   }
   std::printf("UpdateSet request: %zu bytes\n", req.ByteSizeLong());
   const auto t0 = std::chrono::steady_clock::now();
@@ -173,7 +199,8 @@ TEST_F(SetsApiTest, AMillionPrefixSetInOneRequest) {
   std::printf("1M-prefix UpdateSet took %.1f s\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   EXPECT_EQ(resp.size(), 1u << 20);
-  EXPECT_EQ(control_->Offer(MakeFlow("10.77.0.2", "11.15.255.225", 80)), TestAgent::Outcome::kDropped);
+  EXPECT_EQ(control_->Offer(MakeFlow("10.77.0.2", "11.15.255.225", 80)),
+            TestAgent::Outcome::kDropped);
   // One more is over the per-set limit, named.
   req.Clear();
   req.set_name("block");

@@ -204,8 +204,9 @@ TEST(Config, ApiLimitsHaveDefaultsAndConsistentValues) {
   EXPECT_EQ(c->api().limits().max_streams(), 10u);
   EXPECT_EQ(c->api().limits().max_streams_per_peer(), 10u);  // the default, 16, is over max_streams
   EXPECT_EQ(c->api().limits().changes_burst(), 400u);
-  EXPECT_TRUE(StartsWith(ErrorOf(R"({"api": {"limits": {"maxStreams": 4, "maxStreamsPerPeer": 5}}})"),
-                         "api.limits.max_streams_per_peer"));
+  EXPECT_TRUE(
+      StartsWith(ErrorOf(R"({"api": {"limits": {"maxStreams": 4, "maxStreamsPerPeer": 5}}})"),
+                 "api.limits.max_streams_per_peer"));
   EXPECT_TRUE(StartsWith(ErrorOf(R"({"api": {"limits": {"maxPolicyBytes": 100000000}}})"),
                          "api.limits.max_policy_bytes"));
 }
