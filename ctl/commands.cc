@@ -95,6 +95,7 @@ const std::vector<Verb>& Verbs() {
        "                           refused (exit 6) if the policy changed meanwhile\n"
        "  --expected-version N     refuse (exit 6) unless the policy is at version N\n"
        "  --comment TEXT           stored with the new version\n"
+       "  --timeout D              deadline (default 120s here: large sets take seconds)\n"
        "  Large sets: the agent takes requests up to api.limits.max_message_bytes (80 MiB,\n"
        "  about 2M IPv4 prefixes).\n",
        {"replace", "expected-version", "comment"},

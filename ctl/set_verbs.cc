@@ -143,8 +143,13 @@ int RunSetList(const Args& a) {
   return kExitOk;
 }
 
-int RunSetImport(const Args& a) {
-  if (a.positional.size() != 4) return Usage("set import needs a set NAME and a FILE (- = stdin)");
+int RunSetImport(const Args& given) {
+  if (given.positional.size() != 4) {
+    return Usage("set import needs a set NAME and a FILE (- = stdin)");
+  }
+  // A million prefixes take seconds to validate, compile and store.
+  Args a = given;
+  if (!a.Has("timeout")) a.flags["timeout"] = {"120s"};
   const std::string& file = a.positional[3];
   std::stringstream ss;
   if (file == "-") {

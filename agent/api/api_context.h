@@ -29,6 +29,7 @@ struct ApiContext {
   bool insecure_tcp = false;
   StreamGate* streams = nullptr;  // api.limits.max_streams(_per_peer)
   CallRate* changes = nullptr;    // api.limits.changes_per_second
+  MemoryTrimmer* trimmer = nullptr;  // told after a policy change
   UnixListener::Counters connections;
   std::atomic<uint64_t> events_lost{0};  // dropped for slow watchers
   absl::Time started = absl::Now();

@@ -34,21 +34,37 @@ uint64_t StreamGate::open() const {
 }
 
 void StreamGate::Release(const std::string& peer) {
-  bool trim = false;
   {
     std::lock_guard<std::mutex> l(mu_);
     --total_;
     auto it = per_peer_.find(peer);
     if (it != per_peer_.end() && --it->second == 0) per_peer_.erase(it);
-    // A closed stream's queue is freed; give the pages back to the system
-    // (glibc keeps them otherwise), at most once a second.
-    const absl::Time now = absl::Now();
-    if (now - last_trim_ > absl::Seconds(1)) {
-      last_trim_ = now;
-      trim = true;
-    }
   }
-  if (trim) malloc_trim(0);
+  if (trimmer_ != nullptr) trimmer_->Request();
+}
+
+MemoryTrimmer::MemoryTrimmer(absl::Duration period) : period_(period) {
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> l(mu_);
+    while (!stop_) {
+      cv_.wait_for(l, absl::ToChronoMilliseconds(period_), [this] { return stop_; });
+      if (stop_) break;
+      if (wanted_.exchange(false)) {
+        l.unlock();
+        malloc_trim(0);
+        l.lock();
+      }
+    }
+  });
+}
+
+MemoryTrimmer::~MemoryTrimmer() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
 }
 
 absl::Status CallRate::Take(const std::string& peer, absl::string_view method) {

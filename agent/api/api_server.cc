@@ -75,7 +75,9 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
   nfr::v1::ApiLimitsConfig limits = api.limits();
   ApplyApiLimitDefaults(limits);
   std::unique_ptr<ApiServer> s(new ApiServer());
-  s->streams_ = std::make_unique<StreamGate>(limits.max_streams(), limits.max_streams_per_peer());
+  s->trimmer_ = std::make_unique<MemoryTrimmer>();
+  s->streams_ = std::make_unique<StreamGate>(limits.max_streams(), limits.max_streams_per_peer(),
+                                             s->trimmer_.get());
   s->changes_ = std::make_unique<CallRate>(limits.changes_per_second(), limits.changes_burst());
   s->roles_ = std::make_unique<RoleMapper>(api);
   s->peers_ = std::make_unique<PeerRegistry>();
@@ -89,6 +91,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
   ctx.watcher_queue = options.watcher_queue;
   ctx.snapshot_max = std::min<size_t>(limits.snapshot_max(), options.watcher_queue);
   ctx.streams = s->streams_.get();
+  ctx.trimmer = s->trimmer_.get();
   ctx.changes = s->changes_.get();
   ctx.insecure_tcp = api.insecure_tcp();
 

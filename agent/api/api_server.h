@@ -25,6 +25,7 @@ class RoleMapper;
 class PeerRegistry;
 class BlockingExecutor;
 class StreamGate;
+class MemoryTrimmer;
 class CallRate;
 
 class ApiServer {
@@ -48,6 +49,7 @@ class ApiServer {
   std::unique_ptr<RoleMapper> roles_;
   std::unique_ptr<PeerRegistry> peers_;
   std::unique_ptr<BlockingExecutor> executor_;
+  std::unique_ptr<MemoryTrimmer> trimmer_;
   std::unique_ptr<StreamGate> streams_;
   std::unique_ptr<CallRate> changes_;
   std::unique_ptr<ApiContext> ctx_;

@@ -21,6 +21,7 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::GetPolicy(grpc::CallbackServerConte
     return Reply(ctx, s);
   }
   *resp->mutable_policy() = api_.core->policy().Current();
+  api_.trimmer->Request();  // a large reply is freed once sent
   return Reply(ctx, absl::OkStatus());
 }
 
@@ -100,6 +101,7 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::Change(grpc::CallbackServerContext*
     PolicyChange change;
     change.author = caller.identity;
     absl::StatusOr<nfr::v1::Policy> done = call(api_.core->policy(), std::move(change));
+    api_.trimmer->Request();  // the copies of the policy and the request are freed soon
     if (!done.ok()) return done.status();
     if (out != nullptr) *out = *std::move(done);
     return absl::OkStatus();
