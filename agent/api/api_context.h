@@ -27,8 +27,8 @@ struct ApiContext {
   size_t watcher_queue = 1024;
   size_t snapshot_max = 1024;  // api.limits.snapshot_max, at most watcher_queue
   bool insecure_tcp = false;
-  StreamGate* streams = nullptr;  // api.limits.max_streams(_per_peer)
-  CallRate* changes = nullptr;    // api.limits.changes_per_second
+  StreamGate* streams = nullptr;     // api.limits.max_streams(_per_peer)
+  CallRate* changes = nullptr;       // api.limits.changes_per_second
   MemoryTrimmer* trimmer = nullptr;  // told after a policy change
   UnixListener::Counters connections;
   std::atomic<uint64_t> events_lost{0};  // dropped for slow watchers

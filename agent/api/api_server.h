@@ -31,8 +31,7 @@ class CallRate;
 class ApiServer {
  public:
   // `core` must outlive the server.
-  static absl::StatusOr<std::unique_ptr<ApiServer>> Start(Core* core,
-                                                          const nfr::v1::ApiConfig& api,
+  static absl::StatusOr<std::unique_ptr<ApiServer>> Start(Core* core, const nfr::v1::ApiConfig& api,
                                                           ApiServerOptions options = {});
   ~ApiServer();  // Stop()
 
