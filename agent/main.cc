@@ -1,5 +1,8 @@
 // nfr-agent: loads the configuration, starts the kernel datapath, the NFQUEUE
 // verdict loop and the control-plane API, and runs until SIGTERM/SIGINT.
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -71,6 +74,18 @@ int Fail(int code, absl::string_view message) {
   return code;
 }
 
+// The soft fd limit up to the hard one (systemd's LimitNOFILE, often 1024
+// soft / 524288 hard): the API caps its connections below it, and a listener
+// that runs out of fds stops accepting.
+void RaiseFdLimit() {
+  rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max) return;
+  const rlim_t want = std::min<rlim_t>(r.rlim_max, 65536);
+  if (want <= r.rlim_cur) return;
+  r.rlim_cur = want;
+  setrlimit(RLIMIT_NOFILE, &r);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -122,11 +137,14 @@ int main(int argc, char** argv) {
 
   // Before any thread exists, so every thread inherits the blocked mask.
   nfr::BlockTerminationSignals();
+  RaiseFdLimit();
 
   auto agent = nfr::Agent::Create(config);
   if (!agent.ok()) return Fail(2, agent.status().message());
 
-  auto core = nfr::Core::Open((*agent)->control(), config.store());
+  nfr::CoreOptions core_options;
+  core_options.max_policy_bytes = config.api().limits().max_policy_bytes();
+  auto core = nfr::Core::Open((*agent)->control(), config.store(), core_options);
   if (!core.ok()) return Fail(1, core.status().message());
   (*agent)->AddEventSink((*core)->event_sink());
   auto api = nfr::ApiServer::Start(core->get(), config.api());

@@ -25,7 +25,7 @@ const std::set<std::string>& ValueFlags() {
 
 const std::set<std::string>& BoolFlags() {
   static const auto* s = new std::set<std::string>{"insecure", "rule", "help", "no-tty",
-                                                   "all"};
+                                                   "all", "replace"};
   return *s;
 }
 

@@ -16,6 +16,7 @@ enum ExitCode {
   kExitPermission = 4,
   kExitInvalid = 5,   // the agent refused the request as invalid
   kExitConflict = 6,  // stale expected version, id already exists
+  kExitLimit = 7,     // over an agent limit (RESOURCE_EXHAUSTED)
 };
 
 struct Args {

@@ -57,6 +57,49 @@ const std::vector<Verb>& Verbs() {
        "  --expected-version N     refuse unless the policy is at version N\n",
        {"expected-version"},
        RunRmRule},
+      {"set",
+       "add",
+       "set add NAME VALUE... [--expected-version N] [--comment TEXT]",
+       "add prefixes (CIDR) or ports (P or P-Q) to a named set of the policy",
+       "  VALUE                    a prefix (10.0.0.0/8, 2001:db8::/32, 192.0.2.1) for a prefix\n"
+       "                           set, or a port / range (443, 8000-8080) for a port set\n"
+       "  --expected-version N     refuse (exit 6) unless the policy is at version N\n"
+       "  --comment TEXT           stored with the new version\n"
+       "  The set must exist (define it in the policy's \"sets\" with policy apply).\n"
+       "  Each change is a new, durable policy version. -o json prints the counts.\n",
+       {"expected-version", "comment"},
+       RunSetAdd},
+      {"set",
+       "rm",
+       "set rm NAME VALUE... [--expected-version N] [--comment TEXT]",
+       "remove prefixes or ports from a named set",
+       "  VALUE                    as for set add; values not in the set are counted, not errors\n"
+       "  --expected-version N     refuse (exit 6) unless the policy is at version N\n"
+       "  --comment TEXT           stored with the new version\n",
+       {"expected-version", "comment"},
+       RunSetRm},
+      {"set",
+       "list",
+       "set list [NAME] [-o json]",
+       "list the policy's sets (name, kind, size), or the entries of set NAME one per line",
+       "  -o json                  sets: one JSON object per line; NAME: the set as JSON\n",
+       {},
+       RunSetList},
+      {"set",
+       "import",
+       "set import NAME FILE [--replace] [--expected-version N] [--comment TEXT]",
+       "add every prefix of FILE (- = stdin) to set NAME in one change",
+       "  FILE                     one prefix per line; # starts a comment; blank lines skipped.\n"
+       "                           A bad line is reported as FILE:LINE and nothing changes.\n"
+       "  --replace                also remove what FILE does not list (the set becomes FILE);\n"
+       "                           refused (exit 6) if the policy changed meanwhile\n"
+       "  --expected-version N     refuse (exit 6) unless the policy is at version N\n"
+       "  --comment TEXT           stored with the new version\n"
+       "  --timeout D              deadline (default 120s here: large sets take seconds)\n"
+       "  Large sets: the agent takes requests up to api.limits.max_message_bytes (80 MiB,\n"
+       "  about 2M IPv4 prefixes).\n",
+       {"replace", "expected-version", "comment"},
+       RunSetImport},
       {"pending",
        "list",
        "pending list [--interface DEV] [--protocol P] [--prefix CIDR]",
@@ -84,7 +127,8 @@ const std::vector<Verb>& Verbs() {
        "  --interface, --protocol, --prefix   only these connections\n"
        "  --count N                exit after N decisions\n"
        "  --reason TEXT            recorded in the decision log\n"
-       "  Prints one line per decision. For labs, demos and latency measurements.\n",
+       "  Prints one line per decision. For labs, demos and latency measurements.\n"
+       "  Over the agent's api.limits.changes_per_second it waits and retries.\n",
        {"for", "interface", "protocol", "prefix", "count", "reason"},
        RunAutodecide},
       {"decide",
@@ -163,7 +207,7 @@ const std::vector<Verb>& Verbs() {
 
 std::string GlobalHelp() {
   std::string out =
-      "nfrctl — control nfr-agent: policy, pending connections, decisions, flows.\n\n"
+      "nfrctl — control nfr-agent: policy, sets, pending connections, decisions, flows.\n\n"
       "usage: nfrctl [global flags] NOUN VERB [args] [flags]\n\n"
       "commands:\n";
   for (const Verb& v : Verbs()) {
@@ -183,7 +227,7 @@ std::string GlobalHelp() {
       "exit codes:\n"
       "  0 ok   1 usage error   2 agent unreachable / RPC failure   3 not found\n"
       "  4 permission denied    5 request refused as invalid        6 conflict (stale\n"
-      "  --expected-version, id already exists)\n";
+      "  --expected-version, id already exists)   7 over an agent limit (RESOURCE_EXHAUSTED)\n";
   return out;
 }
 

@@ -10,6 +10,9 @@
 namespace nfrctl {
 namespace {
 
+// Replies as large as a policy with 2M set prefixes.
+constexpr int kMaxReceiveBytes = 512 << 20;
+
 bool ReadFile(const std::string& path, std::string* out) {
   std::ifstream in(path);
   if (!in) return false;
@@ -43,6 +46,8 @@ const char* CodeName(grpc::StatusCode c) {
       return "INTERNAL";
     case grpc::UNIMPLEMENTED:
       return "UNIMPLEMENTED";
+    case grpc::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
     default:
       return "ERROR";
   }
@@ -54,7 +59,7 @@ std::shared_ptr<grpc::Channel> Connect(const Args& args, std::string* error) {
   std::string target = args.Get("target", kDefaultTarget);
   const bool unix_target = target.rfind("unix:", 0) == 0;
   grpc::ChannelArguments ch;
-  ch.SetMaxReceiveMessageSize(16 << 20);
+  ch.SetMaxReceiveMessageSize(kMaxReceiveBytes);
   if (unix_target) {
     if (args.Has("ca") || args.Has("cert") || args.Has("key")) {
       *error = "--ca/--cert/--key apply to host:port targets, not " + target;
@@ -117,6 +122,16 @@ int ReportRpcError(const std::string& what, const grpc::Status& status, const Ar
     case grpc::ALREADY_EXISTS:
     case grpc::ABORTED:
       return kExitConflict;
+    case grpc::RESOURCE_EXHAUSTED:
+      if (status.error_message().find("larger than max") != std::string::npos) {
+        std::fprintf(stderr,
+                     "nfrctl: the message is over a size limit: the agent's "
+                     "api.limits.max_message_bytes (default 80 MiB) for requests, nfrctl's %d MiB "
+                     "for replies; split the change (several set add/import calls) or raise the "
+                     "agent's limit\n",
+                     kMaxReceiveBytes >> 20);
+      }
+      return kExitLimit;
     case grpc::UNAVAILABLE:
       std::fprintf(stderr,
                    "nfrctl: is nfr-agent running and reachable at %s? (set --target; TCP "

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     return nfrctl::kExitUsage;
   }
   if (!found->verb.empty() && found->verb != "rm-rule" && found->verb != "autodecide" &&
-      pos.size() != want) {
+      found->noun != "set" && pos.size() != want) {
     std::fprintf(stderr, "nfrctl: unexpected argument \"%s\" (see nfrctl %s %s --help)\n",
                  pos[want].c_str(), found->noun.c_str(), found->verb.c_str());
     return nfrctl::kExitUsage;

@@ -1,9 +1,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -192,6 +194,11 @@ int RunAutodecide(const Args& a) {
         d.set_reason(a.Get("reason", "nfrctl pending autodecide"));
         nfr::v1::DecideResponse resp;
         grpc::Status s = Call(a, *conn, &ConnectionService::Stub::Decide, d, &resp);
+        // Over the agent's api.limits.changes_per_second: wait for the bucket and retry.
+        for (int tries = 0; s.error_code() == grpc::RESOURCE_EXHAUSTED && tries < 100; ++tries) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          s = Call(a, *conn, &ConnectionService::Stub::Decide, d, &resp);
+        }
         if (s.error_code() == grpc::NOT_FOUND) return true;  // expired or decided by someone else
         if (!s.ok()) {
           rc = ReportRpcError("pending autodecide", s, a);

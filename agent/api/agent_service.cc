@@ -74,6 +74,10 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetStatus(grpc::CallbackServerContex
   }
   c->set_watchers(api_.core->hub().subscribers());
   c->set_events_lost(api_.events_lost.load());
+  c->set_api_connections_refused(api_.connections.refused.load());
+  c->set_api_connections_open(api_.connections.open.load());
+  c->set_api_streams_refused(api_.streams->refused());
+  c->set_api_rate_limited(api_.changes->limited());
   const StoreStats ss = api_.core->decisions().stats();
   c->set_decisions_logged(ss.decisions_logged);
   c->set_decision_log_overflow(ss.decision_log_overflow);

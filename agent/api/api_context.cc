@@ -3,6 +3,9 @@
 #include <grpc/grpc_security_constants.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "agent/util/log.h"
+#include "agent/util/log_budget.h"
 
 namespace nfr {
 namespace {
@@ -40,7 +43,16 @@ Caller ApiContext::Identify(const grpc::CallbackServerContext& ctx) const {
 }
 
 grpc::Status ToGrpc(const absl::Status& s) {
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), BoundErrorMessage(s.message()));
+}
+
+std::string PeerKey(const Caller& caller) {
+  absl::string_view id = caller.identity;
+  if (absl::StartsWith(id, "insecure-tcp:")) {
+    const size_t colon = id.rfind(':');
+    if (colon != absl::string_view::npos && colon > 13) id = id.substr(0, colon);
+  }
+  return std::string(id);
 }
 
 grpc::ServerUnaryReactor* FinishBlocking(ApiContext& api, grpc::CallbackServerContext* ctx,
@@ -53,7 +65,15 @@ grpc::ServerUnaryReactor* FinishBlocking(ApiContext& api, grpc::CallbackServerCo
 absl::Status Authorize(const ApiContext& api, const grpc::CallbackServerContext& ctx, Role need,
                        absl::string_view method, Caller* caller) {
   *caller = api.Identify(ctx);
-  return RequireRole(*caller, need, method);
+  absl::Status s = RequireRole(*caller, need, method);
+  static auto* budget = new LogBudget(5, [](uint64_t n) {
+    LogLine(absl::StrCat("nfr-agent: api: ", n, " more calls refused for lack of a role"));
+  });
+  if (!s.ok() && budget->Allow()) {
+    LogLine(absl::StrCat("nfr-agent: api: refused ", method, " from ", ctx.peer(), ": ",
+                         BoundErrorMessage(s.message())));
+  }
+  return s;
 }
 
 }  // namespace nfr

@@ -3,12 +3,15 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "agent/api/agent_service.h"
 #include "agent/api/api_context.h"
+#include "agent/api/api_limits.h"
 #include "agent/api/blocking_executor.h"
 #include "agent/api/connection_service.h"
 #include "agent/api/decision_service.h"
@@ -17,6 +20,7 @@
 #include "agent/api/policy_service.h"
 #include "agent/api/roles.h"
 #include "agent/api/unix_listener.h"
+#include "agent/config/config_defaults.h"
 
 namespace nfr {
 namespace {
@@ -69,7 +73,13 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
                                                             const nfr::v1::ApiConfig& api,
                                                             ApiServerOptions options) {
   if (absl::Status v = ValidateRoleBindings(api); !v.ok()) return v;
+  nfr::v1::ApiLimitsConfig limits = api.limits();
+  ApplyApiLimitDefaults(limits);
   std::unique_ptr<ApiServer> s(new ApiServer());
+  s->trimmer_ = std::make_unique<MemoryTrimmer>();
+  s->streams_ = std::make_unique<StreamGate>(limits.max_streams(), limits.max_streams_per_peer(),
+                                             s->trimmer_.get());
+  s->changes_ = std::make_unique<CallRate>(limits.changes_per_second(), limits.changes_burst());
   s->roles_ = std::make_unique<RoleMapper>(api);
   s->peers_ = std::make_unique<PeerRegistry>();
   s->executor_ = std::make_unique<BlockingExecutor>(4);
@@ -80,6 +90,10 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
   ctx.peers = s->peers_.get();
   ctx.executor = s->executor_.get();
   ctx.watcher_queue = options.watcher_queue;
+  ctx.snapshot_max = std::min<size_t>(limits.snapshot_max(), options.watcher_queue);
+  ctx.streams = s->streams_.get();
+  ctx.trimmer = s->trimmer_.get();
+  ctx.changes = s->changes_.get();
   ctx.insecure_tcp = api.insecure_tcp();
 
   s->unix_socket_ = api.unix_socket();
@@ -94,6 +108,14 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<uint32_t>(limits.max_message_bytes(), std::numeric_limits<int>::max())));
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             static_cast<int>(limits.handshake_timeout_ms()));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             static_cast<int>(limits.idle_timeout_ms()));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             std::max(100, static_cast<int>(limits.max_streams_per_peer()) + 16));
   if (!api.tcp_listen().empty()) {
     absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = TcpCredentials(api);
     if (!creds.ok()) return creds.status();
@@ -116,7 +138,13 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
                                                "; is the port in use?"));
   }
   s->server_->GetHealthCheckService()->SetServingStatus(true);
-  if (s->unix_) s->unix_->Serve(s->server_.get(), s->roles_.get(), s->peers_.get());
+  if (s->unix_) {
+    UnixListener::Limits ul;
+    ul.max_connections = limits.max_connections();
+    ul.max_per_peer = limits.max_connections_per_peer();
+    ul.preface_timeout = std::chrono::milliseconds(limits.handshake_timeout_ms());
+    s->unix_->Serve(s->server_.get(), s->roles_.get(), s->peers_.get(), ul, &ctx.connections);
+  }
   return s;
 }
 

@@ -24,12 +24,14 @@ class UnixListener;
 class RoleMapper;
 class PeerRegistry;
 class BlockingExecutor;
+class StreamGate;
+class MemoryTrimmer;
+class CallRate;
 
 class ApiServer {
  public:
   // `core` must outlive the server.
-  static absl::StatusOr<std::unique_ptr<ApiServer>> Start(Core* core,
-                                                          const nfr::v1::ApiConfig& api,
+  static absl::StatusOr<std::unique_ptr<ApiServer>> Start(Core* core, const nfr::v1::ApiConfig& api,
                                                           ApiServerOptions options = {});
   ~ApiServer();  // Stop()
 
@@ -46,6 +48,9 @@ class ApiServer {
   std::unique_ptr<RoleMapper> roles_;
   std::unique_ptr<PeerRegistry> peers_;
   std::unique_ptr<BlockingExecutor> executor_;
+  std::unique_ptr<MemoryTrimmer> trimmer_;
+  std::unique_ptr<StreamGate> streams_;
+  std::unique_ptr<CallRate> changes_;
   std::unique_ptr<ApiContext> ctx_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<UnixListener> unix_;

@@ -25,23 +25,38 @@ void SetNow(google::protobuf::Timestamp* t) { *t = ToProtoTime(absl::Now()); }
 // reported once and a resolution is only sent for a connection the client saw.
 class PendingWatch final : public WatchStream<PendingEvent> {
  public:
-  PendingWatch(EventHub* hub, size_t capacity, FlowFilter filter, std::atomic<uint64_t>* lost)
-      : WatchStream(hub, capacity, lost), filter_(std::move(filter)) {}
+  PendingWatch(EventHub* hub, size_t capacity, size_t snapshot_max, FlowFilter filter,
+               std::atomic<uint64_t>* lost)
+      : WatchStream(hub, capacity, lost), snapshot_max_(snapshot_max), filter_(std::move(filter)) {}
 
+  // At most snapshot_max entries (the oldest first); the rest are reported as
+  // one `lost` notice before snapshot_done (nfrctl pending list shows them all).
   void TakeSnapshot(const std::vector<nfr::v1::PendingConnection>& now) {
     std::unique_lock<std::mutex> l(mu_);
     std::deque<PendingEvent> front;
+    uint64_t left_out = 0;
     for (const nfr::v1::PendingConnection& p : now) {
       if (!filter_.Matches(p.flow())) continue;
+      if (front.size() >= snapshot_max_) {
+        ++left_out;
+        continue;
+      }
       PendingEvent e;
       SetNow(e.mutable_time());
       *e.mutable_snapshot() = p;
       seen_.insert(p.id());
       front.push_back(std::move(e));
     }
+    const uint32_t sent = static_cast<uint32_t>(front.size());
+    if (left_out > 0) {
+      PendingEvent lost;
+      SetNow(lost.mutable_time());
+      lost.mutable_lost()->set_count(left_out);
+      front.push_back(std::move(lost));
+    }
     PendingEvent done;
     SetNow(done.mutable_time());
-    done.mutable_snapshot_done()->set_count(static_cast<uint32_t>(front.size()));
+    done.mutable_snapshot_done()->set_count(sent);
     front.push_back(std::move(done));
     PushFrontLocked(std::move(front));
     snapshot_taken_ = true;
@@ -57,7 +72,7 @@ class PendingWatch final : public WatchStream<PendingEvent> {
   std::optional<PendingEvent> ConvertLocked(const HubEvent& ev) override {
     if (ev.kind == HubEvent::kFlowDecided) return std::nullopt;
     if (!snapshot_taken_) {
-      early_.push_back(std::make_shared<const HubEvent>(ev));
+      if (early_.size() < capacity()) early_.push_back(std::make_shared<const HubEvent>(ev));
       return std::nullopt;
     }
     const uint64_t id = ev.pending.id();
@@ -77,6 +92,7 @@ class PendingWatch final : public WatchStream<PendingEvent> {
   }
 
  private:
+  const size_t snapshot_max_;
   const FlowFilter filter_;
   bool snapshot_taken_ = false;
   std::vector<std::shared_ptr<const HubEvent>> early_;
@@ -110,9 +126,14 @@ grpc::ServerWriteReactor<PendingEvent>* ConnectionServiceImpl::WatchPending(
   }
   absl::StatusOr<FlowFilter> filter = PendingFilterFrom(req->filter());
   if (!filter.ok()) return new FailedStream<PendingEvent>(filter.status());
-  auto watch = std::make_shared<PendingWatch>(&api_.core->hub(), api_.watcher_queue, std::move(*filter),
+  absl::StatusOr<std::unique_ptr<StreamGate::Slot>> slot =
+      api_.streams->Acquire(PeerKey(caller), "WatchPending");
+  if (!slot.ok()) return new FailedStream<PendingEvent>(slot.status());
+  auto watch = std::make_shared<PendingWatch>(&api_.core->hub(), api_.watcher_queue,
+                                              api_.snapshot_max, std::move(*filter),
                                               &api_.events_lost);
-  grpc::ServerWriteReactor<PendingEvent>* reactor = WatchStream<PendingEvent>::Start(watch);
+  grpc::ServerWriteReactor<PendingEvent>* reactor =
+      WatchStream<PendingEvent>::Start(watch, *std::move(slot));
   watch->TakeSnapshot(api_.core->agent().ListPending());
   return reactor;
 }
@@ -122,6 +143,9 @@ grpc::ServerUnaryReactor* ConnectionServiceImpl::Decide(grpc::CallbackServerCont
                                                         nfr::v1::DecideResponse* resp) {
   Caller caller;
   if (absl::Status s = Authorize(api_, *ctx, nfr::v1::ROLE_DECIDER, "Decide", &caller); !s.ok()) {
+    return Reply(ctx, s);
+  }
+  if (absl::Status s = api_.changes->Take(PeerKey(caller), "Decide"); !s.ok()) {
     return Reply(ctx, s);
   }
   DecideCommand c;

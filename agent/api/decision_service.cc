@@ -54,9 +54,12 @@ grpc::ServerWriteReactor<DecisionEvent>* DecisionServiceImpl::WatchDecisions(
   }
   absl::StatusOr<FlowFilter> filter = DecisionFilterFrom(req->filter());
   if (!filter.ok()) return new FailedStream<DecisionEvent>(filter.status());
-  auto watch = std::make_shared<DecisionWatch>(&api_.core->hub(), api_.watcher_queue, std::move(*filter),
-                                               &api_.events_lost);
-  return WatchStream<DecisionEvent>::Start(watch);
+  absl::StatusOr<std::unique_ptr<StreamGate::Slot>> slot =
+      api_.streams->Acquire(PeerKey(caller), "WatchDecisions");
+  if (!slot.ok()) return new FailedStream<DecisionEvent>(slot.status());
+  auto watch = std::make_shared<DecisionWatch>(&api_.core->hub(), api_.watcher_queue,
+                                               std::move(*filter), &api_.events_lost);
+  return WatchStream<DecisionEvent>::Start(watch, *std::move(slot));
 }
 
 }  // namespace nfr

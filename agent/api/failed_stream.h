@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
+#include "agent/api/api_limits.h"
 
 namespace nfr {
 
@@ -12,7 +13,8 @@ template <typename Msg>
 class FailedStream : public grpc::ServerWriteReactor<Msg> {
  public:
   explicit FailedStream(const absl::Status& s) {
-    this->Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message())));
+    this->Finish(
+        grpc::Status(static_cast<grpc::StatusCode>(s.code()), BoundErrorMessage(s.message())));
   }
   void OnDone() override { delete this; }
 };

@@ -21,6 +21,7 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::GetPolicy(grpc::CallbackServerConte
     return Reply(ctx, s);
   }
   *resp->mutable_policy() = api_.core->policy().Current();
+  api_.trimmer->Request();  // a large reply is freed once sent
   return Reply(ctx, absl::OkStatus());
 }
 
@@ -62,6 +63,32 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::RemoveRule(grpc::CallbackServerCont
                 });
 }
 
+grpc::ServerUnaryReactor* PolicyServiceImpl::UpdateSet(grpc::CallbackServerContext* ctx,
+                                                       const nfr::v1::UpdateSetRequest* req,
+                                                       nfr::v1::UpdateSetResponse* resp) {
+  return Change(ctx, "UpdateSet", nullptr,
+                [req, resp](PolicyBook& book, PolicyChange c) -> absl::StatusOr<nfr::v1::Policy> {
+                  if (req->has_expected_version()) c.expected_version = req->expected_version();
+                  c.comment = req->comment();
+                  PolicyBook::SetDelta d;
+                  d.name = req->name();
+                  d.add.assign(req->add().begin(), req->add().end());
+                  d.remove.assign(req->remove().begin(), req->remove().end());
+                  d.add_ports.assign(req->add_ports().begin(), req->add_ports().end());
+                  d.remove_ports.assign(req->remove_ports().begin(), req->remove_ports().end());
+                  SetDeltaResult r;
+                  absl::StatusOr<nfr::v1::Policy> p = book.UpdateSet(d, c, &r);
+                  if (!p.ok()) return p.status();
+                  resp->set_version(p->version());
+                  resp->set_added(r.added);
+                  resp->set_already_present(r.already_present);
+                  resp->set_removed(r.removed);
+                  resp->set_absent(r.absent);
+                  resp->set_size(r.size);
+                  return p;
+                });
+}
+
 grpc::ServerUnaryReactor* PolicyServiceImpl::Change(grpc::CallbackServerContext* ctx,
                                                     const char* method, nfr::v1::Policy* out,
                                                     PolicyCall call) {
@@ -70,11 +97,13 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::Change(grpc::CallbackServerContext*
     if (absl::Status s = Authorize(api_, *ctx, nfr::v1::ROLE_ADMIN, method, &caller); !s.ok()) {
       return s;
     }
+    if (absl::Status s = api_.changes->Take(PeerKey(caller), method); !s.ok()) return s;
     PolicyChange change;
     change.author = caller.identity;
     absl::StatusOr<nfr::v1::Policy> done = call(api_.core->policy(), std::move(change));
+    api_.trimmer->Request();  // the copies of the policy and the request are freed soon
     if (!done.ok()) return done.status();
-    *out = *std::move(done);
+    if (out != nullptr) *out = *std::move(done);
     return absl::OkStatus();
   });
 }

@@ -25,12 +25,16 @@ class PolicyServiceImpl final : public nfr::v1::PolicyService::CallbackService {
   grpc::ServerUnaryReactor* RemoveRule(grpc::CallbackServerContext* ctx,
                                        const nfr::v1::RemoveRuleRequest* req,
                                        nfr::v1::RemoveRuleResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateSet(grpc::CallbackServerContext* ctx,
+                                      const nfr::v1::UpdateSetRequest* req,
+                                      nfr::v1::UpdateSetResponse* resp) override;
 
  private:
   using PolicyCall =
       std::function<absl::StatusOr<nfr::v1::Policy>(PolicyBook& book, PolicyChange change)>;
-  // An admin caller, then `call` on the policy book with the caller as author;
-  // its result goes to `out`. Runs on the blocking executor.
+  // An admin caller within api.limits.changes_per_second, then `call` on the
+  // policy book with the caller as author; its result goes to `out` (unless
+  // null). Runs on the blocking executor.
   grpc::ServerUnaryReactor* Change(grpc::CallbackServerContext* ctx, const char* method,
                                    nfr::v1::Policy* out, PolicyCall call);
 

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
@@ -119,12 +120,26 @@ Caller RoleMapper::ForCertificate(const CertIdentity& cert) const {
       return c;
     }
   }
+  std::vector<std::string> role_ous;
   for (const std::string& ou : cert.ous) {
     Role r = nfr::v1::ROLE_NONE;
     if (ou == "nfr-admin") r = nfr::v1::ROLE_ADMIN;
     if (ou == "nfr-decider") r = nfr::v1::ROLE_DECIDER;
     if (ou == "nfr-viewer") r = nfr::v1::ROLE_VIEWER;
-    c.role = std::max(c.role, r);
+    if (r == nfr::v1::ROLE_NONE || r == c.role) continue;
+    role_ous.push_back(ou);
+    c.role = r;
+  }
+  if (role_ous.size() > 1) {
+    std::sort(role_ous.begin(), role_ous.end());
+    c.role = nfr::v1::ROLE_NONE;
+    c.why_none = absl::StrCat("the certificate has ", role_ous.size(), " role OUs (",
+                              absl::StrJoin(role_ous, ", "),
+                              "), which is ambiguous and refused; issue one role per certificate");
+  } else if (c.role == nfr::v1::ROLE_NONE) {
+    c.why_none =
+        "the certificate has no OU=nfr-admin|nfr-decider|nfr-viewer and no api.role_bindings "
+        "cert:/ou: entry matches it";
   }
   return c;
 }
@@ -164,6 +179,7 @@ absl::Status RequireRole(const Caller& caller, Role need, absl::string_view meth
   return absl::PermissionDeniedError(absl::StrCat(
       method, " needs role ", RoleName(need), "; caller ", caller.identity, " has role ",
       RoleName(caller.role),
+      caller.why_none.empty() ? "" : absl::StrCat(" (", caller.why_none, ")"),
       ". Grant it with an api.role_bindings entry (uid:/user:/group:/cert:/ou:) or use a "
       "client certificate with OU=nfr-",
       RoleName(need)));

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -16,8 +17,12 @@ namespace nfr {
 using nfr::v1::Role;
 
 struct Caller {
+  Caller() = default;
+  Caller(std::string id, Role r) : identity(std::move(id)), role(r) {}
+
   std::string identity;  // "uid:0(root)", "cert:CN", "insecure-tcp:ipv4:..."
   Role role = nfr::v1::ROLE_NONE;
+  std::string why_none;  // for ROLE_NONE: why no role was granted (shown in errors)
 };
 
 struct UnixPeerCred {
@@ -42,7 +47,9 @@ class RoleMapper {
   // group -> decider; anyone else who can connect -> viewer.
   Caller ForUnixPeer(const UnixPeerCred& cred) const;
   // Defaults: OU "nfr-admin" / "nfr-decider" / "nfr-viewer" -> that role;
-  // otherwise none (every call is refused).
+  // otherwise none (every nfr.v1 call is refused). A certificate with two
+  // different role OUs gets none: it is ambiguous, so it is refused rather
+  // than given the higher role.
   Caller ForCertificate(const CertIdentity& cert) const;
   Caller ForInsecureTcp(absl::string_view peer) const;
 

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 
+#include "agent/api/api_limits.h"
 #include "agent/core/event_hub.h"
 
 namespace nfr {
@@ -23,8 +24,10 @@ class WatchStream : public HubSubscriber {
   WatchStream(EventHub* hub, size_t capacity, std::atomic<uint64_t>* lost_counter)
       : hub_(hub), capacity_(capacity), lost_counter_(lost_counter) {}
 
-  // Creates the reactor gRPC drives; the stream subscribes to the hub.
-  static grpc::ServerWriteReactor<Msg>* Start(std::shared_ptr<WatchStream> self);
+  // Creates the reactor gRPC drives; the stream subscribes to the hub and
+  // holds `slot` (its place under api.limits.max_streams) until it ends.
+  static grpc::ServerWriteReactor<Msg>* Start(std::shared_ptr<WatchStream> self,
+                                              std::unique_ptr<StreamGate::Slot> slot = nullptr);
 
   void Deliver(const std::shared_ptr<const HubEvent>& event) override {
     std::unique_lock<std::mutex> l(mu_);
@@ -51,7 +54,10 @@ class WatchStream : public HubSubscriber {
   // Under mu_. nullopt: the event is not for this watcher.
   virtual std::optional<Msg> ConvertLocked(const HubEvent& event) = 0;
 
-  // For snapshots: queued ahead of the live events, not bounded.
+  size_t capacity() const { return capacity_; }
+
+  // For snapshots: queued ahead of the live events (the caller keeps them
+  // within capacity()).
   void PushFrontLocked(std::deque<Msg> msgs) {
     for (auto it = msgs.rbegin(); it != msgs.rend(); ++it) queue_.push_front(std::move(*it));
   }
@@ -136,8 +142,15 @@ class WatchStream : public HubSubscriber {
 
   void Done() {
     hub_->Unsubscribe(this);
-    std::lock_guard<std::mutex> l(mu_);
-    reactor_ = nullptr;
+    std::deque<Msg> freed;
+    std::unique_ptr<StreamGate::Slot> slot;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      reactor_ = nullptr;
+      freed.swap(queue_);
+      slot.swap(slot_);
+    }
+    freed.clear();  // before the slot goes: its release may return memory to the system
   }
 
   const size_t capacity_;
@@ -150,14 +163,17 @@ class WatchStream : public HubSubscriber {
   grpc::Status status_;
   uint64_t lost_total_ = 0;
   grpc::ServerWriteReactor<Msg>* reactor_ = nullptr;
+  std::unique_ptr<StreamGate::Slot> slot_;
 };
 
 template <typename Msg>
-grpc::ServerWriteReactor<Msg>* WatchStream<Msg>::Start(std::shared_ptr<WatchStream> self) {
+grpc::ServerWriteReactor<Msg>* WatchStream<Msg>::Start(std::shared_ptr<WatchStream> self,
+                                                       std::unique_ptr<StreamGate::Slot> slot) {
   auto* r = new Reactor(self);
   {
     std::unique_lock<std::mutex> l(self->mu_);
     self->reactor_ = r;
+    self->slot_ = std::move(slot);
   }
   self->hub_->Subscribe(self);
   return r;

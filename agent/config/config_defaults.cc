@@ -1,5 +1,7 @@
 #include "agent/config/config_defaults.h"
 
+#include <algorithm>
+
 #include "agent/config/config_loader.h"
 #include "agent/policy/policy_validation.h"
 
@@ -44,6 +46,23 @@ nfr::v1::AgentConfig DefaultConfig() {
   return config;
 }
 
+void ApplyApiLimitDefaults(nfr::v1::ApiLimitsConfig& l) {
+  auto set = [](uint32_t value, uint32_t fallback) { return value == 0 ? fallback : value; };
+  l.set_max_message_bytes(set(l.max_message_bytes(), kDefaultMaxMessageBytes));
+  l.set_max_policy_bytes(set(l.max_policy_bytes(), kDefaultMaxPolicyBytes));
+  l.set_max_connections(set(l.max_connections(), kDefaultMaxConnections));
+  l.set_max_connections_per_peer(set(l.max_connections_per_peer(),
+                                     std::min(kDefaultMaxConnectionsPerPeer, l.max_connections())));
+  l.set_handshake_timeout_ms(set(l.handshake_timeout_ms(), kDefaultHandshakeTimeoutMs));
+  l.set_idle_timeout_ms(set(l.idle_timeout_ms(), kDefaultIdleTimeoutMs));
+  l.set_max_streams(set(l.max_streams(), kDefaultMaxStreams));
+  l.set_max_streams_per_peer(
+      set(l.max_streams_per_peer(), std::min(kDefaultMaxStreamsPerPeer, l.max_streams())));
+  l.set_snapshot_max(set(l.snapshot_max(), kDefaultSnapshotMax));
+  l.set_changes_per_second(set(l.changes_per_second(), kDefaultChangesPerSecond));
+  l.set_changes_burst(set(l.changes_burst(), 2 * l.changes_per_second()));
+}
+
 void ApplyDefaults(nfr::v1::AgentConfig& c) {
   auto* q = c.mutable_queue();
   if (!q->has_num()) q->set_num(kDefaultQueueNum);
@@ -81,6 +100,7 @@ void ApplyDefaults(nfr::v1::AgentConfig& c) {
   auto* api = c.mutable_api();
   if (api->unix_socket().empty()) api->set_unix_socket(kDefaultApiSocketPath);
   if (api->socket_group().empty()) api->set_socket_group(kDefaultSocketGroup);
+  ApplyApiLimitDefaults(*api->mutable_limits());
 
   auto* store = c.mutable_store();
   if (store->db_path().empty()) store->set_db_path(kDefaultDbPath);

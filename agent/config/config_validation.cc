@@ -3,6 +3,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/config/config_defaults.h"
 #include "agent/policy/policy_validation.h"
 #include "agent/policy/prefix.h"
 #include "nfr_abi.h"
@@ -107,7 +108,33 @@ bool IsHostPort(absl::string_view s) {
   return host.find(':') == absl::string_view::npos;
 }
 
+absl::Status ValidateApiLimits(nfr::v1::ApiLimitsConfig l) {
+  ApplyApiLimitDefaults(l);  // zero = default
+  if (l.max_policy_bytes() > l.max_message_bytes()) {
+    return FieldError("api.limits.max_policy_bytes",
+                      absl::StrCat(l.max_policy_bytes(), " is over api.limits.max_message_bytes (",
+                                   l.max_message_bytes(),
+                                   "), so such a policy could not be sent; raise "
+                                   "max_message_bytes or lower max_policy_bytes"));
+  }
+  if (l.max_connections_per_peer() > l.max_connections()) {
+    return FieldError("api.limits.max_connections_per_peer",
+                      absl::StrCat(l.max_connections_per_peer(), " is over max_connections (",
+                                   l.max_connections(), "); lower it"));
+  }
+  if (l.max_streams_per_peer() > l.max_streams()) {
+    return FieldError("api.limits.max_streams_per_peer",
+                      absl::StrCat(l.max_streams_per_peer(), " is over max_streams (",
+                                   l.max_streams(), "); lower it"));
+  }
+  if (l.max_message_bytes() < 4096 || l.max_policy_bytes() < 4096) {
+    return FieldError("api.limits", "max_message_bytes and max_policy_bytes must be at least 4096");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateApi(const nfr::v1::ApiConfig& a) {
+  if (auto s = ValidateApiLimits(a.limits()); !s.ok()) return s;
   if (a.unix_socket().empty() || (a.unix_socket() != "-" && a.unix_socket().front() != '/')) {
     return FieldError("api.unix_socket",
                       absl::StrCat("\"", a.unix_socket(),

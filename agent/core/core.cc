@@ -34,7 +34,7 @@ absl::StatusOr<std::unique_ptr<Core>> Core::Open(AgentControl* agent,
   if (!st.ok()) return st.status();
   c->store_ = *std::move(st);
   c->decisions_ = std::make_unique<DecisionLog>(c->store_.get());
-  c->policy_ = std::make_unique<PolicyBook>(agent, c->store_.get());
+  c->policy_ = std::make_unique<PolicyBook>(agent, c->store_.get(), options.max_policy_bytes);
   if (absl::Status s = c->policy_->RestoreOrSeed(); !s.ok()) return s;
   c->hub_ = std::make_unique<EventHub>(options.hub_capacity);
   c->events_ = std::make_unique<Events>(c->decisions_.get(), c->hub_.get());

@@ -39,6 +39,7 @@ struct DecideOutcome {
 
 struct CoreOptions {
   size_t hub_capacity = 65536;  // events buffered between producers and watchers
+  size_t max_policy_bytes = kMaxPolicyBytes;  // api.limits.max_policy_bytes
 };
 
 class Core {

@@ -9,12 +9,13 @@
 
 namespace nfr {
 
-absl::Status ValidatePolicyChange(const nfr::v1::Policy& policy, absl::string_view field) {
+absl::Status ValidatePolicyChange(const nfr::v1::Policy& policy, absl::string_view field,
+                                  size_t max_bytes) {
   const size_t bytes = policy.ByteSizeLong();
-  if (bytes > kMaxPolicyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": policy is ", bytes,
-                                                   " bytes, over the limit of ", kMaxPolicyBytes,
-                                                   "; merge rules or prefixes"));
+  if (bytes > max_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(field, ": policy is ", bytes, " bytes, over api.limits.max_policy_bytes (",
+                     max_bytes, "); merge rules or prefixes, or raise the limit"));
   }
   return ValidatePolicy(policy, absl::StrCat(field, "."));
 }
@@ -97,6 +98,28 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::RemoveRule(const std::string& rule_i
   });
 }
 
+absl::StatusOr<nfr::v1::Policy> PolicyBook::UpdateSet(const SetDelta& delta,
+                                                      const PolicyChange& change,
+                                                      SetDeltaResult* result) {
+  return Change(change, [&](const nfr::v1::Policy&, nfr::v1::Policy* next)
+                    -> absl::StatusOr<std::string> {
+    const bool ports = !delta.add_ports.empty() || !delta.remove_ports.empty();
+    const bool prefixes = !delta.add.empty() || !delta.remove.empty();
+    if (ports && prefixes) {
+      return absl::InvalidArgumentError(
+          "add_ports/remove_ports: a set holds prefixes or ports, not both; send two updates");
+    }
+    absl::StatusOr<SetDeltaResult> r =
+        ports ? ApplyPortSetDelta(*next, delta.name, delta.add_ports, delta.remove_ports)
+              : ApplySetDelta(*next, delta.name, delta.add, delta.remove);
+    if (!r.ok()) return r.status();
+    *result = *r;
+    return change.comment.empty()
+               ? absl::StrCat("update set ", delta.name, ": +", r->added, " -", r->removed)
+               : change.comment;
+  });
+}
+
 absl::StatusOr<PolicyBook::DerivedRule> PolicyBook::AddRuleForPending(
     const nfr::v1::PendingConnection& pending, nfr::v1::Verdict verdict,
     const std::string& rule_id, const std::string& author, const std::string& reason) {
@@ -136,6 +159,11 @@ absl::StatusOr<PolicyBook::DerivedRule> PolicyBook::AddRuleForPending(
 }
 
 absl::StatusOr<nfr::v1::Policy> PolicyBook::Change(const PolicyChange& change, const Edit& edit) {
+  if (change.comment.size() > kMaxCommentLength) {
+    return absl::InvalidArgumentError(absl::StrCat("comment: ", change.comment.size(),
+                                                   " bytes, over the limit of ", kMaxCommentLength,
+                                                   "; shorten it"));
+  }
   std::lock_guard<std::mutex> l(mu_);
   const nfr::v1::Policy current = agent_->GetPolicy();
   if (change.expected_version.has_value() && *change.expected_version != current.version()) {
@@ -155,7 +183,7 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::Commit(const nfr::v1::Policy& curren
                                                    const nfr::v1::Policy& next,
                                                    const std::string& author,
                                                    absl::string_view comment) {
-  if (absl::Status s = ValidatePolicyChange(next, "policy"); !s.ok()) return s;
+  if (absl::Status s = ValidatePolicyChange(next, "policy", max_policy_bytes_); !s.ok()) return s;
   if (absl::Status s = agent_->InstallPolicy(next); !s.ok()) return s;
   if (absl::Status s = store_->SavePolicy(next, author, comment); !s.ok()) {
     absl::Status back = agent_->InstallPolicy(current);

@@ -9,16 +9,20 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "agent/policy/set_delta.h"
 #include "agent/runtime/agent_control.h"
 #include "agent/store/store.h"
 #include "nfr/v1/policy.pb.h"
 
 namespace nfr {
 
-inline constexpr size_t kMaxPolicyBytes = 1 << 20;
+// Default bound of one serialized policy version (api.limits.max_policy_bytes):
+// room for a 1M-prefix set.
+inline constexpr size_t kMaxPolicyBytes = 64u << 20;
 
 // Who changes the policy and why; stored with the new version.
 struct PolicyChange {
@@ -29,7 +33,8 @@ struct PolicyChange {
 
 class PolicyBook {
  public:
-  PolicyBook(AgentControl* agent, Store* store) : agent_(agent), store_(store) {}
+  PolicyBook(AgentControl* agent, Store* store, size_t max_policy_bytes = kMaxPolicyBytes)
+      : agent_(agent), store_(store), max_policy_bytes_(max_policy_bytes) {}
 
   // Installs the latest stored version, or stores the agent's policy as version 1.
   absl::Status RestoreOrSeed();
@@ -44,6 +49,15 @@ class PolicyBook {
                                           const PolicyChange& change);
   absl::StatusOr<nfr::v1::Policy> RemoveRule(const std::string& rule_id,
                                              const PolicyChange& change);
+
+  // A named set changed by delta (set_delta.h); `result` gets the counts.
+  struct SetDelta {
+    std::string name;
+    std::vector<std::string> add, remove;  // prefixes
+    std::vector<nfr::v1::PortRange> add_ports, remove_ports;
+  };
+  absl::StatusOr<nfr::v1::Policy> UpdateSet(const SetDelta& delta, const PolicyChange& change,
+                                            SetDeltaResult* result);
 
   struct DerivedRule {
     nfr::v1::Rule rule;
@@ -70,10 +84,13 @@ class PolicyBook {
 
   AgentControl* const agent_;
   Store* const store_;
+  const size_t max_policy_bytes_;
   std::mutex mu_;  // serializes read-modify-write of the policy
 };
 
-// Schema, limits and the serialized size; `field` is where the policy sits.
-absl::Status ValidatePolicyChange(const nfr::v1::Policy& policy, absl::string_view field);
+// Schema, limits and the serialized size (RESOURCE_EXHAUSTED naming
+// api.limits.max_policy_bytes when over `max_bytes`); `field` is where the policy sits.
+absl::Status ValidatePolicyChange(const nfr::v1::Policy& policy, absl::string_view field,
+                                  size_t max_bytes = kMaxPolicyBytes);
 
 }  // namespace nfr

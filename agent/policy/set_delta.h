@@ -1,4 +1,4 @@
-// Changes one named set of a policy by delta, for UpdateSet and `nfrctl set
+// Changes one named set (prefixes or ports) of a policy by delta, for UpdateSet and `nfrctl set
 // add|rm|import`, without resending the policy. Pure: the caller bumps the
 // version, compiles and commits the result like any policy change.
 #pragma once
@@ -29,5 +29,13 @@ struct SetDeltaResult {
 absl::StatusOr<SetDeltaResult> ApplySetDelta(nfr::v1::Policy& policy, absl::string_view set_name,
                                              absl::Span<const std::string> add,
                                              absl::Span<const std::string> remove);
+
+// The same for a port set: ranges compare exactly after "last = 0 means
+// first"; FAILED_PRECONDITION for a prefix set, INVALID_ARGUMENT naming
+// `add_ports[i]` / `remove_ports[i]` for a bad range or over kMaxSetPortRanges.
+absl::StatusOr<SetDeltaResult> ApplyPortSetDelta(nfr::v1::Policy& policy,
+                                                 absl::string_view set_name,
+                                                 absl::Span<const nfr::v1::PortRange> add,
+                                                 absl::Span<const nfr::v1::PortRange> remove);
 
 }  // namespace nfr

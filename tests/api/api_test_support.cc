@@ -59,11 +59,12 @@ TestPki MakePki(const std::string& dir,
      "-subj '/CN=other ca'");
   auto issue = [&](const std::string& name, const std::string& subj, const std::string& ca,
                    const std::string& ext) {
+    const std::string days = name.rfind("expired", 0) == 0 ? "-1" : "2";  // -1: already expired
     sh("openssl req -newkey rsa:2048 -nodes -keyout " + name + ".key -out " + name +
        ".csr -subj '" + subj + "'");
     sh("printf '" + ext + "' > " + name + ".ext");
     sh("openssl x509 -req -in " + name + ".csr -CA " + ca + ".crt -CAkey " + ca +
-       ".key -CAcreateserial -out " + name + ".crt -days 2 -extfile " + name + ".ext");
+       ".key -CAcreateserial -out " + name + ".crt -days " + days + " -extfile " + name + ".ext");
   };
   issue("server", "/CN=localhost", "ca",
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");

@@ -33,7 +33,8 @@ CommandResult RunCommand(const std::string& cmd);
 std::string Nfrctl();
 
 // Generates a CA, a server certificate for 127.0.0.1/localhost and client
-// certificates (`name` -> subject) under `dir` with openssl.
+// certificates (`name` -> subject) under `dir` with openssl: names starting
+// with "foreign" are signed by another CA, with "expired" expired yesterday.
 struct TestPki {
   std::string dir;
   std::string ca, server_cert, server_key;

@@ -1,7 +1,10 @@
 // Roles over real mTLS (certificates generated with openssl at test time)
 // and over the Unix socket (nfrctl run as another uid with setpriv).
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+
+#include <future>
 
 #include "tests/api/api_test_support.h"
 
@@ -17,7 +20,9 @@ class AuthTest : public ApiFixture {
                                            {"viewer", "/CN=carol/OU=nfr-viewer"},
                                            {"stranger", "/CN=mallory"},
                                            {"bot", "/CN=ops-bot"},
-                                           {"foreign", "/CN=eve/OU=nfr-admin"}}));
+                                           {"foreign", "/CN=eve/OU=nfr-admin"},
+                                           {"expired", "/CN=old/OU=nfr-admin"},
+                                           {"dual", "/CN=dual/OU=nfr-admin/OU=nfr-viewer"}}));
   }
   static void TearDownTestSuite() {
     Shell("rm -rf " + *pki_dir_);
@@ -114,6 +119,46 @@ TEST_F(AuthTest, TlsRefusesUnknownCaAndMissingClientCert) {
   EXPECT_EQ(
       GetPolicy(grpc::CreateChannel(target_, grpc::InsecureChannelCredentials())).error_code(),
       grpc::UNAVAILABLE);
+}
+
+// Issue 12's mTLS edges: each refused, none gets a role.
+TEST_F(AuthTest, MutualTlsEdgesAreRefused) {
+  StartTls();
+  // Expired client certificate: the handshake fails.
+  grpc::Status s = GetPolicy(TlsChannel("expired"));
+  EXPECT_EQ(s.error_code(), grpc::UNAVAILABLE) << s.error_message();
+  // The server's certificate does not carry the name the client expects.
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = ReadAll(pki_->ca);
+  o.pem_cert_chain = ReadAll(pki_->Cert("admin"));
+  o.pem_private_key = ReadAll(pki_->Key("admin"));
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("agent.example");
+  s = GetPolicy(grpc::CreateCustomChannel(target_, grpc::SslCredentials(o), args));
+  EXPECT_EQ(s.error_code(), grpc::UNAVAILABLE) << s.error_message();
+  // Two role OUs: ambiguous, refused rather than given the higher one.
+  s = AddRule(TlsChannel("dual"), "x");
+  EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED);
+  s = GetPolicy(TlsChannel("dual"));
+  EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_NE(s.error_message().find("2 role OUs (nfr-admin, nfr-viewer)"), std::string::npos)
+      << s.error_message();
+  // No OU and no binding: every nfr.v1 call is refused, and says why...
+  s = GetPolicy(TlsChannel("stranger"));
+  EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_NE(s.error_message().find("no OU=nfr-admin|nfr-decider|nfr-viewer"), std::string::npos)
+      << s.error_message();
+  // ...but health stays open to any certificate of the trusted CA (docs/security.md).
+  grpc::GenericStub generic(TlsChannel("stranger"));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::Slice empty("");
+  grpc::ByteBuffer req(&empty, 1), resp;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &req, &resp,
+                    [&](grpc::Status st) { done.set_value(st); });
+  grpc::Status hs = done.get_future().get();
+  EXPECT_TRUE(hs.ok()) << hs.error_message();
 }
 
 TEST_F(AuthTest, PlainTcpNeedsExplicitInsecureFlag) {

@@ -23,9 +23,10 @@ class NfrctlTest : public ApiFixture {
 };
 
 TEST_F(NfrctlTest, HelpOnEveryVerbAndUsageErrors) {
-  for (const char* v : {"", "status", "policy", "policy get", "policy apply", "policy add-rule",
-                        "policy rm-rule", "pending list", "pending watch", "pending autodecide",
-                        "decide", "decisions list", "decisions watch"}) {
+  for (const char* v :
+       {"", "status", "policy", "policy get", "policy apply", "policy add-rule", "policy rm-rule",
+        "set add", "set rm", "set list", "set import", "pending list", "pending watch",
+        "pending autodecide", "decide", "decisions list", "decisions watch"}) {
     CommandResult r = RunCommand(Nfrctl() + " " + v + " --help");
     EXPECT_EQ(r.exit_code, 0) << v << ": " << r.out;
     EXPECT_NE(r.out.find("usage"), std::string::npos) << v;
@@ -76,6 +77,60 @@ TEST_F(NfrctlTest, PolicyRoundTripAndExitCodes) {
   std::ofstream(file) << "{ not json";
   EXPECT_EQ(Ctl("policy apply -f " + file).exit_code, 5);
   EXPECT_EQ(control_->GetPolicy().version(), 4u);
+}
+
+TEST_F(NfrctlTest, SetAddRmListImport) {
+  const std::string policy = dir_ + "/sets.json";
+  std::ofstream(policy) << R"({"default_verdict": "VERDICT_ACCEPT",
+    "sets": {"block": {"prefixes": ["10.77.9.0/24"], "comment": "bad hosts"},
+             "alt": {"ports": [{"first": 8080}]}},
+    "rules": [{"id": "blocklist", "dst_set": "block", "action": "ACTION_DROP"}]})";
+  CommandResult r = Ctl("policy apply -f " + policy);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+
+  r = Ctl("set add block 10.77.8.1 2001:db8::/32 --expected-version 2");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("set block: 2 added (0 already there)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("policy version 3"), std::string::npos) << r.out;
+  EXPECT_EQ(control_->Offer(MakeFlow("10.77.0.2", "10.77.8.1", 80)), TestAgent::Outcome::kDropped);
+  r = Ctl("set add block 10.0.0.0/8 --expected-version 2");
+  EXPECT_EQ(r.exit_code, 6) << r.out;
+  r = Ctl("set rm block 10.77.8.1/32 -o json");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"removed\":1"), std::string::npos) << r.out;
+  r = Ctl("set add alt 8443 9000-9010");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("3 entries"), std::string::npos) << r.out;
+  r = Ctl("set add nope 10.0.0.0/8");
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  EXPECT_NE(r.out.find("set \"nope\" is not defined"), std::string::npos) << r.out;
+  r = Ctl("set add block 10.0.0.300/8");
+  EXPECT_EQ(r.exit_code, 5) << r.out;
+  EXPECT_NE(r.out.find("add[0]"), std::string::npos) << r.out;
+
+  r = Ctl("set list");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("block"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bad hosts"), std::string::npos) << r.out;
+  r = Ctl("set list -o json");
+  EXPECT_NE(r.out.find(R"({"name":"alt","kind":"ports","size":3,)"), std::string::npos) << r.out;
+  r = Ctl("set list alt");
+  EXPECT_EQ(r.out, "8080\n8443\n9000-9010\n") << r.out;
+
+  // Import: comments and blank lines; a bad line is named and nothing changes.
+  const std::string good = dir_ + "/block.txt";
+  std::ofstream(good) << "# blocklist\n10.1.0.0/16\n\n  192.0.2.1   # one host\n2001:db8::/32\n";
+  const std::string bad = dir_ + "/bad.txt";
+  std::ofstream(bad) << "10.2.0.0/16\n# ok so far\n10.3.0.1/16\n";
+  const uint64_t before = control_->GetPolicy().version();
+  r = Ctl("set import block " + bad);
+  EXPECT_EQ(r.exit_code, 5) << r.out;
+  EXPECT_NE(r.out.find(bad + ":3:"), std::string::npos) << r.out;
+  EXPECT_EQ(control_->GetPolicy().version(), before);
+  r = Ctl("set import block " + good + " --replace");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = Ctl("set list block");
+  EXPECT_EQ(r.out, "2001:db8::/32\n10.1.0.0/16\n192.0.2.1/32\n") << r.out;
 }
 
 TEST_F(NfrctlTest, WatchListAndDecide) {

@@ -96,7 +96,7 @@ TEST_F(PolicyApiTest, InvalidPoliciesAreRefusedNamingTheFieldAndNothingChanges) 
        },
        "policy.rules[1].id"},
       {[](Policy& p) {
-         // The rule-count limit (131072) is beyond kMaxPolicyBytes; policy_test covers it.
+         // The rule-count limit (131072) is covered by policy_test.
          *p.add_rules() = Rule("a", nfr::v1::ACTION_DROP);
          p.mutable_rules(0)->set_dst_set("no-such-set");
        },
@@ -118,6 +118,13 @@ TEST_F(PolicyApiTest, InvalidPoliciesAreRefusedNamingTheFieldAndNothingChanges) 
 }
 
 TEST_F(PolicyApiTest, OversizedPolicyIsRefused) {
+  // The bound is api.limits.max_policy_bytes (64 MiB by default, room for a
+  // 1M-prefix set); lowered here so a 1 MB policy is over it.
+  StopServer();
+  CoreOptions o;
+  o.max_policy_bytes = 512 << 10;
+  StartServer({}, o);
+  stub_ = PolicyStub();
   Policy p;
   for (int i = 0; i < 4000; ++i) {
     auto* r = p.add_rules();
@@ -126,8 +133,9 @@ TEST_F(PolicyApiTest, OversizedPolicyIsRefused) {
   }
   nfr::v1::ApplyPolicyResponse resp;
   grpc::Status s = Apply(p, std::nullopt, &resp);
-  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("bytes, over the limit"), std::string::npos)
+  EXPECT_EQ(s.error_code(), grpc::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("bytes, over api.limits.max_policy_bytes (524288)"),
+            std::string::npos)
       << s.error_message();
   EXPECT_EQ(Get().version(), 1u);
 }

@@ -196,5 +196,20 @@ TEST(Config, LoadFile) {
   EXPECT_NE(std::string(missing.status().message()).find(path), std::string::npos);
 }
 
+TEST(Config, ApiLimitsHaveDefaultsAndConsistentValues) {
+  auto c = Effective(R"({"api": {"limits": {"maxStreams": 10}}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->api().limits().max_message_bytes(), 80u << 20);
+  EXPECT_EQ(c->api().limits().max_policy_bytes(), 64u << 20);
+  EXPECT_EQ(c->api().limits().max_streams(), 10u);
+  EXPECT_EQ(c->api().limits().max_streams_per_peer(), 10u);  // the default, 16, is over max_streams
+  EXPECT_EQ(c->api().limits().changes_burst(), 400u);
+  EXPECT_TRUE(
+      StartsWith(ErrorOf(R"({"api": {"limits": {"maxStreams": 4, "maxStreamsPerPeer": 5}}})"),
+                 "api.limits.max_streams_per_peer"));
+  EXPECT_TRUE(StartsWith(ErrorOf(R"({"api": {"limits": {"maxPolicyBytes": 100000000}}})"),
+                         "api.limits.max_policy_bytes"));
+}
+
 }  // namespace
 }  // namespace nfr
