@@ -14,6 +14,7 @@
 #include "agent/api/peer_registry.h"
 #include "agent/api/roles.h"
 #include "agent/core/core.h"
+#include "nfr/v1/agent_service.pb.h"
 
 namespace nfr {
 
@@ -26,6 +27,7 @@ struct ApiContext {
   bool insecure_tcp = false;
   std::atomic<uint64_t> events_lost{0};  // dropped for slow watchers
   absl::Time started = absl::Now();
+  std::function<void(nfr::v1::AgentStatus*)> status_extra;  // e.g. the controller link's state
 
   Caller Identify(const grpc::CallbackServerContext& ctx) const;
 };

@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
   ctx.peers = s->peers_.get();
   ctx.executor = s->executor_.get();
   ctx.watcher_queue = options.watcher_queue;
+  ctx.status_extra = options.status_extra;
   ctx.insecure_tcp = api.insecure_tcp();
 
   s->unix_socket_ = api.unix_socket();

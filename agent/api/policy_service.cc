@@ -1,6 +1,7 @@
 #include "agent/api/policy_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/requests.h"
 
 namespace nfr {
 namespace {
@@ -28,14 +29,10 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::ApplyPolicy(grpc::CallbackServerCon
                                                          const nfr::v1::ApplyPolicyRequest* req,
                                                          nfr::v1::ApplyPolicyResponse* resp) {
   return Change(ctx, "ApplyPolicy", resp->mutable_policy(),
-                [req](PolicyBook& book, PolicyChange c) -> absl::StatusOr<nfr::v1::Policy> {
-                  if (!req->has_policy()) {
-                    return absl::InvalidArgumentError(
-                        "policy: missing; send the whole policy (nfrctl policy apply -f FILE)");
-                  }
-                  if (req->has_expected_version()) c.expected_version = req->expected_version();
-                  c.comment = req->comment();
-                  return book.Apply(req->policy(), c);
+                [req](Core& core, const std::string& author) -> absl::StatusOr<nfr::v1::Policy> {
+                  auto r = nfr::ApplyPolicy(core, *req, author);
+                  if (!r.ok()) return r.status();
+                  return r->policy();
                 });
 }
 
@@ -43,12 +40,10 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::AddRule(grpc::CallbackServerContext
                                                      const nfr::v1::AddRuleRequest* req,
                                                      nfr::v1::AddRuleResponse* resp) {
   return Change(ctx, "AddRule", resp->mutable_policy(),
-                [req](PolicyBook& book, PolicyChange c) -> absl::StatusOr<nfr::v1::Policy> {
-                  if (req->has_expected_version()) c.expected_version = req->expected_version();
-                  return book.AddRule(req->rule(),
-                                      req->has_position() ? std::optional<uint32_t>(req->position())
-                                                          : std::nullopt,
-                                      c);
+                [req](Core& core, const std::string& author) -> absl::StatusOr<nfr::v1::Policy> {
+                  auto r = nfr::AddRule(core, *req, author);
+                  if (!r.ok()) return r.status();
+                  return r->policy();
                 });
 }
 
@@ -56,9 +51,10 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::RemoveRule(grpc::CallbackServerCont
                                                         const nfr::v1::RemoveRuleRequest* req,
                                                         nfr::v1::RemoveRuleResponse* resp) {
   return Change(ctx, "RemoveRule", resp->mutable_policy(),
-                [req](PolicyBook& book, PolicyChange c) -> absl::StatusOr<nfr::v1::Policy> {
-                  if (req->has_expected_version()) c.expected_version = req->expected_version();
-                  return book.RemoveRule(req->rule_id(), c);
+                [req](Core& core, const std::string& author) -> absl::StatusOr<nfr::v1::Policy> {
+                  auto r = nfr::RemoveRule(core, *req, author);
+                  if (!r.ok()) return r.status();
+                  return r->policy();
                 });
 }
 
@@ -70,9 +66,7 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::Change(grpc::CallbackServerContext*
     if (absl::Status s = Authorize(api_, *ctx, nfr::v1::ROLE_ADMIN, method, &caller); !s.ok()) {
       return s;
     }
-    PolicyChange change;
-    change.author = caller.identity;
-    absl::StatusOr<nfr::v1::Policy> done = call(api_.core->policy(), std::move(change));
+    absl::StatusOr<nfr::v1::Policy> done = call(*api_.core, caller.identity);
     if (!done.ok()) return done.status();
     *out = *std::move(done);
     return absl::OkStatus();

@@ -28,8 +28,8 @@ class PolicyServiceImpl final : public nfr::v1::PolicyService::CallbackService {
 
  private:
   using PolicyCall =
-      std::function<absl::StatusOr<nfr::v1::Policy>(PolicyBook& book, PolicyChange change)>;
-  // An admin caller, then `call` on the policy book with the caller as author;
+      std::function<absl::StatusOr<nfr::v1::Policy>(Core& core, const std::string& author)>;
+  // An admin caller, then `call` (agent/core/requests.h) with the caller as author;
   // its result goes to `out`. Runs on the blocking executor.
   grpc::ServerUnaryReactor* Change(grpc::CallbackServerContext* ctx, const char* method,
                                    nfr::v1::Policy* out, PolicyCall call);
