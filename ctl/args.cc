@@ -18,7 +18,8 @@ const std::set<std::string>& ValueFlags() {
                                                    "prefix",    "for",         "reason",
                                                    "rule-id",   "since",       "until",
                                                    "verdict",   "source",      "limit",
-                                                   "page-size", "count"};
+                                                   "page-size", "count",
+                                                   "agent",     "selector",    "after"};
   return *s;
 }
 

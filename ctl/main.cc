@@ -12,7 +12,8 @@ using nfrctl::Verb;
 namespace {
 
 const std::set<std::string> kGlobalFlags = {"target",      "ca",       "cert",   "key",
-                                            "server-name", "insecure", "output", "timeout"};
+                                            "server-name", "insecure", "output", "timeout",
+                                            "agent"};
 
 }  // namespace
 
