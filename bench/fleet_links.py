@@ -107,8 +107,8 @@ def main():
             out = json.loads(r.stdout or "{}")
             res = out.get("results", [])
             ok = sum(1 for x in res if x.get("ok"))
-            lat = [x.get("latencyMs", 0) for x in res]
-            print(f"rollout {i + 1}: {ok}/{len(res)} links applied; gateway {out.get('elapsedMs')} ms"
+            lat = [x.get("latency_ms", 0) for x in res]
+            print(f"rollout {i + 1}: {ok}/{len(res)} links applied; gateway {out.get('elapsed_ms')} ms"
                   f", nfrctl {wall * 1000:.0f} ms; per-link p50 {pct(lat, 50)} ms p99 "
                   f"{pct(lat, 99)} ms; gateway RSS {rss_kib(gw.proc.pid) / 1024:.1f} MiB "
                   f"(load {os.getloadavg()[0]:.1f})")

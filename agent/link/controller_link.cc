@@ -16,6 +16,7 @@ namespace {
 constexpr uint32_t kDefaultBackoffInitialMs = 500;
 constexpr uint32_t kDefaultBackoffMaxMs = 30000;
 constexpr uint32_t kDefaultKeepaliveSeconds = 2;
+constexpr int kMinKeepaliveTimeoutMs = 4000;
 constexpr double kJitter = 0.2;
 // A link that stayed up this long resets the backoff.
 constexpr absl::Duration kStableLink = absl::Seconds(10);
@@ -83,7 +84,9 @@ void ControllerLink::Run() {
       1000 * static_cast<int>(config_.keepalive_seconds() ? config_.keepalive_seconds()
                                                           : kDefaultKeepaliveSeconds);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_ms);
+  // Also the TCP user timeout: short enough to notice a dead path within seconds, long
+  // enough that a loaded router or gateway is not taken for a dead one.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, std::max(2 * keepalive_ms, kMinKeepaliveTimeoutMs));
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // Our own backoff decides when to dial again.
@@ -150,7 +153,13 @@ void ControllerLink::Run() {
         absl::StrCat("nfr-agent: link to ", config_.target(), was_up ? " lost: " : " failed: ",
                      why.ToString());
     if (line != last_logged) {
-      LogLine(absl::StrCat(line, "; retrying with backoff up to ",
+      // Refused before Welcome with only a transport error: most often certificates.
+      const char* hint =
+          !was_up && why.code() == absl::StatusCode::kUnavailable
+              ? " (if the gateway is up: did the fleet CA sign controller.cert_file, and did "
+                "controller.ca_file sign the gateway's certificate for controller.server_name?)"
+              : "";
+      LogLine(absl::StrCat(line, hint, "; retrying with backoff up to ",
                            absl::FormatDuration(max), " (controller.backoff_max_ms)"));
       last_logged = line;
     }

@@ -248,9 +248,12 @@ absl::Status LinkSession::Run(const std::shared_ptr<grpc::Channel>& channel, con
   h->set_version(NFR_VERSION);
   *h->mutable_status() = AgentStatusReport(*core_, absl::Now(), 0);
   ControllerFrame first;
-  if (!stream->Write(hello) || !stream->Read(&first) || !first.has_welcome()) {
-    ctx_.TryCancel();
+  const bool got = stream->Write(hello) && stream->Read(&first);
+  if (!got || !first.has_welcome()) {
+    // Without a frame the gateway ended the stream and its status says why.
+    if (got) ctx_.TryCancel();
     grpc::Status s = stream->Finish();
+    if (got) return absl::UnavailableError("the gateway sent no Welcome; is it an nfr-fleetd?");
     if (s.ok()) return absl::UnavailableError("the gateway closed the link before Welcome");
     return FromGrpc(s);
   }
@@ -293,9 +296,16 @@ absl::Status LinkSession::Run(const std::shared_ptr<grpc::Channel>& channel, con
       hooks.acked(f.ack().decision_id());
     }
   }
+  // The stream has ended (Read failed): stop our threads, then read its status.
   core_->hub().Unsubscribe(sub.get());
   sub->Detach();
-  Cancel();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    done_ = true;
+  }
+  out_cv_.notify_all();
+  work_cv_.notify_all();
+  upload_cv_.notify_all();
   writer.join();
   worker.join();
   uploader.join();

@@ -95,7 +95,10 @@ class GatewayNet:
 
     def up(self):
         run(["ip", "netns", "add", self.ns], check=True)
-        for argv in (["link", "set", "lo", "up"], ["link", "add", "fbr", "type", "bridge"],
+        # A fixed bridge MAC: otherwise it follows the lowest port MAC, changes as routers join,
+        # and every router's ARP entry for the gateway goes stale (links die by keepalive).
+        for argv in (["link", "set", "lo", "up"],
+                     ["link", "add", "fbr", "address", "02:00:0a:63:00:01", "type", "bridge"],
                      ["link", "set", "fbr", "up"], ["addr", "add", f"{GW_ADDR}/24", "dev", "fbr"]):
             run(["ip", "-n", self.ns] + argv, check=True)
         return self

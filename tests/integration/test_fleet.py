@@ -1,7 +1,7 @@
 """Fleet (issue 11): real nfr-agents dial one real nfr-fleetd over mTLS from their own router
 namespaces. Rollout to every agent, a held connection decided through the gateway, metrics, the
 gateway killed and back (enforcement holds, decisions uploaded exactly once, reconnect times),
-and refused links (foreign CA both ways, a claimed id).
+refused links (foreign CA both ways, a claimed id), and an agent behind masquerading NAT.
 
 NFR_IT_FLEET_AGENTS sets the number of agents (default 20). One agent (agent-07, or the last when
 there are fewer) sits in a full three-namespace lab and carries traffic; the others attach to a
@@ -68,7 +68,7 @@ def prom_families(text):
         assert m, f"not a Prometheus sample line: {line!r}"
         assert m.group(1) in typed, f"sample before its TYPE: {line!r}"
         labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        out.setdefault(m.group(1), []).append((labels, float(m.group(6))))
+        out.setdefault(m.group(1), []).append((labels, float(m.group(5))))
     return out
 
 
@@ -161,7 +161,7 @@ class FleetTest(unittest.TestCase):
             base += ["--agent", agent]
         r = run(Lab.nsenter(cls.net.ns) + base + list(argv), timeout=timeout, check=False)
         if check and r.returncode != 0:
-            raise AssertionError(f"nfrctl {' '.join(argv)} exited {r.returncode}: {r.stderr}")
+            raise AssertionError(f"nfrctl {' '.join(argv)} exited {r.returncode}: {r.stderr}{r.stdout}")
         return r
 
     @classmethod
@@ -210,12 +210,12 @@ class FleetTest(unittest.TestCase):
         versions = {}
         for res in out["results"]:
             self.assertTrue(res.get("ok"), res)
-            versions[res["agentId"]] = int(res["appliedVersion"])
+            versions[res["agent_id"]] = int(res["applied_version"])
         for i, a in enumerate(self.agents, 1):
             st = json.loads(self.local(a, "status", "-o", "json"))
-            self.assertEqual(int(st["policyVersion"]), versions[agent_id(i)], agent_id(i))
-        lat = sorted(res.get("latencyMs", 0) for res in out["results"])
-        print(f"\nfleet rollout to {N} agents: {out.get('elapsedMs', 0)} ms at the gateway, "
+            self.assertEqual(int(st["policy_version"]), versions[agent_id(i)], agent_id(i))
+        lat = sorted(res.get("latency_ms", 0) for res in out["results"])
+        print(f"\nfleet rollout to {N} agents: {out.get('elapsed_ms', 0)} ms at the gateway, "
               f"{wall * 1000:.0f} ms for nfrctl; per-agent p50 {lat[len(lat) // 2]} ms, max "
               f"{lat[-1]} ms (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
         # Expected-version guard on the group policy.
@@ -224,7 +224,7 @@ class FleetTest(unittest.TestCase):
         self.assertIn("group policy", bad.stderr)
         # A controller scoped to site=b reaches only site=b agents.
         r = self.ctl("fleet", "rollout", "-f", str(pf), "-o", "json", who="operator-b")
-        ids = sorted(x["agentId"] for x in json.loads(r.stdout)["results"])
+        ids = sorted(x["agent_id"] for x in json.loads(r.stdout)["results"])
         self.assertEqual(ids, [agent_id(i) for i in range(2, N + 1, 2)])
         denied = self.ctl("status", who="operator-b", agent=agent_id(1), check=False)
         self.assertEqual(denied.returncode, 4, denied.stderr)
@@ -297,7 +297,7 @@ class FleetTest(unittest.TestCase):
         self.gw.start()
         up = self.wait_connected(N, timeout=BACKOFF_MAX_MS / 1000 * 1.2 + 15)
         self.assertEqual(len(up), N, [g["id"] for g in up])
-        back = sorted((parse_time(g["connectedSince"]) - t0, g["id"]) for g in up)
+        back = sorted((parse_time(g["connected_since"]) - t0, g["id"]) for g in up)
         print(f"\nfleet reconnect after the gateway returned (backoff max {BACKOFF_MAX_MS} ms): "
               + ", ".join(f"{i} {d:.2f}s" for d, i in back)
               + f" (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
@@ -335,7 +335,7 @@ class FleetTest(unittest.TestCase):
             a.config["controller"] = {
                 "target": f"{GW_ADDR}:{LINK_PORT}", "caFile": str(self.pki.ca(ca)),
                 "certFile": str(crt), "keyFile": str(key), "serverName": SERVER_NAME,
-                "agentId": claim, "backoffInitialMs": 200, "backoffMaxMs": 1000}
+                "agent_id": claim, "backoffInitialMs": 200, "backoffMaxMs": 1000}
             a.start()
             self.agents.append(a)
             cases.append((name, a))
@@ -352,6 +352,97 @@ class FleetTest(unittest.TestCase):
         ids = {g["id"] for g in self.fleet()}
         self.assertFalse(ids & {"agent-foreign", "agent-liar", "agent-wrongca"}, ids)
         self.assertEqual(len([g for g in self.fleet() if g.get("connected")]), N)
+        self.assertNotRegex(self.gw.log(), r"attached again", "a link was lost without cause")
+
+    def test_6_agent_behind_nat(self):
+        """The agent's namespace reaches the gateway only through a masquerading router: the
+        gateway has no route back to it, yet the link carries status, requests and rollouts."""
+        nat = NatRouter().up(self.net)
+        self.routers.append(nat)
+        r = LightRouter().up()
+        self.routers.append(r)
+        nat.inside(r.rtr)
+        crt, key = self.pki.leaf("fleet-ca", "/CN=agent-nat", name="agent-nat")
+        a = Agent(r, self.workdir, name="agent-nat")
+        a.config["controller"] = {
+            "target": f"{GW_ADDR}:{LINK_PORT}", "caFile": str(self.pki.ca("fleet-ca")),
+            "certFile": str(crt), "keyFile": str(key), "serverName": SERVER_NAME,
+            "labels": {"site": "nat"}, "backoffInitialMs": 200, "backoffMaxMs": 1000}
+        a.start()
+        self.agents.append(a)
+        a.wait_log(r"link up to", timeout=15)
+        # No inbound path: the gateway cannot reach the agent's address.
+        self.assertNotEqual(run(Lab.nsenter(self.net.ns) + ["ping", "-c1", "-W1",
+                                                           NatRouter.INNER_AGENT],
+                                check=False).returncode, 0)
+        g = [x for x in self.fleet() if x["id"] == "agent-nat"]
+        self.assertTrue(g and g[0].get("connected"), g)
+        self.assertTrue(g[0]["peer"].startswith(f"ipv4:{nat.outer}:"), g[0]["peer"])
+        pf = Path(self.workdir) / "nat-policy.json"
+        pf.write_text(json.dumps({"defaultVerdict": "VERDICT_ACCEPT", "rules": []}))
+        out = json.loads(self.ctl("fleet", "rollout", "-f", str(pf), "--selector", "site=nat",
+                                  "-o", "json").stdout)
+        self.assertEqual([(x["agent_id"], x.get("ok")) for x in out["results"]],
+                         [("agent-nat", True)])
+        st = json.loads(self.ctl("status", "-o", "json", agent="agent-nat").stdout)
+        self.assertEqual(int(st["policy_version"]), int(out["results"][0]["applied_version"]))
+
+    def test_7_dead_path_noticed_by_keepalive(self):
+        """Packets to and from the gateway black-holed in agent-01's namespace: the agent notices
+        by keepalive (1 s pings here, timeout 4 s), and is back once the path returns."""
+        a, ns = self.agents[0], self.routers[0].rtr
+        nft = Lab.nsenter(ns) + ["nft"]
+        run(nft + ["add table inet hft; add chain inet hft out { type filter hook output priority "
+                   f"0; }}; add rule inet hft out ip daddr {GW_ADDR} drop; add chain inet hft in "
+                   f"{{ type filter hook input priority 0; }}; add rule inet hft in ip saddr "
+                   f"{GW_ADDR} drop"], check=True)
+        t = time.monotonic()
+        try:
+            a.wait_log(r"link to .* lost: .*(keepalive|timed out)", timeout=15)
+            took = time.monotonic() - t
+            print(f"\nfleet dead path noticed after {took:.1f}s (keepalive 1s, timeout 4s; load "
+                  f"{os.getloadavg()[0]:.1f})", file=sys.stderr)
+            self.assertLess(took, 1 + 4 + 4)
+        finally:
+            run(nft + ["delete table inet hft"], check=False)
+        restored = time.time()
+        deadline = time.monotonic() + 10
+        while not any(g["id"] == agent_id(1) and g.get("connected") and
+                      parse_time(g["connected_since"]) > restored - 0.5 for g in self.fleet()):
+            self.assertLess(time.monotonic(), deadline, "agent-01 did not come back")
+            time.sleep(0.2)
+
+
+class NatRouter:
+    """A masquerading router between one agent namespace (192.168.77.0/24) and the gateway
+    bridge; nothing routes back to the inside."""
+    INNER, INNER_AGENT = "192.168.77.1", "192.168.77.2"
+
+    def __init__(self):
+        self.lab = Lab()
+        self.ns = self.lab.cli
+
+    def up(self, net):
+        run(["ip", "netns", "add", self.ns], check=True)
+        run(["ip", "-n", self.ns, "link", "set", "lo", "up"], check=True)
+        self.outer = net.join(self.ns, 240)
+        run(Lab.nsenter(self.ns) + ["sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+        run(Lab.nsenter(self.ns) + ["nft", "add table ip nat; add chain ip nat post { type nat "
+                                    "hook postrouting priority 100; }; add rule ip nat post "
+                                    "oifname fl0 masquerade"], check=True)
+        return self
+
+    def inside(self, rtr_ns):
+        run(["ip", "-n", self.ns, "link", "add", "n-in", "type", "veth", "peer", "name", "n-up",
+             "netns", rtr_ns], check=True)
+        run(["ip", "-n", self.ns, "addr", "add", f"{self.INNER}/24", "dev", "n-in"], check=True)
+        run(["ip", "-n", self.ns, "link", "set", "n-in", "up"], check=True)
+        run(["ip", "-n", rtr_ns, "addr", "add", f"{self.INNER_AGENT}/24", "dev", "n-up"], check=True)
+        run(["ip", "-n", rtr_ns, "link", "set", "n-up", "up"], check=True)
+        run(["ip", "-n", rtr_ns, "route", "add", "default", "via", self.INNER], check=True)
+
+    def down(self):
+        run(["ip", "netns", "del", self.ns], check=False)
 
 
 if __name__ == "__main__":
