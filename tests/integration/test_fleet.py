@@ -119,7 +119,9 @@ class FleetTest(unittest.TestCase):
                 "backoffInitialMs": 200, "backoffMaxMs": BACKOFF_MAX_MS, "keepaliveSeconds": 1,
                 "statusIntervalSeconds": 2}
             if i == HELD:
-                a.config["metrics"] = {"listen": f"{addr}:{AGENT_METRICS_PORT}"}
+                a.config["metrics"] = {"listen": f"{addr}:{AGENT_METRICS_PORT}",
+                                       "textfile": str(Path(cls.workdir) / "agent.prom"),
+                                       "textfileIntervalSeconds": 1}
                 cls.held_addr = addr
             a.start(wait=False)
             cls.agents.append(a)
@@ -280,6 +282,9 @@ class FleetTest(unittest.TestCase):
         self.assertEqual(val(after, "nfr_link_connected"), 1)
         for name in ("nfr_pending", "nfr_flow_cache_hits_total", "nfr_queue_overflow_total"):
             self.assertIn(name, after)
+        # The node-exporter textfile: the same families, rewritten every second.
+        text = prom_families((Path(self.workdir) / "agent.prom").read_text())
+        self.assertEqual(sorted(text), sorted(after))
         gw = self.scrape(self.net.ns, GW_ADDR, GW_METRICS_PORT)
         self.assertEqual(val(gw, "nfr_fleet_agents_connected"), N)
         self.assertGreater(val(gw, "nfr_fleet_decisions_uploaded_total"), 0)
