@@ -66,7 +66,10 @@ def main():
         sys.exit("bench: run as root (creates a namespace)")
     os.environ["NFR_FLEETD"] = os.path.abspath(args.fleetd)
     os.environ["NFR_CTL"] = os.path.abspath(args.ctl)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 2 * args.links + 256:
+        sys.exit(f"bench: the open-file limit {hard} is below {2 * args.links + 256}; raise it")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     work = tempfile.mkdtemp(prefix="nfr-fleet-bench-")
     net = fleet_lab.GatewayNet().up()
     load = None
