@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
         grpc::CreateCustomChannel(target, grpc::SslCredentials(tls), args)));
     links.push_back(std::make_unique<Link>(stubs.back().get(), id));
   }
-  while (attached.load() + ended.load() < n) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (attached.load() + ended.load() < n)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::printf("attached %d\n", attached.load());
   std::fflush(stdout);
   // Runs until killed (the driver measures, then kills it).

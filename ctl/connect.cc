@@ -1,8 +1,9 @@
 #include "ctl/connect.h"
 
+#include <grpcpp/support/client_interceptor.h>
+
 #include <cstdio>
 #include <fstream>
-#include <grpcpp/support/client_interceptor.h>
 #include <sstream>
 
 #include "absl/time/clock.h"

@@ -104,8 +104,8 @@ int RunFleetRollout(const Args& a) {
     }
     std::cout << Table({"AGENT", "RESULT", "VERSION", "LATENCY", "ERROR"}, rows);
     std::cout << "rollout " << resp.rollout_id() << ": group version " << resp.group_version()
-              << ", " << resp.results_size() - failed << "/" << resp.results_size()
-              << " agents in " << resp.elapsed_ms() << " ms\n";
+              << ", " << resp.results_size() - failed << "/" << resp.results_size() << " agents in "
+              << resp.elapsed_ms() << " ms\n";
   }
   for (const auto& r : resp.results()) {
     if (!r.ok()) return kExitRpc;
@@ -174,8 +174,8 @@ int RunFleetDecisions(const Args& a) {
   req.set_after_id(after);
   req.set_limit(limit);
   nfr::v1::ListUploadedDecisionsResponse resp;
-  if (int rc = CallUnary(a, "fleet decisions", &FleetService::Stub::ListUploadedDecisions, req,
-                         &resp)) {
+  if (int rc =
+          CallUnary(a, "fleet decisions", &FleetService::Stub::ListUploadedDecisions, req, &resp)) {
     return rc;
   }
   if (JsonOutput(a)) {

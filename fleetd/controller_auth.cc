@@ -20,8 +20,8 @@ absl::StatusOr<ControllerAuth> ControllerAuth::Create(const nfr::v1::FleetdConfi
       out.name = b.identity().substr(colon + 1);
     }
     if ((out.kind != "cert" && out.kind != "ou") || out.name.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ".identity: \"", b.identity(), "\" is not cert:NAME or ou:NAME"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".identity: \"", b.identity(), "\" is not cert:NAME or ou:NAME"));
     }
     if (b.role() < nfr::v1::ROLE_VIEWER || b.role() > nfr::v1::ROLE_ADMIN) {
       return absl::InvalidArgumentError(
@@ -47,7 +47,8 @@ Controller ControllerAuth::Identify(const grpc::CallbackServerContext& ctx) cons
   }
   auto values = [&](const char* prop) {
     std::vector<std::string> out;
-    for (const grpc::string_ref& s : auth->FindPropertyValues(prop)) out.emplace_back(s.data(), s.size());
+    for (const grpc::string_ref& s : auth->FindPropertyValues(prop))
+      out.emplace_back(s.data(), s.size());
     return out;
   };
   const std::vector<std::string> cn = values(GRPC_X509_CN_PROPERTY_NAME);
@@ -66,17 +67,20 @@ Controller ControllerAuth::Identify(const grpc::CallbackServerContext& ctx) cons
       return c;
     }
   }
-  if (has(ous, "nfr-admin")) c.role = nfr::v1::ROLE_ADMIN;
-  else if (has(ous, "nfr-decider")) c.role = nfr::v1::ROLE_DECIDER;
-  else if (has(ous, "nfr-viewer")) c.role = nfr::v1::ROLE_VIEWER;
+  if (has(ous, "nfr-admin"))
+    c.role = nfr::v1::ROLE_ADMIN;
+  else if (has(ous, "nfr-decider"))
+    c.role = nfr::v1::ROLE_DECIDER;
+  else if (has(ous, "nfr-viewer"))
+    c.role = nfr::v1::ROLE_VIEWER;
   return c;
 }
 
 absl::Status Require(const Controller& c, nfr::v1::Role need, absl::string_view method) {
   if (c.role >= need) return absl::OkStatus();
   return absl::PermissionDeniedError(absl::StrCat(
-      method, " needs role ", RoleName(need), " at the gateway; caller ", c.identity,
-      " has role ", RoleName(c.role),
+      method, " needs role ", RoleName(need), " at the gateway; caller ", c.identity, " has role ",
+      RoleName(c.role),
       ". Grant it with a role_bindings entry in the gateway config or a certificate with OU=nfr-",
       RoleName(need)));
 }

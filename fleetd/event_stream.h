@@ -39,12 +39,10 @@ template <typename Event>
 class EventStream {
  public:
   // Returns the reactor; `first` are sent before live events.
-  static grpc::ServerWriteReactor<Event>* Start(Registry* registry, WatchScope scope,
-                                                EventMapping<Event> map, size_t capacity,
-                                                const std::function<std::vector<Event>(
-                                                    const std::vector<std::pair<
-                                                        std::string, nfr::v1::PendingConnection>>&)>&
-                                                    first) {
+  static grpc::ServerWriteReactor<Event>* Start(
+      Registry* registry, WatchScope scope, EventMapping<Event> map, size_t capacity,
+      const std::function<std::vector<Event>(
+          const std::vector<std::pair<std::string, nfr::v1::PendingConnection>>&)>& first) {
     auto sink = std::make_shared<Sink>(std::move(scope), std::move(map), capacity);
     auto* r = new Reactor(registry, sink);
     sink->reactor = r;

@@ -45,7 +45,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ListAgents(grpc::CallbackServerConte
                                                        const nfr::v1::ListAgentsRequest* req,
                                                        nfr::v1::ListAgentsResponse* resp) {
   const Controller c = gw_.auth->Identify(*ctx);
-  if (absl::Status s = Require(c, nfr::v1::ROLE_VIEWER, "ListAgents"); !s.ok()) return Reply(ctx, s);
+  if (absl::Status s = Require(c, nfr::v1::ROLE_VIEWER, "ListAgents"); !s.ok())
+    return Reply(ctx, s);
   absl::StatusOr<Selector> sel = Selector::Parse(req->selector(), "selector");
   if (!sel.ok()) return Reply(ctx, sel.status());
   for (nfr::v1::FleetAgent& a : gw_.registry->Agents()) {
@@ -85,8 +86,7 @@ grpc::ServerWriteReactor<nfr::v1::FleetPendingEvent>* FleetServiceImpl::WatchPen
         }
         nfr::v1::FleetPendingEvent done;
         *done.mutable_event()->mutable_time() = ToProtoTime(absl::Now());
-        done.mutable_event()->mutable_snapshot_done()->set_count(
-            static_cast<uint32_t>(now.size()));
+        done.mutable_event()->mutable_snapshot_done()->set_count(static_cast<uint32_t>(now.size()));
         out.push_back(std::move(done));
         return out;
       });
@@ -110,9 +110,8 @@ grpc::ServerWriteReactor<nfr::v1::FleetDecisionEvent>* FleetServiceImpl::WatchDe
     f.mutable_lost()->set_count(n);
     return f;
   };
-  return EventStream<nfr::v1::FleetDecisionEvent>::Start(gw_.registry, std::move(scope),
-                                                         std::move(map), gw_.watcher_queue,
-                                                         nullptr);
+  return EventStream<nfr::v1::FleetDecisionEvent>::Start(
+      gw_.registry, std::move(scope), std::move(map), gw_.watcher_queue, nullptr);
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::ListUploadedDecisions(
@@ -129,8 +128,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::ListUploadedDecisions(
                           "\" is not an agent you can see here; list them with nfrctl fleet ls")));
   }
   if (req->limit() > kMaxUploadedLimit) {
-    return Reply(ctx, absl::InvalidArgumentError(
-                          absl::StrCat("limit: at most ", kMaxUploadedLimit, "; page with after_id")));
+    return Reply(ctx, absl::InvalidArgumentError(absl::StrCat("limit: at most ", kMaxUploadedLimit,
+                                                              "; page with after_id")));
   }
   absl::StatusOr<std::vector<nfr::v1::Decision>> got = gw_.store->Decisions(
       req->agent_id(), req->after_id(), req->limit() ? req->limit() : kDefaultUploadedLimit);
@@ -165,10 +164,10 @@ grpc::ServerUnaryReactor* FleetServiceImpl::Rollout(grpc::CallbackServerContext*
   const uint64_t current = gw_.store->GroupVersion(key);
   if (req->has_expected_group_version() && req->expected_group_version() != current) {
     release();
-    return Reply(ctx, absl::FailedPreconditionError(absl::StrCat(
-                          "expected_group_version ", req->expected_group_version(),
-                          " but the group policy for \"", key, "\" is at version ", current,
-                          "; nfrctl fleet rollouts shows who changed it")));
+    return Reply(ctx, absl::FailedPreconditionError(
+                          absl::StrCat("expected_group_version ", req->expected_group_version(),
+                                       " but the group policy for \"", key, "\" is at version ",
+                                       current, "; nfrctl fleet rollouts shows who changed it")));
   }
   struct State {
     std::mutex mu;
@@ -213,9 +212,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::Rollout(grpc::CallbackServerContext*
     st->out.set_rollout_id(*id);
     gw_.registry->counters().rollouts++;
     LogLine(absl::StrCat("nfr-fleetd: rollout ", *id, " by ", c.identity, " to \"", key,
-                         "\": group version ", st->out.group_version(), ", ",
-                         rec.agents() - failed, "/", rec.agents(), " agents applied in ",
-                         st->out.elapsed_ms(), " ms"));
+                         "\": group version ", st->out.group_version(), ", ", rec.agents() - failed,
+                         "/", rec.agents(), " agents applied in ", st->out.elapsed_ms(), " ms"));
     *resp = st->out;
     reactor->Finish(grpc::Status::OK);
   };
@@ -235,26 +233,26 @@ grpc::ServerUnaryReactor* FleetServiceImpl::Rollout(grpc::CallbackServerContext*
     ap->set_comment(absl::StrCat("fleet rollout \"", key, "\" group v", current + 1,
                                  req->comment().empty() ? "" : ": ", req->comment()));
     const absl::Time sent = absl::Now();
-    gw_.registry->Call(id, std::move(lr), timeout,
-                       [st, id, sent, finish](absl::StatusOr<nfr::v1::LinkResponse> out) {
-                         bool last = false;
-                         {
-                           std::lock_guard<std::mutex> l(st->mu);
-                           nfr::v1::RolloutResult* r = st->out.add_results();
-                           r->set_agent_id(id);
-                           r->set_latency_ms(static_cast<uint32_t>(
-                               absl::ToInt64Milliseconds(absl::Now() - sent)));
-                           if (out.ok()) {
-                             r->set_ok(true);
-                             r->set_applied_version(out->apply_policy().policy().version());
-                           } else {
-                             r->set_code(static_cast<int32_t>(out.status().code()));
-                             r->set_error(std::string(out.status().message()));
-                           }
-                           last = --st->remaining == 0;
-                         }
-                         if (last) finish();
-                       });
+    gw_.registry->Call(
+        id, std::move(lr), timeout,
+        [st, id, sent, finish](absl::StatusOr<nfr::v1::LinkResponse> out) {
+          bool last = false;
+          {
+            std::lock_guard<std::mutex> l(st->mu);
+            nfr::v1::RolloutResult* r = st->out.add_results();
+            r->set_agent_id(id);
+            r->set_latency_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(absl::Now() - sent)));
+            if (out.ok()) {
+              r->set_ok(true);
+              r->set_applied_version(out->apply_policy().policy().version());
+            } else {
+              r->set_code(static_cast<int32_t>(out.status().code()));
+              r->set_error(std::string(out.status().message()));
+            }
+            last = --st->remaining == 0;
+          }
+          if (last) finish();
+        });
   }
   return reactor;
 }

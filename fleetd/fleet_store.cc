@@ -111,8 +111,8 @@ uint64_t FleetStore::MaxDecisionId(const std::string& agent_id) {
 }
 
 absl::StatusOr<std::vector<nfr::v1::Decision>> FleetStore::Decisions(const std::string& agent_id,
-                                                                      uint64_t after_id,
-                                                                      uint32_t limit) {
+                                                                     uint64_t after_id,
+                                                                     uint32_t limit) {
   std::lock_guard<std::mutex> l(mu_);
   absl::StatusOr<SqliteStatement> st = db_->Prepare(
       "SELECT record FROM decisions WHERE agent_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3");

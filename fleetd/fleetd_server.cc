@@ -37,7 +37,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MutualTls(const nfr::v1
   if (!key.ok()) return key.status();
   absl::StatusOr<std::string> ca = ReadPem(tls.client_ca_file(), field + ".client_ca_file");
   if (!ca.ok()) return ca.status();
-  grpc::SslServerCredentialsOptions opts(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions opts(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   opts.pem_root_certs = *ca;
   opts.pem_key_cert_pairs.push_back({*key, *cert});
   return grpc::SslServerCredentials(opts);
@@ -49,16 +50,19 @@ void ApplyFleetdDefaults(nfr::v1::FleetdConfig& c) {
   if (c.name().empty()) c.set_name(kDefaultName);
   if (c.db_path().empty()) c.set_db_path(kDefaultDb);
   if (c.request_timeout_ms() == 0) c.set_request_timeout_ms(kDefaultRequestTimeoutMs);
-  if (c.status_interval_seconds() == 0) c.set_status_interval_seconds(kDefaultStatusIntervalSeconds);
+  if (c.status_interval_seconds() == 0)
+    c.set_status_interval_seconds(kDefaultStatusIntervalSeconds);
 }
 
 absl::StatusOr<std::unique_ptr<FleetdServer>> FleetdServer::Start(
     const nfr::v1::FleetdConfig& config) {
   if (config.link_listen().empty()) {
-    return absl::InvalidArgumentError("link_listen: required (host:port agents dial, e.g. 0.0.0.0:7443)");
+    return absl::InvalidArgumentError(
+        "link_listen: required (host:port agents dial, e.g. 0.0.0.0:7443)");
   }
   if (config.api_listen().empty()) {
-    return absl::InvalidArgumentError("api_listen: required (host:port for controllers and nfrctl)");
+    return absl::InvalidArgumentError(
+        "api_listen: required (host:port for controllers and nfrctl)");
   }
   std::unique_ptr<FleetdServer> s(new FleetdServer());
   absl::StatusOr<ControllerAuth> auth = ControllerAuth::Create(config);
@@ -73,8 +77,8 @@ absl::StatusOr<std::unique_ptr<FleetdServer>> FleetdServer::Start(
   absl::StatusOr<std::unique_ptr<FleetStore>> store = FleetStore::Open(config.db_path());
   if (!store.ok()) return store.status();
   s->store_ = *std::move(store);
-  s->registry_ = std::make_unique<Registry>(s->store_.get(), config.name(),
-                                            config.status_interval_seconds());
+  s->registry_ =
+      std::make_unique<Registry>(s->store_.get(), config.name(), config.status_interval_seconds());
   s->gw_.registry = s->registry_.get();
   s->gw_.store = s->store_.get();
   s->gw_.auth = s->auth_.get();
@@ -116,9 +120,8 @@ absl::StatusOr<std::unique_ptr<FleetdServer>> FleetdServer::Start(
   }
   FleetdServer* self = s.get();
   if (!config.metrics().listen().empty()) {
-    absl::StatusOr<std::unique_ptr<MetricsServer>> m =
-        MetricsServer::Start(config.metrics().listen(), "metrics.listen",
-                             [self] { return self->Metrics(); });
+    absl::StatusOr<std::unique_ptr<MetricsServer>> m = MetricsServer::Start(
+        config.metrics().listen(), "metrics.listen", [self] { return self->Metrics(); });
     if (!m.ok()) return m.status();
     s->metrics_ = *std::move(m);
   }
@@ -146,7 +149,8 @@ std::string FleetdServer::Metrics() {
   p.Sample("nfr_fleet_pending", static_cast<double>(pending));
   p.Family("nfr_fleet_links_total", "counter", "Links admitted.");
   p.Sample("nfr_fleet_links_total", static_cast<double>(c.links.load()));
-  p.Family("nfr_fleet_links_refused_total", "counter", "Links refused after TLS (wrong claimed id, no Hello).");
+  p.Family("nfr_fleet_links_refused_total", "counter",
+           "Links refused after TLS (wrong claimed id, no Hello).");
   p.Sample("nfr_fleet_links_refused_total", static_cast<double>(c.links_refused.load()));
   p.Family("nfr_fleet_requests_total", "counter", "Calls routed to agents.");
   p.Sample("nfr_fleet_requests_total", static_cast<double>(c.requests.load()));
@@ -156,7 +160,8 @@ std::string FleetdServer::Metrics() {
   p.Sample("nfr_fleet_decisions_uploaded_total", static_cast<double>(c.decisions_uploaded.load()));
   p.Family("nfr_fleet_decisions_duplicate_total", "counter",
            "Uploaded decisions already stored (should stay 0).");
-  p.Sample("nfr_fleet_decisions_duplicate_total", static_cast<double>(c.decisions_duplicate.load()));
+  p.Sample("nfr_fleet_decisions_duplicate_total",
+           static_cast<double>(c.decisions_duplicate.load()));
   p.Family("nfr_fleet_rollouts_total", "counter", "Rollouts completed.");
   p.Sample("nfr_fleet_rollouts_total", static_cast<double>(c.rollouts.load()));
   p.Family("nfr_fleet_watchers", "gauge", "Open fleet and routed watch streams.");

@@ -14,9 +14,9 @@ absl::Status Route(const Gateway& gw, const grpc::CallbackServerContext& ctx, nf
   if (absl::Status s = Require(*caller, need, method); !s.ok()) return s;
   auto it = ctx.client_metadata().find(kAgentIdMetadata);
   if (it == ctx.client_metadata().end() || it->second.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        method, " at the gateway needs the agent it is for: request metadata ", kAgentIdMetadata,
-        " (nfrctl --agent ID); list agents with nfrctl fleet ls"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(method, " at the gateway needs the agent it is for: request metadata ",
+                     kAgentIdMetadata, " (nfrctl --agent ID); list agents with nfrctl fleet ls"));
   }
   *agent_id = std::string(it->second.data(), it->second.size());
   std::optional<nfr::v1::FleetAgent> a = gw.registry->Find(*agent_id);
@@ -26,9 +26,9 @@ absl::Status Route(const Gateway& gw, const grpc::CallbackServerContext& ctx, nf
                                             "nfrctl fleet ls"));
   }
   if (!caller->Reaches(*a)) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "agent ", *agent_id, " is outside the scope of ", caller->identity,
-        " (role_bindings selector ", caller->scope->Canonical(), ")"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("agent ", *agent_id, " is outside the scope of ", caller->identity,
+                     " (role_bindings selector ", caller->scope->Canonical(), ")"));
   }
   return absl::OkStatus();
 }

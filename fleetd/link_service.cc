@@ -49,14 +49,17 @@ class LinkHandle : public LinkSender {
 class LinkReactor final : public grpc::ServerBidiReactor<AgentFrame, ControllerFrame> {
  public:
   LinkReactor(grpc::CallbackServerContext* ctx, Registry* registry)
-      : registry_(registry), handle_(std::make_shared<LinkHandle>(this)),
-        cn_(PeerCn(*ctx)), peer_(ctx->peer()) {
+      : registry_(registry),
+        handle_(std::make_shared<LinkHandle>(this)),
+        cn_(PeerCn(*ctx)),
+        peer_(ctx->peer()) {
     if (cn_.empty()) {
       // Only reachable if the listener was built without client verification.
       registry_->counters().links_refused++;
       LogLine(absl::StrCat("nfr-fleetd: refused link from ", peer_,
                            ": no verified client certificate"));
-      handle_->Close(absl::UnauthenticatedError("a client certificate signed by the fleet CA is required"));
+      handle_->Close(
+          absl::UnauthenticatedError("a client certificate signed by the fleet CA is required"));
       return;
     }
     StartRead(&in_);
@@ -164,8 +167,8 @@ void LinkHandle::Close(const absl::Status& status) {
   std::lock_guard<std::recursive_mutex> l(mu_);
   if (reactor_ == nullptr || finishing_) return;
   finishing_ = true;
-  finish_status_ = grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                                std::string(status.message()));
+  finish_status_ =
+      grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
   if (!writing_) FinishLocked(finish_status_);
 }
 

@@ -2,7 +2,6 @@
 // controllers and nfrctl get the nfr.v1 services routed by agent id plus
 // FleetService. Runs until SIGTERM/SIGINT. See docs/fleet.md.
 #include <google/protobuf/util/json_util.h>
-
 #include <pthread.h>
 
 #include <cerrno>
@@ -78,8 +77,8 @@ int main(int argc, char** argv) {
   nfr::v1::FleetdConfig config;
   google::protobuf::util::JsonParseOptions opts;
   if (auto s = google::protobuf::util::JsonStringToMessage(ss.str(), &config, opts); !s.ok()) {
-    return Fail(2, absl::StrCat("config file ", config_path, ": not a valid nfr.v1.FleetdConfig: ",
-                                std::string(s.message()),
+    return Fail(2, absl::StrCat("config file ", config_path,
+                                ": not a valid nfr.v1.FleetdConfig: ", std::string(s.message()),
                                 "; see proto/nfr/v1/fleetd_config.proto"));
   }
   nfr::ApplyFleetdDefaults(config);

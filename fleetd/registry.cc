@@ -98,8 +98,9 @@ void Registry::Detach(const LinkSender* link, const std::string& id) {
     if (it == agents_.end() || it->second.link.get() != link) return;
     Entry& e = it->second;
     e.link = nullptr;
-    FailAll(e, absl::UnavailableError(absl::StrCat("agent ", id, ": link lost; retry when it is back")),
-            &failed, &why);
+    FailAll(
+        e, absl::UnavailableError(absl::StrCat("agent ", id, ": link lost; retry when it is back")),
+        &failed, &why);
     e.pending.clear();
     e.info.set_connected(false);
     e.info.clear_connected_since();
@@ -121,8 +122,7 @@ void Registry::OnPending(const std::string& id, const nfr::v1::PendingEvent& ev)
   switch (ev.event_case()) {
     case nfr::v1::PendingEvent::kSnapshot:
     case nfr::v1::PendingEvent::kAdded: {
-      const nfr::v1::PendingConnection& p =
-          ev.has_snapshot() ? ev.snapshot() : ev.added();
+      const nfr::v1::PendingConnection& p = ev.has_snapshot() ? ev.snapshot() : ev.added();
       if (!e.pending.emplace(p.id(), p).second) return;
       *out.mutable_added() = p;  // watchers already had their snapshot
       break;

@@ -60,8 +60,8 @@ class Registry {
 
   // A verified Hello on a new link: returns the Welcome to send. A link
   // already attached for the same id is closed.
-  nfr::v1::Welcome Attach(std::shared_ptr<LinkSender> link, const std::string& id, const std::string& peer,
-                          const nfr::v1::Hello& hello);
+  nfr::v1::Welcome Attach(std::shared_ptr<LinkSender> link, const std::string& id,
+                          const std::string& peer, const nfr::v1::Hello& hello);
   void Detach(const LinkSender* link, const std::string& id);
   void OnPending(const std::string& id, const nfr::v1::PendingEvent& event);
   // Stores the batch; returns the id to acknowledge (0 = none).

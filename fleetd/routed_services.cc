@@ -122,8 +122,8 @@ ServerUnaryReactor* RoutedDecisionService::ListDecisions(CallbackServerContext* 
 grpc::ServerWriteReactor<nfr::v1::DecisionEvent>* RoutedDecisionService::WatchDecisions(
     CallbackServerContext* ctx, const nfr::v1::WatchDecisionsRequest*) {
   WatchScope scope;
-  if (absl::Status s = Route(gw_, *ctx, nfr::v1::ROLE_VIEWER, "WatchDecisions",
-                             &scope.controller, &scope.agent_id);
+  if (absl::Status s = Route(gw_, *ctx, nfr::v1::ROLE_VIEWER, "WatchDecisions", &scope.controller,
+                             &scope.agent_id);
       !s.ok()) {
     return new FailedWrite<nfr::v1::DecisionEvent>(s);
   }
@@ -138,8 +138,8 @@ grpc::ServerWriteReactor<nfr::v1::DecisionEvent>* RoutedDecisionService::WatchDe
     e.mutable_lost()->set_count(n);
     return e;
   };
-  return EventStream<nfr::v1::DecisionEvent>::Start(gw_.registry, std::move(scope),
-                                                    std::move(map), gw_.watcher_queue, nullptr);
+  return EventStream<nfr::v1::DecisionEvent>::Start(gw_.registry, std::move(scope), std::move(map),
+                                                    gw_.watcher_queue, nullptr);
 }
 
 ServerUnaryReactor* RoutedAgentService::GetStatus(CallbackServerContext* ctx,

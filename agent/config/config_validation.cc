@@ -138,8 +138,9 @@ absl::Status ValidateApi(const nfr::v1::ApiConfig& a) {
 absl::Status ValidateController(const nfr::v1::ControllerConfig& k) {
   if (k.target().empty()) return absl::OkStatus();
   if (k.ca_file().empty() || k.cert_file().empty() || k.key_file().empty()) {
-    return FieldError("controller", "target is set: ca_file, cert_file and key_file are all "
-                                    "required (the link is always mTLS)");
+    return FieldError("controller",
+                      "target is set: ca_file, cert_file and key_file are all "
+                      "required (the link is always mTLS)");
   }
   if (!nfr::v1::Role_IsValid(k.role())) {
     return FieldError("controller.role", "use ROLE_VIEWER, ROLE_DECIDER or ROLE_ADMIN");

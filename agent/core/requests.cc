@@ -7,11 +7,10 @@
 namespace nfr {
 namespace {
 
-constexpr const char* kBpfStatNames[] = {"packets",        "not_ip",      "unselected",
-                                         "not_new",        "cache_allow", "cache_deny",
-                                         "cache_pending",  "to_native",   "to_compat",
-                                         "native_refused", "no_pathway",  "fail_closed_drop",
-                                         "budget_exceeded"};
+constexpr const char* kBpfStatNames[] = {
+    "packets",    "not_ip",           "unselected",     "not_new",   "cache_allow",
+    "cache_deny", "cache_pending",    "to_native",      "to_compat", "native_refused",
+    "no_pathway", "fail_closed_drop", "budget_exceeded"};
 static_assert(sizeof(kBpfStatNames) / sizeof(kBpfStatNames[0]) == NFR_STAT_MAX,
               "keep kBpfStatNames in step with enum nfr_stat");
 

@@ -97,8 +97,8 @@ void ControllerLink::Run() {
   }
   const absl::Duration initial = absl::Milliseconds(
       config_.backoff_initial_ms() ? config_.backoff_initial_ms() : kDefaultBackoffInitialMs);
-  const absl::Duration max = absl::Milliseconds(
-      config_.backoff_max_ms() ? config_.backoff_max_ms() : kDefaultBackoffMaxMs);
+  const absl::Duration max = absl::Milliseconds(config_.backoff_max_ms() ? config_.backoff_max_ms()
+                                                                         : kDefaultBackoffMaxMs);
   absl::BitGen rng;
   absl::Duration backoff = initial;
   std::string last_logged;
@@ -147,11 +147,11 @@ void ControllerLink::Run() {
     }
     if (was_up && absl::Now() - up_since >= kStableLink) backoff = initial;
     const absl::Duration delay =
-        backoff + absl::Milliseconds(absl::Uniform(rng, 0.0, kJitter * absl::ToDoubleMilliseconds(backoff)));
+        backoff +
+        absl::Milliseconds(absl::Uniform(rng, 0.0, kJitter * absl::ToDoubleMilliseconds(backoff)));
     // One line per change of reason, so a long outage does not flood the log.
-    const std::string line =
-        absl::StrCat("nfr-agent: link to ", config_.target(), was_up ? " lost: " : " failed: ",
-                     why.ToString());
+    const std::string line = absl::StrCat("nfr-agent: link to ", config_.target(),
+                                          was_up ? " lost: " : " failed: ", why.ToString());
     if (line != last_logged) {
       // Refused before Welcome with only a transport error: most often certificates.
       const char* hint =
@@ -159,8 +159,8 @@ void ControllerLink::Run() {
               ? " (if the gateway is up: did the fleet CA sign controller.cert_file, and did "
                 "controller.ca_file sign the gateway's certificate for controller.server_name?)"
               : "";
-      LogLine(absl::StrCat(line, hint, "; retrying with backoff up to ",
-                           absl::FormatDuration(max), " (controller.backoff_max_ms)"));
+      LogLine(absl::StrCat(line, hint, "; retrying with backoff up to ", absl::FormatDuration(max),
+                           " (controller.backoff_max_ms)"));
       last_logged = line;
     }
     if (!Sleep(delay)) return;

@@ -16,7 +16,7 @@ using nfr::v1::ControllerFrame;
 using nfr::v1::LinkRequest;
 using nfr::v1::LinkResponse;
 
-constexpr size_t kMaxOutbox = 16384;      // droppable frames (pending events) beyond this are lost
+constexpr size_t kMaxOutbox = 16384;  // droppable frames (pending events) beyond this are lost
 constexpr uint32_t kUploadBatch = 500;
 constexpr absl::Duration kUploadTick = absl::Milliseconds(250);
 // An id uploaded this long ago is settled: later scans start above it.
@@ -146,11 +146,24 @@ LinkResponse LinkSession::Answer(const LinkRequest& req) {
   Role need = nfr::v1::ROLE_VIEWER;
   const char* method = "GetStatus";
   switch (req.call_case()) {
-    case LinkRequest::kApplyPolicy: need = nfr::v1::ROLE_ADMIN; method = "ApplyPolicy"; break;
-    case LinkRequest::kAddRule: need = nfr::v1::ROLE_ADMIN; method = "AddRule"; break;
-    case LinkRequest::kRemoveRule: need = nfr::v1::ROLE_ADMIN; method = "RemoveRule"; break;
-    case LinkRequest::kDecide: need = nfr::v1::ROLE_DECIDER; method = "Decide"; break;
-    default: break;
+    case LinkRequest::kApplyPolicy:
+      need = nfr::v1::ROLE_ADMIN;
+      method = "ApplyPolicy";
+      break;
+    case LinkRequest::kAddRule:
+      need = nfr::v1::ROLE_ADMIN;
+      method = "AddRule";
+      break;
+    case LinkRequest::kRemoveRule:
+      need = nfr::v1::ROLE_ADMIN;
+      method = "RemoveRule";
+      break;
+    case LinkRequest::kDecide:
+      need = nfr::v1::ROLE_DECIDER;
+      method = "Decide";
+      break;
+    default:
+      break;
   }
   if (absl::Status s = RequireRole(caller, need, method); !s.ok()) {
     out.set_code(static_cast<int32_t>(s.code()));
@@ -214,7 +227,8 @@ void LinkSession::UploadLoop() {
     l.lock();
     if (got.ok()) {
       for (nfr::v1::Decision& d : *got) {
-        if (sent_.emplace(d.id(), now).second) *up.mutable_decisions()->add_decisions() = std::move(d);
+        if (sent_.emplace(d.id(), now).second)
+          *up.mutable_decisions()->add_decisions() = std::move(d);
       }
       if (got->size() == kUploadBatch) decisions_dirty_ = true;
     }

@@ -57,8 +57,8 @@ class LinkSession {
   std::deque<nfr::v1::AgentFrame> outbox_;
   std::deque<nfr::v1::LinkRequest> work_;
   bool decisions_dirty_ = true;
-  uint64_t floor_ = 0;                     // ids at or below: uploaded or acknowledged
-  std::map<uint64_t, absl::Time> sent_;    // uploaded above floor_, when
+  uint64_t floor_ = 0;                   // ids at or below: uploaded or acknowledged
+  std::map<uint64_t, absl::Time> sent_;  // uploaded above floor_, when
   absl::Duration status_interval_ = absl::Seconds(10);
 };
 

@@ -41,7 +41,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
         absl::StrCat(field, ": \"", listen, "\" is not host:port; e.g. 127.0.0.1:9464"));
   }
   std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -59,7 +60,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   s->fd_ = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(s->fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (s->fd_ < 0 || ::bind(s->fd_, res->ai_addr, res->ai_addrlen) != 0 || ::listen(s->fd_, 16) != 0) {
+  if (s->fd_ < 0 || ::bind(s->fd_, res->ai_addr, res->ai_addrlen) != 0 ||
+      ::listen(s->fd_, 16) != 0) {
     const int err = errno;
     freeaddrinfo(res);
     return absl::UnavailableError(absl::StrCat(field, ": cannot listen on ", listen, ": ",
@@ -151,13 +153,13 @@ absl::Status WriteTextfile(const std::string& path, const std::string& text) {
   const std::string tmp = absl::StrCat(path, ".tmp");
   FILE* f = std::fopen(tmp.c_str(), "w");
   if (f == nullptr) {
-    return absl::UnavailableError(absl::StrCat("metrics.textfile: cannot write ", tmp, ": ",
-                                               std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("metrics.textfile: cannot write ", tmp, ": ", std::strerror(errno)));
   }
   const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
   if (std::fclose(f) != 0 || !ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat("metrics.textfile: cannot write ", path, ": ",
-                                               std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("metrics.textfile: cannot write ", path, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }

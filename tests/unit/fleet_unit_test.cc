@@ -2,7 +2,6 @@
 // Prometheus text writer, the store's exactly-once decision table and the
 // group-version bookkeeping of rollouts.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
