@@ -133,6 +133,7 @@ void ControllerLink::Run() {
       LogLine(absl::StrCat("nfr-agent: link up to ", config_.target(), " (gateway ", w.gateway(),
                            ", acked decision ", w.acked_decision_id(), ")"));
     };
+    hooks.status = [this](nfr::v1::AgentStatus* st) { FillStatus(st); };
     hooks.acked = [&](uint64_t id) {
       std::lock_guard<std::mutex> l(mu_);
       acked_ = std::max(acked_, id);

@@ -197,7 +197,7 @@ LinkResponse LinkSession::Answer(const LinkRequest& req) {
            &LinkResponse::mutable_list_decisions);
       break;
     case LinkRequest::kGetStatus: {
-      nfr::v1::AgentStatus st = AgentStatusReport(core, absl::Now(), 0);
+      nfr::v1::AgentStatus st = Status();
       st.set_caller(caller.identity);
       st.set_caller_role(std::string(RoleName(caller.role)));
       *out.mutable_get_status() = std::move(st);
@@ -208,6 +208,12 @@ LinkResponse LinkSession::Answer(const LinkRequest& req) {
       out.set_message("this agent does not know the request; upgrade nfr-agent");
   }
   return out;
+}
+
+nfr::v1::AgentStatus LinkSession::Status() {
+  nfr::v1::AgentStatus st = AgentStatusReport(*core_, absl::Now(), 0);
+  if (status_extra_) status_extra_(&st);
+  return st;
 }
 
 void LinkSession::UploadLoop() {
@@ -244,7 +250,7 @@ void LinkSession::UploadLoop() {
     if (now >= next_status) {
       next_status = now + status_interval_;
       AgentFrame f;
-      *f.mutable_status() = AgentStatusReport(*core_, now, 0);
+      *f.mutable_status() = Status();
       Push(std::move(f), true);
     }
     l.lock();
@@ -260,7 +266,8 @@ absl::Status LinkSession::Run(const std::shared_ptr<grpc::Channel>& channel, con
   h->set_agent_id(config_.agent_id());
   *h->mutable_labels() = config_.labels();
   h->set_version(NFR_VERSION);
-  *h->mutable_status() = AgentStatusReport(*core_, absl::Now(), 0);
+  status_extra_ = hooks.status;
+  *h->mutable_status() = Status();
   ControllerFrame first;
   const bool got = stream->Write(hello) && stream->Read(&first);
   if (!got || !first.has_welcome()) {

@@ -28,6 +28,7 @@ class LinkSession {
   struct Hooks {
     std::function<void(const nfr::v1::Welcome&)> welcomed;
     std::function<void(uint64_t acked)> acked;
+    std::function<void(nfr::v1::AgentStatus*)> status;  // adds the link's own state
   };
   LinkSession(Core* core, const nfr::v1::ControllerConfig& config, LinkCounters* counters);
 
@@ -43,6 +44,7 @@ class LinkSession {
   void WorkLoop();
   void UploadLoop();
   nfr::v1::LinkResponse Answer(const nfr::v1::LinkRequest& req);
+  nfr::v1::AgentStatus Status();
   void MarkDecisionsDirty();
 
   Core* const core_;
@@ -50,6 +52,7 @@ class LinkSession {
   LinkCounters* const counters_;
   grpc::ClientContext ctx_;
   std::string gateway_;
+  std::function<void(nfr::v1::AgentStatus*)> status_extra_;
 
   std::mutex mu_;
   std::condition_variable out_cv_, work_cv_, upload_cv_;
