@@ -21,6 +21,10 @@
 #include "agent/config/config_overrides.h"
 #include "agent/config/config_validation.h"
 #include "agent/core/core.h"
+#include "agent/core/requests.h"
+#include "agent/link/controller_link.h"
+#include "agent/metrics/agent_metrics.h"
+#include "agent/metrics/metrics_server.h"
 #include "agent/runtime/agent.h"
 #include "agent/util/log.h"
 
@@ -147,10 +151,43 @@ int main(int argc, char** argv) {
   auto core = nfr::Core::Open((*agent)->control(), config.store(), core_options);
   if (!core.ok()) return Fail(1, core.status().message());
   (*agent)->AddEventSink((*core)->event_sink());
-  auto api = nfr::ApiServer::Start(core->get(), config.api());
+  std::unique_ptr<nfr::ControllerLink> link;
+  if (!config.controller().target().empty()) {
+    auto started = nfr::ControllerLink::Start(core->get(), config.controller());
+    if (!started.ok()) return Fail(2, started.status().message());
+    link = *std::move(started);
+  }
+  nfr::ApiServerOptions api_options;
+  if (link != nullptr) {
+    api_options.status_extra = [l = link.get()](nfr::v1::AgentStatus* s) { l->FillStatus(s); };
+  }
+  auto api = nfr::ApiServer::Start(core->get(), config.api(), api_options);
   if (!api.ok()) return Fail(1, api.status().message());
+  const absl::Time process_started = absl::Now();
+  const nfr::MetricsServer::Render render = [c = core->get(), l = link.get(), process_started] {
+    nfr::v1::AgentStatus st = nfr::AgentStatusReport(*c, process_started, 0);
+    if (l != nullptr) l->FillStatus(&st);
+    return nfr::RenderAgentMetrics(st);
+  };
+  std::unique_ptr<nfr::MetricsServer> metrics;
+  if (!config.metrics().listen().empty()) {
+    auto m = nfr::MetricsServer::Start(config.metrics().listen(), "metrics.listen", render);
+    if (!m.ok()) return Fail(1, m.status().message());
+    metrics = *std::move(m);
+    nfr::LogLine(absl::StrCat("nfr-agent: metrics on http://", config.metrics().listen(),
+                              "/metrics (port ", metrics->port(), ")"));
+  }
+  std::unique_ptr<nfr::TextfileWriter> textfile;
+  if (!config.metrics().textfile().empty()) {
+    textfile = std::make_unique<nfr::TextfileWriter>(
+        config.metrics().textfile(),
+        config.metrics().textfile_interval_seconds() ? config.metrics().textfile_interval_seconds()
+                                                     : 15,
+        render);
+  }
 
   if (auto s = (*agent)->Start(); !s.ok()) {
+    if (link != nullptr) link->Stop();
     (*core)->Stop();
     (*api)->Stop();
     return Fail(1, s.message());
@@ -158,6 +195,9 @@ int main(int argc, char** argv) {
   const int sig = nfr::WaitForTerminationSignal();
   nfr::LogLine(absl::StrCat("nfr-agent: ", sig == SIGINT ? "SIGINT" : "SIGTERM",
                             " received, shutting down"));
+  textfile.reset();
+  metrics.reset();
+  if (link != nullptr) link->Stop();
   (*agent)->Shutdown();
   (*core)->Stop();
   (*api)->Stop();

@@ -19,7 +19,8 @@ const std::set<std::string>& ValueFlags() {
                                                    "rule-id",   "since",       "until",
                                                    "verdict",   "source",      "limit",
                                                    "page-size", "count",
-                                                   "origin"};
+                                                   "origin",    "agent",       "selector",
+                                                   "after"};
   return *s;
 }
 

@@ -201,6 +201,47 @@ const std::vector<Verb>& Verbs() {
        "  --origin operator lifts it. Prints: N denied of M matching. Needs the decider role.\n",
        {"interface", "protocol", "prefix", "verdict", "origin", "all", "limit", "reason"},
        RunFlowsDeny},
+      {"fleet",
+       "ls",
+       "fleet ls [--selector K=V[,K=V]]",
+       "list the agents a fleet gateway (nfr-fleetd) knows: connected, labels, policy, pending",
+       "  --selector S             only agents whose labels match every K=V\n",
+       {"selector"},
+       RunFleetLs},
+      {"fleet",
+       "rollout",
+       "fleet rollout -f FILE [--selector K=V[,K=V]] [--expected-version N] [--comment TEXT]",
+       "apply one policy to every connected agent matching the selector; per-agent results",
+       "  -f, --file FILE          JSON nfr.v1.Policy\n"
+       "  --selector S             agents whose labels match every K=V (empty = all)\n"
+       "  --expected-version N     the gateway's group policy for this selector must be at N\n"
+       "                           (0 = none yet); exit 6 otherwise\n"
+       "  --comment TEXT           stored with the rollout and every agent's new version\n",
+       {"file", "selector", "expected-version", "comment"},
+       RunFleetRollout},
+      {"fleet",
+       "rollouts",
+       "fleet rollouts [--limit N]",
+       "the gateway's rollout history, newest first",
+       "",
+       {"limit"},
+       RunFleetRollouts},
+      {"fleet",
+       "watch",
+       "fleet watch [--selector S] [--count N]",
+       "pending connections of the whole fleet, one line per event with the agent id first",
+       "  --selector S             only agents matching\n"
+       "  --count N                exit after N events\n",
+       {"selector", "count"},
+       RunFleetWatch},
+      {"fleet",
+       "decisions",
+       "fleet decisions AGENT [--after ID] [--limit N]",
+       "decisions AGENT uploaded to the gateway (by decision id)",
+       "  --after ID               only ids above ID\n"
+       "  --limit N                at most N (default 1000)\n",
+       {"after", "limit"},
+       RunFleetDecisions},
   };
   return *v;
 }
@@ -223,6 +264,7 @@ std::string GlobalHelp() {
       "  --insecure        plaintext TCP (only against an agent started with insecure_tcp)\n"
       "  -o, --output F    table (default) or json\n"
       "  --timeout D       deadline for single requests (default 10s)\n"
+      "  --agent ID        through a fleet gateway (nfr-fleetd): the agent the call is for\n"
       "  -h, --help        help; works after any noun or verb\n\n"
       "exit codes:\n"
       "  0 ok   1 usage error   2 agent unreachable / RPC failure   3 not found\n"

@@ -1,5 +1,7 @@
 #include "ctl/connect.h"
 
+#include <grpcpp/support/client_interceptor.h>
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -53,6 +55,43 @@ const char* CodeName(grpc::StatusCode c) {
   }
 }
 
+// Adds `nfr-agent-id` to every call: nfr-fleetd routes it to that agent.
+class AgentIdInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit AgentIdInterceptor(const std::string& id) : id_(id) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
+    if (m->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      m->GetSendInitialMetadata()->insert({"nfr-agent-id", id_});
+    }
+    m->Proceed();
+  }
+
+ private:
+  const std::string id_;
+};
+
+class AgentIdFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit AgentIdFactory(std::string id) : id_(std::move(id)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new AgentIdInterceptor(id_);
+  }
+
+ private:
+  const std::string id_;
+};
+
+std::shared_ptr<grpc::Channel> Channel(const Args& args, const std::string& target,
+                                       const std::shared_ptr<grpc::ChannelCredentials>& creds,
+                                       const grpc::ChannelArguments& ch) {
+  if (!args.Has("agent")) return grpc::CreateCustomChannel(target, creds, ch);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> f;
+  f.push_back(std::make_unique<AgentIdFactory>(args.Get("agent")));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(target, creds, ch, std::move(f));
+}
+
 }  // namespace
 
 std::shared_ptr<grpc::Channel> Connect(const Args& args, std::string* error) {
@@ -65,14 +104,14 @@ std::shared_ptr<grpc::Channel> Connect(const Args& args, std::string* error) {
       *error = "--ca/--cert/--key apply to host:port targets, not " + target;
       return nullptr;
     }
-    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), ch);
+    return Channel(args, target, grpc::InsecureChannelCredentials(), ch);
   }
   if (args.Has("insecure")) {
     if (args.Has("cert") || args.Has("key")) {
       *error = "--insecure and --cert/--key exclude each other";
       return nullptr;
     }
-    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), ch);
+    return Channel(args, target, grpc::InsecureChannelCredentials(), ch);
   }
   grpc::SslCredentialsOptions tls;
   if (args.Has("ca") && !ReadFile(args.Get("ca"), &tls.pem_root_certs)) {
@@ -96,7 +135,7 @@ std::shared_ptr<grpc::Channel> Connect(const Args& args, std::string* error) {
   if (args.Has("server-name")) {
     ch.SetSslTargetNameOverride(args.Get("server-name"));
   }
-  return grpc::CreateCustomChannel(target, grpc::SslCredentials(tls), ch);
+  return Channel(args, target, grpc::SslCredentials(tls), ch);
 }
 
 void SetDeadline(const Args& args, grpc::ClientContext* ctx) {

@@ -288,6 +288,15 @@ std::string StatusText(const nfr::v1::AgentStatus& s) {
   std::vector<std::string> parts;
   for (const auto& [k, v] : bpf) parts.push_back(absl::StrCat(k, "=", v));
   absl::StrAppend(&out, "bpf:         ", absl::StrJoin(parts, " "), "\n");
+  if (s.has_link()) {
+    const nfr::v1::LinkStatus& l = s.link();
+    absl::StrAppend(&out, "link:        ", l.target(),
+                    l.connected() ? absl::StrCat(" up since ", TimeText(l.connected_since()),
+                                                 " (gateway ", l.gateway(), ")")
+                                  : absl::StrCat(" down: ", l.last_error()),
+                    "; ", c.link_decisions_uploaded(), " decisions uploaded (acked up to ",
+                    l.acked_decision_id(), "), ", c.link_requests(), " requests answered\n");
+  }
   return out;
 }
 

@@ -11,8 +11,8 @@ using nfrctl::Verb;
 
 namespace {
 
-const std::set<std::string> kGlobalFlags = {"target",      "ca",       "cert",   "key",
-                                            "server-name", "insecure", "output", "timeout"};
+const std::set<std::string> kGlobalFlags = {"target",   "ca",     "cert",    "key",  "server-name",
+                                            "insecure", "output", "timeout", "agent"};
 
 }  // namespace
 
@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
     return nfrctl::kExitUsage;
   }
   if (!found->verb.empty() && found->verb != "rm-rule" && found->verb != "autodecide" &&
-      found->noun != "set" && pos.size() != want) {
+      found->noun != "set" && !(found->noun == "fleet" && found->verb == "decisions") &&
+      pos.size() != want) {
     std::fprintf(stderr, "nfrctl: unexpected argument \"%s\" (see nfrctl %s %s --help)\n",
                  pos[want].c_str(), found->noun.c_str(), found->verb.c_str());
     return nfrctl::kExitUsage;

@@ -31,8 +31,6 @@ int RunPendingList(const Args& a) {
   return PrintList(a, resp.pending(), PendingHeader(), PendingRow);
 }
 
-namespace {
-
 std::string EventLine(const nfr::v1::PendingEvent& e) {
   auto decided = [](const char* what, const nfr::v1::PendingResolved& r) {
     const nfr::v1::Decision& d = r.decision();
@@ -53,6 +51,8 @@ std::string EventLine(const nfr::v1::PendingEvent& e) {
   if (e.has_lost()) return absl::StrCat("lost ", e.lost().count(), " events (reader too slow)");
   return "?";
 }
+
+namespace {
 
 // The live table `pending watch` redraws on a terminal.
 class PendingScreen {

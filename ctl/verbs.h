@@ -2,7 +2,10 @@
 // (commands.cc lists them with their help).
 #pragma once
 
+#include <string>
+
 #include "ctl/args.h"
+#include "nfr/v1/connection_service.pb.h"
 
 namespace nfrctl {
 
@@ -24,5 +27,13 @@ int RunDecisionsWatch(const Args& a);
 int RunFlowsList(const Args& a);
 int RunFlowsRm(const Args& a);
 int RunFlowsDeny(const Args& a);
+int RunFleetLs(const Args& a);
+int RunFleetRollout(const Args& a);
+int RunFleetRollouts(const Args& a);
+int RunFleetWatch(const Args& a);
+int RunFleetDecisions(const Args& a);
+
+// One line per pending event (pending watch, fleet watch).
+std::string EventLine(const nfr::v1::PendingEvent& e);
 
 }  // namespace nfrctl

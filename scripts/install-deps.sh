@@ -10,6 +10,7 @@ PKGS=(
   libabsl-dev libgtest-dev libgmock-dev libsqlite3-dev libssl-dev libre2-dev libc-ares-dev
   iproute2 iptables nftables iperf3 python3 python3-scapy socat openssl
   procps psmisc netcat-openbsd iputils-ping
+  curl python3-prometheus-client python3-cryptography
 )
 VM_PKGS=(
   qemu-system-x86 linux-source-6.12 bc bison flex libssl-dev dwarves

@@ -16,6 +16,7 @@
 #include "agent/api/roles.h"
 #include "agent/api/unix_listener.h"
 #include "agent/core/core.h"
+#include "nfr/v1/agent_service.pb.h"
 
 namespace nfr {
 
@@ -33,6 +34,7 @@ struct ApiContext {
   UnixListener::Counters connections;
   std::atomic<uint64_t> events_lost{0};  // dropped for slow watchers
   absl::Time started = absl::Now();
+  std::function<void(nfr::v1::AgentStatus*)> status_extra;  // e.g. the controller link's state
 
   Caller Identify(const grpc::CallbackServerContext& ctx) const;
 };

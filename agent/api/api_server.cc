@@ -94,6 +94,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
   ctx.streams = s->streams_.get();
   ctx.trimmer = s->trimmer_.get();
   ctx.changes = s->changes_.get();
+  ctx.status_extra = options.status_extra;
   ctx.insecure_tcp = api.insecure_tcp();
 
   s->unix_socket_ = api.unix_socket();

@@ -6,17 +6,21 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "agent/core/core.h"
+#include "nfr/v1/agent_service.pb.h"
 #include "nfr/v1/config.pb.h"
 
 namespace nfr {
 
 struct ApiServerOptions {
   size_t watcher_queue = 1024;  // events buffered per watcher before loss
+  // Adds to GetStatus what lives outside the core (the controller link).
+  std::function<void(nfr::v1::AgentStatus*)> status_extra;
 };
 
 struct ApiContext;

@@ -6,6 +6,7 @@
 #include "agent/api/failed_stream.h"
 #include "agent/util/proto_time.h"
 #include "agent/core/flow_filter.h"
+#include "agent/core/requests.h"
 #include "agent/api/watch_stream.h"
 
 namespace nfr {
@@ -76,19 +77,12 @@ class PendingWatch final : public WatchStream<PendingEvent> {
       return std::nullopt;
     }
     const uint64_t id = ev.pending.id();
-    PendingEvent e;
-    SetNow(e.mutable_time());
     if (ev.kind == HubEvent::kPendingAdded) {
       if (!filter_.Matches(ev.pending.flow()) || !seen_.insert(id).second) return std::nullopt;
-      *e.mutable_added() = ev.pending;
-      return e;
+    } else if (seen_.erase(id) == 0) {
+      return std::nullopt;
     }
-    if (seen_.erase(id) == 0) return std::nullopt;
-    nfr::v1::PendingResolved* r =
-        ev.kind == HubEvent::kPendingExpired ? e.mutable_expired() : e.mutable_resolved();
-    *r->mutable_pending() = ev.pending;
-    *r->mutable_decision() = ev.decision;
-    return e;
+    return PendingEventFrom(ev);
   }
 
  private:
@@ -109,11 +103,9 @@ grpc::ServerUnaryReactor* ConnectionServiceImpl::ListPending(grpc::CallbackServe
       !s.ok()) {
     return Reply(ctx, s);
   }
-  absl::StatusOr<FlowFilter> filter = PendingFilterFrom(req->filter());
-  if (!filter.ok()) return Reply(ctx, filter.status());
-  for (const nfr::v1::PendingConnection& p : api_.core->agent().ListPending()) {
-    if (filter->Matches(p.flow())) *resp->add_pending() = p;
-  }
+  absl::StatusOr<nfr::v1::ListPendingResponse> list = nfr::ListPending(*api_.core, *req);
+  if (!list.ok()) return Reply(ctx, list.status());
+  *resp = *std::move(list);
   return Reply(ctx, absl::OkStatus());
 }
 
@@ -148,20 +140,10 @@ grpc::ServerUnaryReactor* ConnectionServiceImpl::Decide(grpc::CallbackServerCont
   if (absl::Status s = api_.changes->Take(PeerKey(caller), "Decide"); !s.ok()) {
     return Reply(ctx, s);
   }
-  DecideCommand c;
-  c.pending_id = req->pending_id();
-  c.verdict = req->verdict();
-  c.scope = req->scope();
-  c.ttl_seconds = req->ttl_seconds();
-  c.rule_id = req->rule_id();
-  c.reason = req->reason();
-  c.decider = caller.identity;
-  return FinishBlocking(api_, ctx, [this, c = std::move(c), resp]() -> absl::Status {
-    absl::StatusOr<DecideOutcome> out = api_.core->Decide(c);
+  return FinishBlocking(api_, ctx, [this, req, resp, who = caller.identity]() -> absl::Status {
+    absl::StatusOr<nfr::v1::DecideResponse> out = nfr::Decide(*api_.core, *req, who);
     if (!out.ok()) return out.status();
-    *resp->mutable_decision() = std::move(out->decision);
-    if (out->rule.has_value()) *resp->mutable_rule() = std::move(*out->rule);
-    resp->set_policy_version(out->policy_version);
+    *resp = *std::move(out);
     return absl::OkStatus();
   });
 }

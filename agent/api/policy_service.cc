@@ -1,6 +1,7 @@
 #include "agent/api/policy_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "agent/core/requests.h"
 
 namespace nfr {
 namespace {
@@ -29,14 +30,10 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::ApplyPolicy(grpc::CallbackServerCon
                                                          const nfr::v1::ApplyPolicyRequest* req,
                                                          nfr::v1::ApplyPolicyResponse* resp) {
   return Change(ctx, "ApplyPolicy", resp->mutable_policy(),
-                [req](PolicyBook& book, PolicyChange c) -> absl::StatusOr<nfr::v1::Policy> {
-                  if (!req->has_policy()) {
-                    return absl::InvalidArgumentError(
-                        "policy: missing; send the whole policy (nfrctl policy apply -f FILE)");
-                  }
-                  if (req->has_expected_version()) c.expected_version = req->expected_version();
-                  c.comment = req->comment();
-                  return book.Apply(req->policy(), c);
+                [req](Core& core, const std::string& author) -> absl::StatusOr<nfr::v1::Policy> {
+                  auto r = nfr::ApplyPolicy(core, *req, author);
+                  if (!r.ok()) return r.status();
+                  return r->policy();
                 });
 }
 
@@ -44,12 +41,10 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::AddRule(grpc::CallbackServerContext
                                                      const nfr::v1::AddRuleRequest* req,
                                                      nfr::v1::AddRuleResponse* resp) {
   return Change(ctx, "AddRule", resp->mutable_policy(),
-                [req](PolicyBook& book, PolicyChange c) -> absl::StatusOr<nfr::v1::Policy> {
-                  if (req->has_expected_version()) c.expected_version = req->expected_version();
-                  return book.AddRule(req->rule(),
-                                      req->has_position() ? std::optional<uint32_t>(req->position())
-                                                          : std::nullopt,
-                                      c);
+                [req](Core& core, const std::string& author) -> absl::StatusOr<nfr::v1::Policy> {
+                  auto r = nfr::AddRule(core, *req, author);
+                  if (!r.ok()) return r.status();
+                  return r->policy();
                 });
 }
 
@@ -57,9 +52,10 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::RemoveRule(grpc::CallbackServerCont
                                                         const nfr::v1::RemoveRuleRequest* req,
                                                         nfr::v1::RemoveRuleResponse* resp) {
   return Change(ctx, "RemoveRule", resp->mutable_policy(),
-                [req](PolicyBook& book, PolicyChange c) -> absl::StatusOr<nfr::v1::Policy> {
-                  if (req->has_expected_version()) c.expected_version = req->expected_version();
-                  return book.RemoveRule(req->rule_id(), c);
+                [req](Core& core, const std::string& author) -> absl::StatusOr<nfr::v1::Policy> {
+                  auto r = nfr::RemoveRule(core, *req, author);
+                  if (!r.ok()) return r.status();
+                  return r->policy();
                 });
 }
 
@@ -67,25 +63,12 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::UpdateSet(grpc::CallbackServerConte
                                                        const nfr::v1::UpdateSetRequest* req,
                                                        nfr::v1::UpdateSetResponse* resp) {
   return Change(ctx, "UpdateSet", nullptr,
-                [req, resp](PolicyBook& book, PolicyChange c) -> absl::StatusOr<nfr::v1::Policy> {
-                  if (req->has_expected_version()) c.expected_version = req->expected_version();
-                  c.comment = req->comment();
-                  PolicyBook::SetDelta d;
-                  d.name = req->name();
-                  d.add.assign(req->add().begin(), req->add().end());
-                  d.remove.assign(req->remove().begin(), req->remove().end());
-                  d.add_ports.assign(req->add_ports().begin(), req->add_ports().end());
-                  d.remove_ports.assign(req->remove_ports().begin(), req->remove_ports().end());
-                  SetDeltaResult r;
-                  absl::StatusOr<nfr::v1::Policy> p = book.UpdateSet(d, c, &r);
-                  if (!p.ok()) return p.status();
-                  resp->set_version(p->version());
-                  resp->set_added(r.added);
-                  resp->set_already_present(r.already_present);
-                  resp->set_removed(r.removed);
-                  resp->set_absent(r.absent);
-                  resp->set_size(r.size);
-                  return p;
+                [req, resp](Core& core, const std::string& author)
+                    -> absl::StatusOr<nfr::v1::Policy> {
+                  auto r = nfr::UpdateSet(core, *req, author);
+                  if (!r.ok()) return r.status();
+                  *resp = *std::move(r);
+                  return nfr::v1::Policy();
                 });
 }
 
@@ -98,9 +81,7 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::Change(grpc::CallbackServerContext*
       return s;
     }
     if (absl::Status s = api_.changes->Take(PeerKey(caller), method); !s.ok()) return s;
-    PolicyChange change;
-    change.author = caller.identity;
-    absl::StatusOr<nfr::v1::Policy> done = call(api_.core->policy(), std::move(change));
+    absl::StatusOr<nfr::v1::Policy> done = call(*api_.core, caller.identity);
     api_.trimmer->Request();  // the copies of the policy and the request are freed soon
     if (!done.ok()) return done.status();
     if (out != nullptr) *out = *std::move(done);

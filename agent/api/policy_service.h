@@ -31,10 +31,10 @@ class PolicyServiceImpl final : public nfr::v1::PolicyService::CallbackService {
 
  private:
   using PolicyCall =
-      std::function<absl::StatusOr<nfr::v1::Policy>(PolicyBook& book, PolicyChange change)>;
-  // An admin caller within api.limits.changes_per_second, then `call` on the
-  // policy book with the caller as author; its result goes to `out` (unless
-  // null). Runs on the blocking executor.
+      std::function<absl::StatusOr<nfr::v1::Policy>(Core& core, const std::string& author)>;
+  // An admin caller within api.limits.changes_per_second, then `call`
+  // (agent/core/requests.h) with the caller as author; its result goes to `out`
+  // (unless null). Runs on the blocking executor.
   grpc::ServerUnaryReactor* Change(grpc::CallbackServerContext* ctx, const char* method,
                                    nfr::v1::Policy* out, PolicyCall call);
 

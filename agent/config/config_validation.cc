@@ -161,6 +161,25 @@ absl::Status ValidateApi(const nfr::v1::ApiConfig& a) {
   return absl::OkStatus();
 }
 
+// The dial-out link (docs/fleet.md): files are checked when the link starts.
+absl::Status ValidateController(const nfr::v1::ControllerConfig& k) {
+  if (k.target().empty()) return absl::OkStatus();
+  if (k.ca_file().empty() || k.cert_file().empty() || k.key_file().empty()) {
+    return FieldError("controller",
+                      "target is set: ca_file, cert_file and key_file are all "
+                      "required (the link is always mTLS)");
+  }
+  if (!nfr::v1::Role_IsValid(k.role())) {
+    return FieldError("controller.role", "use ROLE_VIEWER, ROLE_DECIDER or ROLE_ADMIN");
+  }
+  if (k.backoff_max_ms() != 0 && k.backoff_max_ms() < k.backoff_initial_ms()) {
+    return FieldError("controller.backoff_max_ms",
+                      absl::StrCat(k.backoff_max_ms(), " is below backoff_initial_ms ",
+                                   k.backoff_initial_ms(), "; raise it or lower the other"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateConfig(const nfr::v1::AgentConfig& c) {
@@ -217,6 +236,7 @@ absl::Status ValidateConfig(const nfr::v1::AgentConfig& c) {
   if (c.store().db_path().empty()) {
     return FieldError("store.db_path", "empty; use a file path, e.g. /var/lib/nfr/state.db");
   }
+  if (auto s = ValidateController(c.controller()); !s.ok()) return s;
   return absl::OkStatus();
 }
 

@@ -27,6 +27,10 @@ class DecisionLog {
 
   // One page, newest first (INVALID_ARGUMENT naming a bad filter, size or token).
   absl::StatusOr<nfr::v1::ListDecisionsResponse> List(const nfr::v1::ListDecisionsRequest& request);
+  // Ids above `after_id`, oldest first (what the controller link uploads).
+  absl::StatusOr<std::vector<nfr::v1::Decision>> After(uint64_t after_id, uint32_t limit) {
+    return store_->DecisionsAfter(after_id, limit);
+  }
   StoreStats stats() const { return store_->stats(); }
   // Waits until queued records are on disk.
   void Flush() { store_->Flush(); }

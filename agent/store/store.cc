@@ -274,6 +274,24 @@ absl::StatusOr<DecisionPage> Store::ListDecisions(const DecisionQuery& q) {
   return page;
 }
 
+absl::StatusOr<std::vector<nfr::v1::Decision>> Store::DecisionsAfter(uint64_t after_id,
+                                                                     uint32_t limit) {
+  std::lock_guard<std::mutex> l(read_mu_);
+  absl::StatusOr<SqliteStatement> st =
+      reader_db_->Prepare(absl::StrCat(kSelectColumns, " WHERE id > ?1 ORDER BY id ASC LIMIT ?2"));
+  if (!st.ok()) return st.status();
+  st->Bind(1, static_cast<int64_t>(after_id));
+  st->Bind(2, static_cast<int64_t>(limit));
+  std::vector<nfr::v1::Decision> out;
+  for (;;) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(RowToDecision(*st));
+  }
+  return out;
+}
+
 StoreStats Store::stats() const {
   StoreStats s;
   s.decisions_logged = sync_written_.load() + (async_ ? async_->written() : 0);

@@ -70,6 +70,8 @@ class Store {
   void Flush();
 
   absl::StatusOr<DecisionPage> ListDecisions(const DecisionQuery& query);
+  // Ids above `after_id`, oldest first, at most `limit` (the controller link's upload).
+  absl::StatusOr<std::vector<nfr::v1::Decision>> DecisionsAfter(uint64_t after_id, uint32_t limit);
   // Applies retention now (also done periodically by writes).
   absl::Status Prune();
 
