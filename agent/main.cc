@@ -1,5 +1,7 @@
 // nfr-agent: loads the configuration, starts the kernel datapath, the NFQUEUE
 // verdict loop and the control-plane API, and runs until SIGTERM/SIGINT.
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -118,6 +120,8 @@ int main(int argc, char** argv) {
 
   // Before any thread exists, so every thread inherits the blocked mask.
   nfr::BlockTerminationSignals();
+  // Nothing the agent creates (state database and its -wal/-shm, run state) is world-readable.
+  ::umask(027);
 
   auto agent = nfr::Agent::Create(config);
   if (!agent.ok()) return Fail(2, agent.status().message());
