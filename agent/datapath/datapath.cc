@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -27,6 +28,13 @@ namespace nfr {
 namespace {
 
 constexpr const char* kRunDir = "/run/nfr";
+
+// Lock and run-state files: systemd's RuntimeDirectory= (owned by User=, so a non-root agent can
+// write there), else /run/nfr.
+std::string RunDir() {
+  const char* dir = getenv("RUNTIME_DIRECTORY");
+  return dir != nullptr && dir[0] == '/' ? std::string(dir) : std::string(kRunDir);
+}
 // Pending entries outlive the agent's own pending timeout so the verdict lands first.
 constexpr uint32_t kPendingTtlMarginMs = 1000;
 constexpr uint32_t kDefaultNewFlowRate = 1000;
@@ -96,7 +104,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const nfr::v1::AgentCo
 absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   pin_dir_ = config.bpf_pin_dir();
   while (pin_dir_.size() > 1 && pin_dir_.back() == '/') pin_dir_.pop_back();
-  run_dir_ = kRunDir;
+  run_dir_ = RunDir();
 
   auto ifaces = ResolveInterfaces(config);
   if (!ifaces.ok()) return ifaces.status();
