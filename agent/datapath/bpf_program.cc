@@ -4,11 +4,11 @@
 #include <bpf/libbpf.h>
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -59,11 +59,11 @@ std::string LoadFailureHint(int e, const BpfLoadOptions& options) {
   }
   utsname uts = {};
   uname(&uts);
-  return absl::StrCat("; kernel ", uts.release,
-                      e == EACCES ? "'s verifier refused the program (its log is above)"
-                                  : " refused it",
-                      "; the program needs Linux >= 6.1 with BPF syscall and cls_bpf support; run "
-                      "with NFR_LIBBPF_DEBUG=1 for libbpf's debug log");
+  return absl::StrCat(
+      "; kernel ", uts.release,
+      e == EACCES ? "'s verifier refused the program (its log is above)" : " refused it",
+      "; the program needs Linux >= 6.1 with BPF syscall and cls_bpf support; run "
+      "with NFR_LIBBPF_DEBUG=1 for libbpf's debug log");
 }
 
 }  // namespace
@@ -99,8 +99,8 @@ absl::StatusOr<std::unique_ptr<BpfProgram>> BpfProgram::Load(const BpfLoadOption
   if (err) {
     int e = -err;
     nfr_tc__destroy(skel);
-    return absl::FailedPreconditionError(
-        absl::StrCat("loading the tc BPF program failed: ", strerror(e), LoadFailureHint(e, options)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "loading the tc BPF program failed: ", strerror(e), LoadFailureHint(e, options)));
   }
   return std::unique_ptr<BpfProgram>(new BpfProgram(skel));
 }

@@ -70,9 +70,9 @@ absl::StatusOr<std::vector<std::vector<std::string>>> InstallNft(const CompatRul
   std::string queue = spec.queue_count > 1
                           ? absl::StrCat(spec.queue_num, "-", spec.queue_num + spec.queue_count - 1)
                           : absl::StrCat(spec.queue_num);
-  std::vector<std::string> add_rule = {"nft", "add", "rule", "inet", kCompatNftTable,
-                                       "prerouting", "meta", "mark", "and", Hex(spec.mark),
-                                       "==", Hex(spec.mark), "queue", "num", queue};
+  std::vector<std::string> add_rule = {
+      "nft", "add",          "rule", "inet",         kCompatNftTable, "prerouting", "meta", "mark",
+      "and", Hex(spec.mark), "==",   Hex(spec.mark), "queue",         "num",        queue};
   const char* flags = spec.queue_count > 1 ? (spec.bypass ? "fanout,bypass" : "fanout")
                                            : (spec.bypass ? "bypass" : nullptr);
   if (flags != nullptr) add_rule.push_back(flags);

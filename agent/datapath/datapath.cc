@@ -254,8 +254,9 @@ Datapath::~Datapath() {
   // stay for the next agent, which replaces them.
   const bool hold = started_ && fail_closed_while_down_;
   if (hold) {
-    LogLine("nfr-agent: leaving the tc program and the queue path in place "
-            "(restart.fail_closed_while_down): new flows are dropped until the next agent starts");
+    LogLine(
+        "nfr-agent: leaving the tc program and the queue path in place "
+        "(restart.fail_closed_while_down): new flows are dropped until the next agent starts");
     attached_.clear();
     if (compat_) compat_->Keep();
   }

@@ -31,8 +31,8 @@ std::string Mismatch(const bpf_map* want, int fd) {
                         bpf_map__value_size(want));
   }
   if (info.max_entries != bpf_map__max_entries(want)) {
-    return absl::StrCat("it holds up to ", info.max_entries, " entries, this agent is configured for ",
-                        bpf_map__max_entries(want));
+    return absl::StrCat("it holds up to ", info.max_entries,
+                        " entries, this agent is configured for ", bpf_map__max_entries(want));
   }
   if (info.map_flags != bpf_map__map_flags(want)) {
     return absl::StrCat("its flags are 0x", absl::Hex(info.map_flags), ", this agent needs 0x",

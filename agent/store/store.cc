@@ -20,7 +20,6 @@ namespace {
 constexpr mode_t kStateDirMode = 0750;
 constexpr mode_t kStateFileMode = 0640;
 
-
 constexpr char kSelectColumns[] =
     "SELECT id, time_us, verdict, scope, source, ttl_seconds, decider, reason, rule_id, "
     "pending_id, family, protocol, src_addr, dst_addr, src_port, dst_port, interface, "

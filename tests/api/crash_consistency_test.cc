@@ -68,8 +68,8 @@ std::string WithoutPendingLines(const std::string& log) {
   }
   for (uint32_t sport = 1024;; sport = sport == 65535 ? 1024 : sport + 1) {
     if (control.ListPending().size() < 64) {
-      control.Offer(MakeFlow("10.0.0.1", "10.0.1.1", kAskPort, nfr::v1::PROTOCOL_TCP, "r-cli",
-                             sport));
+      control.Offer(
+          MakeFlow("10.0.0.1", "10.0.1.1", kAskPort, nfr::v1::PROTOCOL_TCP, "r-cli", sport));
     }
     std::this_thread::sleep_for(std::chrono::microseconds(500));
   }
@@ -149,7 +149,8 @@ class CrashConsistencyTest : public ::testing::Test {
       if (last.ok()) return resp.policy().version();
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    std::fprintf(stderr, "last GetPolicy: %d %s\n", last.error_code(), last.error_message().c_str());
+    std::fprintf(stderr, "last GetPolicy: %d %s\n", last.error_code(),
+                 last.error_message().c_str());
     const std::string log = ReadAll(dir_ + "/child.log");
     ADD_FAILURE() << "the agent did not serve within 20 s; its log (without pending lines):\n"
                   << WithoutPendingLines(log);
@@ -165,9 +166,7 @@ class CrashConsistencyTest : public ::testing::Test {
 
 void CrashConsistencyTest::Storm(std::shared_ptr<grpc::Channel> ch, Acked& acked,
                                  std::atomic<bool>& stop) {
-  auto deadline = [] {
-    return std::chrono::system_clock::now() + std::chrono::milliseconds(500);
-  };
+  auto deadline = [] { return std::chrono::system_clock::now() + std::chrono::milliseconds(500); };
   std::vector<std::thread> threads;
   threads.emplace_back([&] {  // whole-policy applies with a version guard
     auto stub = nfr::v1::PolicyService::NewStub(ch);
@@ -301,10 +300,11 @@ TEST_F(CrashConsistencyTest, SigkillDuringApplyAddRuleDecideLosesNothingAcknowle
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("%d kills in %.1f s; acknowledged: %d applies, %d rule changes, %d decisions "
-              "(policy version %lu); nothing acknowledged lost\n",
-              kKills, secs, acked.applies, acked.rules, acked.decides,
-              static_cast<unsigned long>(acked.policy_version));
+  std::printf(
+      "%d kills in %.1f s; acknowledged: %d applies, %d rule changes, %d decisions "
+      "(policy version %lu); nothing acknowledged lost\n",
+      kKills, secs, acked.applies, acked.rules, acked.decides,
+      static_cast<unsigned long>(acked.policy_version));
   EXPECT_GE(acked.applies, kKills / 5) << "the storm must reach the agent";
   EXPECT_GE(acked.decides, kKills) << "the storm must reach the agent";
 }

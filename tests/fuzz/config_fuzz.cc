@@ -8,8 +8,8 @@
 #include "agent/config/config_validation.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto config = nfr::ParseConfigJson(
-      absl::string_view(reinterpret_cast<const char*>(data), size), "fuzz.json");
+  auto config = nfr::ParseConfigJson(absl::string_view(reinterpret_cast<const char*>(data), size),
+                                     "fuzz.json");
   if (!config.ok()) return 0;
   nfr::ApplyDefaults(*config);
   if (nfr::ValidateConfig(*config).ok()) (void)nfr::ConfigToJson(*config);
