@@ -1,6 +1,7 @@
 // nfr-agent: loads the configuration, starts the kernel datapath, the NFQUEUE
 // verdict loop and the control-plane API, and runs until SIGTERM/SIGINT.
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <csignal>
@@ -142,6 +143,8 @@ int main(int argc, char** argv) {
   // Before any thread exists, so every thread inherits the blocked mask.
   nfr::BlockTerminationSignals();
   RaiseFdLimit();
+  // Nothing the agent creates (state database and its -wal/-shm, run state) is world-readable.
+  ::umask(027);
 
   auto agent = nfr::Agent::Create(config);
   if (!agent.ok()) return Fail(2, agent.status().message());

@@ -14,6 +14,13 @@
 #define NFR_HOOK_REDIRECT_EGRESS 7
 #define NFR_KERNEL_ABI_VERSION 1
 
+/*
+ * Layout of the pinned maps. The agent stamps it into nfr_config and adopts
+ * the maps a previous agent left pinned (flow cache, budget, stats) only
+ * when the stamp matches. Bump on any change to a map key, value or type.
+ */
+#define NFR_MAP_LAYOUT_VERSION 1
+
 /* Map names; also the pin file names under the pin directory. */
 #define NFR_MAP_CONFIG "nfr_config"
 #define NFR_MAP_FLOWS "nfr_flows"
@@ -57,6 +64,7 @@ struct nfr_config {
 	 */
 	__u32 budget_rate;	/* new flows per second per source */
 	__u32 budget_burst;	/* bucket depth; 0 = same as budget_rate */
+	__u32 layout_version;	/* NFR_MAP_LAYOUT_VERSION of the agent that wrote it */
 };
 
 enum nfr_verdict {

@@ -19,7 +19,8 @@ if [[ -z "${NFR_TEST_LABELS:-}" || fuzz =~ ${NFR_TEST_LABELS} ]]; then
     CC=clang CXX=clang++ cmake -S . -B "$FUZZ_DIR" -G Ninja -DNFR_BUILD_FUZZ=ON \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi
-  cmake --build "$FUZZ_DIR" --target packet_parser_fuzz -j "$(nproc)"
+  cmake --build "$FUZZ_DIR" --target packet_parser_fuzz policy_fuzz config_fuzz api_request_fuzz \
+    -j "$(nproc)"
   ctest --test-dir "$FUZZ_DIR" -L fuzz --output-on-failure
 fi
 args=(--test-dir "$BUILD_DIR" --output-on-failure --timeout 3600)

@@ -85,6 +85,11 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Bind(const std::stri
         ::close(fd);
         return s;
       }
+    } else {
+      LogLine(absl::StrCat("nfr-agent: api.socket_group '", group, "' does not exist: ", path,
+                           " stays owned by the agent's group, so only root can use the API; "
+                           "create it (groupadd --system ",
+                           group, ") and restart, or set api.socket_group"));
     }
   }
   int stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

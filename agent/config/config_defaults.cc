@@ -96,6 +96,7 @@ void ApplyDefaults(nfr::v1::AgentConfig& c) {
   }
 
   if (c.bpf_pin_dir().empty()) c.set_bpf_pin_dir(kDefaultPinDir);
+  if (!c.restart().has_keep_flow_cache()) c.mutable_restart()->set_keep_flow_cache(true);
 
   auto* api = c.mutable_api();
   if (api->unix_socket().empty()) api->set_unix_socket(kDefaultApiSocketPath);

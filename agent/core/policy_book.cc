@@ -187,10 +187,14 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::Commit(const nfr::v1::Policy& curren
   if (absl::Status s = agent_->InstallPolicy(next); !s.ok()) return s;
   if (absl::Status s = store_->SavePolicy(next, author, comment); !s.ok()) {
     absl::Status back = agent_->InstallPolicy(current);
-    return absl::InternalError(absl::StrCat(
-        "policy version ", next.version(), " could not be stored (", s.message(), "); the agent ",
-        back.ok() ? "kept" : "could not restore", " version ", current.version(),
-        ". Check free space and permissions of ", store_->path()));
+    // A full disk stays RESOURCE_EXHAUSTED (the store says so); other failures are internal.
+    const absl::StatusCode code =
+        s.code() == absl::StatusCode::kResourceExhausted ? s.code() : absl::StatusCode::kInternal;
+    return absl::Status(
+        code,
+        absl::StrCat("policy version ", next.version(), " could not be stored (", s.message(),
+                     "); the agent ", back.ok() ? "kept" : "could not restore", " version ",
+                     current.version(), ". Check free space and permissions of ", store_->path()));
   }
   return agent_->GetPolicy();
 }

@@ -2,19 +2,22 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/utsname.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <mutex>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "agent/datapath/map_adoption.h"
 #include "agent/util/log.h"
+#include "agent/util/process_caps.h"
 #include "nfr_tc.skel.h"
 
 namespace nfr::datapath {
@@ -39,6 +42,28 @@ int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   absl::ConsumeSuffix(&text, "\n");
   LogLine(absl::StrCat("libbpf: ", text));
   return n;
+}
+
+// What to do about a refused load. EPERM, or EACCES without the capabilities, is about privilege;
+// EACCES with them is the verifier's refusal, where "run as root" would mislead.
+std::string LoadFailureHint(int e, const BpfLoadOptions& options) {
+  const std::string missing = MissingCapabilities(kBpfLoadCapabilities);
+  if (e == EPERM || (e == EACCES && !missing.empty())) {
+    return absl::StrCat("; this process lacks ", missing.empty() ? "a needed privilege" : missing,
+                        ": run nfr-agent as root or with CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN "
+                        "(docs/security.md, least privilege)");
+  }
+  if (e == ENOMEM || e == E2BIG) {
+    return absl::StrCat("; could not allocate nfr_flows with ", options.flows_max_entries,
+                        " entries: lower flow_cache.max_entries or raise the memlock limit");
+  }
+  utsname uts = {};
+  uname(&uts);
+  return absl::StrCat(
+      "; kernel ", uts.release,
+      e == EACCES ? "'s verifier refused the program (its log is above)" : " refused it",
+      "; the program needs Linux >= 6.1 with BPF syscall and cls_bpf support; run "
+      "with NFR_LIBBPF_DEBUG=1 for libbpf's debug log");
 }
 
 }  // namespace
@@ -69,21 +94,13 @@ absl::StatusOr<std::unique_ptr<BpfProgram>> BpfProgram::Load(const BpfLoadOption
         absl::StrCat("sizing BPF map nfr_flows to ", options.flows_max_entries,
                      " entries failed: ", strerror(-err)));
   }
+  if (options.previous != nullptr) options.previous->AdoptInto(skel->obj);
   err = nfr_tc__load(skel);
   if (err) {
     int e = -err;
     nfr_tc__destroy(skel);
-    return absl::FailedPreconditionError(
-        absl::StrCat("loading the tc BPF program failed: ", strerror(e),
-                     e == EPERM || e == EACCES
-                         ? "; run nfr-agent as root (needs CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)"
-                     : e == ENOMEM || e == E2BIG
-                         ? absl::StrCat("; could not allocate nfr_flows with ",
-                                        options.flows_max_entries,
-                                        " entries: lower flow_cache.max_entries or raise the "
-                                        "memlock limit")
-                         : "; the kernel needs BPF syscall + cls_bpf support (>= 6.1); run with "
-                           "NFR_LIBBPF_DEBUG=1 for the verifier log"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "loading the tc BPF program failed: ", strerror(e), LoadFailureHint(e, options)));
   }
   return std::unique_ptr<BpfProgram>(new BpfProgram(skel));
 }

@@ -11,12 +11,16 @@ struct bpf_object;
 
 namespace nfr::datapath {
 
+class PreviousMaps;
+
 // Routes libbpf's log to stderr without the noise of expected netlink errors (idempotent).
 void InstallLibbpfLogger();
 
 // Map sizes fixed at load time.
 struct BpfLoadOptions {
   uint32_t flows_max_entries = NFR_FLOWS_MAX;
+  // Pinned maps of the previous agent to reuse where compatible (restart without amnesia).
+  PreviousMaps* previous = nullptr;
 };
 
 class BpfProgram {

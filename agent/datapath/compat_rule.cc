@@ -70,14 +70,18 @@ absl::StatusOr<std::vector<std::vector<std::string>>> InstallNft(const CompatRul
   std::string queue = spec.queue_count > 1
                           ? absl::StrCat(spec.queue_num, "-", spec.queue_num + spec.queue_count - 1)
                           : absl::StrCat(spec.queue_num);
+  std::vector<std::string> add_rule = {
+      "nft", "add",          "rule", "inet",         kCompatNftTable, "prerouting", "meta", "mark",
+      "and", Hex(spec.mark), "==",   Hex(spec.mark), "queue",         "num",        queue};
+  const char* flags = spec.queue_count > 1 ? (spec.bypass ? "fanout,bypass" : "fanout")
+                                           : (spec.bypass ? "bypass" : nullptr);
+  if (flags != nullptr) add_rule.push_back(flags);
+  add_rule.insert(add_rule.end(), {"comment", absl::StrCat("\"", kCompatComment, "\"")});
   std::vector<std::vector<std::string>> steps = {
       {"nft", "add", "table", "inet", kCompatNftTable},
       {"nft", "add", "chain", "inet", kCompatNftTable, "prerouting", "{", "type", "filter", "hook",
        "prerouting", "priority", "mangle", ";", "}"},
-      {"nft", "add", "rule", "inet", kCompatNftTable, "prerouting", "meta", "mark", "and",
-       Hex(spec.mark), "==", Hex(spec.mark), "queue", "num", queue,
-       spec.queue_count > 1 ? "fanout,bypass" : "bypass", "comment",
-       absl::StrCat("\"", kCompatComment, "\"")}};
+      add_rule};
   for (const auto& s : steps) {
     if (auto st = Run(s); !st.ok()) {
       (void)Run(del);
@@ -120,7 +124,7 @@ std::vector<std::string> IptablesRuleArgs(const CompatRuleSpec& spec) {
   } else {
     r.insert(r.end(), {"--queue-num", absl::StrCat(spec.queue_num)});
   }
-  r.push_back("--queue-bypass");
+  if (spec.bypass) r.push_back("--queue-bypass");
   return r;
 }
 

@@ -1,7 +1,8 @@
 // Compat mode's single agent-owned netfilter rule: queue packets carrying the compat mark to
 // NFQUEUE with bypass, in PREROUTING for IPv4 and IPv6. nftables `queue` when the kernel has
-// nft_queue, else iptables NFQUEUE (nft or legacy flavour, whichever works here). Bypass: with no
-// agent bound, marked packets pass. The queue layer clears the mark bit when it accepts a packet.
+// nft_queue, else iptables NFQUEUE (nft or legacy flavour, whichever works here). Bypass (default):
+// with no agent bound, marked packets pass; without it they are dropped (fail closed while the
+// agent is down). The queue layer clears the mark bit when it accepts a packet.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,7 @@ struct CompatRuleSpec {
   uint32_t mark = 0x01000000;
   uint32_t queue_num = 4200;
   uint32_t queue_count = 1;
+  bool bypass = true;  // false: packets drop while no agent reads the queue
 };
 
 inline constexpr const char* kCompatComment = "nfr-agent";
@@ -39,6 +41,8 @@ class CompatRule {
   // "nftables", "iptables-nft" or "iptables-legacy".
   const std::string& backend() const { return backend_; }
   absl::Status Remove();
+  // Leaves the rule installed when this object goes (the next agent replaces it).
+  void Keep() { undo_.clear(); }
 
  private:
   CompatRule(std::string backend, std::vector<std::vector<std::string>> undo)

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -16,6 +17,7 @@
 #include "agent/datapath/flow_cache.h"
 #include "agent/datapath/kmod.h"
 #include "agent/datapath/link_type.h"
+#include "agent/datapath/map_adoption.h"
 #include "agent/datapath/ownership_lock.h"
 #include "agent/datapath/run_state.h"
 #include "agent/datapath/selection_writer.h"
@@ -26,6 +28,13 @@ namespace nfr {
 namespace {
 
 constexpr const char* kRunDir = "/run/nfr";
+
+// Lock and run-state files: systemd's RuntimeDirectory= (owned by User=, so a non-root agent can
+// write there), else /run/nfr.
+std::string RunDir() {
+  const char* dir = getenv("RUNTIME_DIRECTORY");
+  return dir != nullptr && dir[0] == '/' ? std::string(dir) : std::string(kRunDir);
+}
 // Pending entries outlive the agent's own pending timeout so the verdict lands first.
 constexpr uint32_t kPendingTtlMarginMs = 1000;
 constexpr uint32_t kDefaultNewFlowRate = 1000;
@@ -57,11 +66,26 @@ absl::StatusOr<std::vector<WantedIface>> ResolveInterfaces(const nfr::v1::AgentC
   return out;
 }
 
-// Detaches what a previous (crashed) agent recorded, in this netns only.
-void CleanStaleAttachments(const std::string& state_path) {
+std::vector<datapath::TcDirection> Directions(const WantedIface& w, bool native) {
+  std::vector<datapath::TcDirection> dirs = {datapath::TcDirection::kIngress};
+  if (w.egress && native) dirs.push_back(datapath::TcDirection::kEgress);
+  return dirs;
+}
+
+// Detaches what a previous agent (crashed, or stopped with restart.fail_closed_while_down)
+// recorded, in this netns only. Hooks this agent attaches again are left for TcAttach to replace
+// in one step, so they are never unguarded in between.
+void CleanStaleAttachments(const std::string& state_path, const std::vector<WantedIface>& wanted,
+                           bool native) {
   datapath::RunState old = datapath::ReadRunState(state_path);
   if (old.netns_ino == datapath::CurrentNetnsIno()) {
-    for (const auto& a : old.attachments) (void)datapath::TcDetach(a.ifindex, a.dir);
+    for (const auto& a : old.attachments) {
+      bool reattached = false;
+      for (const auto& w : wanted) {
+        for (auto dir : Directions(w, native)) reattached |= w.ifindex == a.ifindex && dir == a.dir;
+      }
+      if (!reattached) (void)datapath::TcDetach(a.ifindex, a.dir);
+    }
   }
   datapath::RemoveRunState(state_path);
 }
@@ -80,7 +104,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const nfr::v1::AgentCo
 absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   pin_dir_ = config.bpf_pin_dir();
   while (pin_dir_.size() > 1 && pin_dir_.back() == '/') pin_dir_.pop_back();
-  run_dir_ = kRunDir;
+  run_dir_ = RunDir();
 
   auto ifaces = ResolveInterfaces(config);
   if (!ifaces.ok()) return ifaces.status();
@@ -89,22 +113,29 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   if (!lock.ok()) return lock.status();
   lock_ = std::move(*lock);
 
+  keep_flow_cache_ = config.restart().keep_flow_cache();
+  fail_closed_while_down_ = config.restart().fail_closed_while_down();
+
   // Leftovers of a crashed agent that held this pin dir.
-  CleanStaleAttachments(lock_->state_path());
   int stale_rules = datapath::RemoveStaleCompatRules();
   if (stale_rules > 0) {
     LogLine(absl::StrCat("nfr-agent: removed ", stale_rules,
                          " stale compat rule(s) left by a previous agent"));
   }
   if (auto st = datapath::EnsurePinDir(pin_dir_); !st.ok()) return st;
+  // Restart without amnesia: the previous agent's flow cache, budget and counters, if compatible.
+  datapath::PreviousMaps previous;
+  if (keep_flow_cache_) previous = datapath::PreviousMaps::Open(pin_dir_);
   if (auto st = datapath::RemoveStalePins(pin_dir_); !st.ok()) return st;
 
   datapath::BpfLoadOptions load;
   if (config.flow_cache().max_entries()) load.flows_max_entries = config.flow_cache().max_entries();
+  load.previous = &previous;
   flows_max_entries_ = load.flows_max_entries;
   auto prog = datapath::BpfProgram::Load(load);
   if (!prog.ok()) return prog.status();
   prog_ = std::move(*prog);
+  adopted_ = previous.adopted();
   flows_ = std::make_unique<datapath::FlowCache>(prog_->flows_fd());
   capability_ = datapath::ProbeWithProgram(prog_->probe_fd());
 
@@ -126,6 +157,13 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
       native_ = capability_.native();
       break;
   }
+  CleanStaleAttachments(lock_->state_path(), *ifaces, native_);
+  if (fail_closed_while_down_ && native_ && !config.queue().fail_closed()) {
+    LogLine(
+        "nfr-agent: restart.fail_closed_while_down in native mode also needs queue.fail_closed "
+        "(kernel module parameter fail_closed=1); without it new flows pass while the agent is "
+        "down");
+  }
 
   if (auto st = datapath::PinMaps(prog_->object(), pin_dir_); !st.ok()) return st;
   pinned_ = true;
@@ -146,6 +184,7 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   const auto& budget = config.new_flow_budget();
   cfg_.budget_rate = budget.has_rate_per_second() ? budget.rate_per_second() : kDefaultNewFlowRate;
   cfg_.budget_burst = budget.burst() ? budget.burst() : 2 * cfg_.budget_rate;
+  cfg_.layout_version = NFR_MAP_LAYOUT_VERSION;
   default_drop_ = config.policy().default_verdict() != nfr::v1::VERDICT_ACCEPT;
 
   selection_ = std::make_unique<datapath::SelectionWriter>(datapath::SelectionMapFds{
@@ -179,16 +218,15 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
     auto st = datapath::EnsureKmodLoaded({queue_num, queue_count, config.queue().fail_closed()});
     if (!st.ok()) return st;
   } else {
-    auto rule =
-        datapath::CompatRule::Install({mark, queue_num, queue_count}, config.compat().backend());
+    auto rule = datapath::CompatRule::Install(
+        {mark, queue_num, queue_count, /*bypass=*/!fail_closed_while_down_},
+        config.compat().backend());
     if (!rule.ok()) return rule.status();
     compat_ = std::move(*rule);
   }
 
   for (const auto& w : *ifaces) {
-    std::vector<datapath::TcDirection> dirs = {datapath::TcDirection::kIngress};
-    if (w.egress && native_) dirs.push_back(datapath::TcDirection::kEgress);
-    for (auto dir : dirs) {
+    for (auto dir : Directions(w, native_)) {
       // Record first: a crash right after attaching must still be cleanable.
       attached_.push_back({w.ifindex, w.name, dir});
       SaveRunState();
@@ -200,6 +238,7 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
       }
     }
   }
+  started_ = true;
   return absl::OkStatus();
 }
 
@@ -211,6 +250,16 @@ void Datapath::SaveRunState() {
 }
 
 Datapath::~Datapath() {
+  // restart.fail_closed_while_down: the program, the queue rule (no bypass) and the run state
+  // stay for the next agent, which replaces them.
+  const bool hold = started_ && fail_closed_while_down_;
+  if (hold) {
+    LogLine(
+        "nfr-agent: leaving the tc program and the queue path in place "
+        "(restart.fail_closed_while_down): new flows are dropped until the next agent starts");
+    attached_.clear();
+    if (compat_) compat_->Keep();
+  }
   if (prog_) {
     for (const auto& a : attached_) {
       uint32_t id =
@@ -225,9 +274,12 @@ Datapath::~Datapath() {
     if (!st.ok()) LogLine(absl::StrCat("nfr-agent: removing compat rule: ", st.message()));
     compat_.reset();
   }
-  if (pinned_) datapath::UnpinMaps(pin_dir_);
+  // Pins stay for the next agent (restart.keep_flow_cache) once they hold something worth keeping.
+  if (pinned_ && !(keep_flow_cache_ && (started_ || !adopted_.empty()))) {
+    datapath::UnpinMaps(pin_dir_);
+  }
   prog_.reset();
-  if (lock_) datapath::RemoveRunState(lock_->state_path());
+  if (lock_ && !hold) datapath::RemoveRunState(lock_->state_path());
   lock_.reset();
 }
 

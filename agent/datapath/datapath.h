@@ -55,7 +55,10 @@ class Datapath {
   // decides mode, fills nfr_config/selection/iface maps, attaches, and installs the compat rule
   // (compat) or loads kmod nfr_redirect (native).
   static absl::StatusOr<std::unique_ptr<Datapath>> Start(const nfr::v1::AgentConfig& config);
-  ~Datapath();  // detach, remove compat rule, unpin, release lock
+  // Detaches, removes the compat rule and releases the lock. Keeps the maps pinned for the next
+  // agent (restart.keep_flow_cache) and, with restart.fail_closed_while_down, leaves the program
+  // and the queue rule in place.
+  ~Datapath();
   Datapath(const Datapath&) = delete;
   Datapath& operator=(const Datapath&) = delete;
 
@@ -75,6 +78,8 @@ class Datapath {
   std::vector<uint64_t> ReadStats() const;  // per-CPU summed, size NFR_STAT_MAX
 
   const std::string& pin_dir() const { return pin_dir_; }
+  // Pinned maps of the previous agent this one reuses ("nfr_flows", ...); empty on a fresh start.
+  const std::vector<std::string>& adopted_maps() const { return adopted_; }
 
  private:
   Datapath();
@@ -87,6 +92,10 @@ class Datapath {
   std::string run_dir_;
   bool native_ = false;
   bool pinned_ = false;
+  bool started_ = false;
+  bool keep_flow_cache_ = true;
+  bool fail_closed_while_down_ = false;
+  std::vector<std::string> adopted_;
   uint32_t base_flags_ = 0;       // NFR_CFG_FAIL_CLOSED
   uint32_t selection_flags_ = 0;  // NFR_CFG_*_FILTER of the current selection
   bool default_drop_ = true;

@@ -6,8 +6,17 @@ namespace nfr {
 namespace {
 
 absl::Status SqlError(sqlite3* db, absl::string_view what) {
-  return absl::InternalError(absl::StrCat("sqlite ", what, ": ", sqlite3_errmsg(db), " (",
-                                          sqlite3_db_filename(db, "main"), ")"));
+  const char* file = sqlite3_db_filename(db, "main");
+  const int code = sqlite3_extended_errcode(db);
+  // A full disk is the operator's to fix, not an internal error: say so, and that nothing changed.
+  if ((code & 0xff) == SQLITE_FULL || code == SQLITE_IOERR_WRITE || code == SQLITE_IOERR_FSYNC) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the state database ", file, " cannot be written (", sqlite3_errmsg(db),
+        "): the disk is probably full; nothing was changed; free space on its filesystem and "
+        "retry"));
+  }
+  return absl::InternalError(
+      absl::StrCat("sqlite ", what, ": ", sqlite3_errmsg(db), " (", file, ")"));
 }
 
 }  // namespace

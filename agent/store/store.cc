@@ -1,6 +1,8 @@
 #include "agent/store/store.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -14,6 +16,9 @@
 namespace nfr {
 namespace {
 
+// Nothing in the state directory is for other users (docs/security.md).
+constexpr mode_t kStateDirMode = 0750;
+constexpr mode_t kStateFileMode = 0640;
 
 constexpr char kInsertDecision[] =
     "INSERT INTO decisions(id, time_us, verdict, scope, source, ttl_seconds, decider, reason, "
@@ -54,10 +59,27 @@ absl::Status EnsureParentDir(const std::string& path) {
   std::filesystem::path dir = std::filesystem::path(path).parent_path();
   if (dir.empty()) return absl::OkStatus();
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  if (std::filesystem::create_directories(dir, ec)) ::chmod(dir.c_str(), kStateDirMode);
   if (ec) {
     return absl::UnavailableError(
         absl::StrCat("cannot create directory ", dir.string(), " for ", path, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+// The database, created 0640 before SQLite opens it: SQLite gives its -wal and -shm files the
+// database file's mode, so none of them is ever world-readable (decision log: deciders, reasons).
+absl::Status CreatePrivate(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kStateFileMode);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot create the state database ", path, ": ",
+                                               strerror(errno),
+                                               "; check store.db_path and its directory"));
+  }
+  ::fchmod(fd, kStateFileMode);
+  ::close(fd);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    ::chmod(absl::StrCat(path, suffix).c_str(), kStateFileMode);  // left by an older agent
   }
   return absl::OkStatus();
 }
@@ -69,6 +91,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const nfr::v1::StoreConfig& c
   const uint32_t max_decisions = config.max_decisions();
   const uint32_t days = config.max_decision_age_days();
   if (absl::Status s = EnsureParentDir(path); !s.ok()) return s;
+  if (absl::Status s = CreatePrivate(path); !s.ok()) return s;
   std::unique_ptr<Store> store(new Store(path, max_decisions, absl::Hours(24) * days));
   absl::StatusOr<std::unique_ptr<SqliteDb>> w = SqliteDb::Open(path);
   if (!w.ok()) return w.status();
@@ -78,7 +101,6 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const nfr::v1::StoreConfig& c
   // FULL: every commit fsyncs the WAL, so an OK response means on disk.
   if (absl::Status s = db.Exec("PRAGMA synchronous=FULL"); !s.ok()) return s;
   if (absl::Status s = MigrateSchema(db); !s.ok()) return s;
-  ::chmod(path.c_str(), 0640);
   absl::StatusOr<std::unique_ptr<SqliteDb>> r = SqliteDb::Open(path);
   if (!r.ok()) return r.status();
   store->reader_db_ = std::move(*r);

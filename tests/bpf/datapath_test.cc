@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +55,9 @@ class DatapathTest : public ::testing::Test {
     pin_dir_ = absl::StrCat("/sys/fs/bpf/nfrdp-test-", getpid());
     config_.set_bpf_pin_dir(pin_dir_);
     config_.add_interfaces()->set_name(kIf);
+    // A fresh datapath per test; adoption across restarts has its own test below and
+    // integration.restart.
+    config_.mutable_restart()->set_keep_flow_cache(false);
     ApplyDefaults(config_);
   }
   void TearDown() override {
@@ -186,6 +191,37 @@ TEST_F(DatapathTest, DestructorDetachesUnpinsAndRemovesCompatRule) {
   // Lock released: a new agent can start at once.
   auto again = Datapath::Start(config_);
   EXPECT_TRUE(again.ok()) << again.status();
+}
+
+TEST_F(DatapathTest, KeepFlowCacheLeavesPinsAndTheNextStartAdoptsTheFlows) {
+  config_.mutable_restart()->set_keep_flow_cache(true);
+  nfr_flow_key key = {};
+  key.family = AF_INET;
+  key.proto = IPPROTO_UDP;
+  key.sport = htons(1234);
+  {
+    auto dp = Datapath::Start(config_);
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    ASSERT_TRUE((*dp)->flows().Set(key, NFR_VERDICT_ALLOW, absl::InfiniteDuration()).ok());
+  }
+  EXPECT_EQ(IngressProg(), 0u) << "detached on exit";
+  EXPECT_EQ(PinnedCount(), static_cast<int>(std::size(kMapNames))) << "pins kept for a restart";
+  {
+    auto dp = Datapath::Start(config_);
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    EXPECT_EQ((*dp)->adopted_maps().size(), 3u);
+    auto v = (*dp)->flows().Lookup(key);
+    ASSERT_TRUE(v.has_value()) << "the cached flow survives the restart";
+    EXPECT_EQ(v->verdict, NFR_VERDICT_ALLOW);
+  }
+  config_.mutable_restart()->set_keep_flow_cache(false);
+  {
+    auto dp = Datapath::Start(config_);
+    ASSERT_TRUE(dp.ok()) << dp.status();
+    EXPECT_TRUE((*dp)->adopted_maps().empty());
+    EXPECT_FALSE((*dp)->flows().Lookup(key).has_value()) << "keep_flow_cache false: recreated";
+  }
+  EXPECT_EQ(PinnedCount(), 0);
 }
 
 TEST_F(DatapathTest, StartAfterCrashCleansLeftoversAndSucceeds) {

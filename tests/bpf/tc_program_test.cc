@@ -48,7 +48,8 @@ class TcProgramTest : public ::testing::Test {
 
   void SetConfig(uint32_t mode, uint32_t flags, uint32_t pending_ttl_ms = 5000,
                  uint32_t budget_rate = 0, uint32_t budget_burst = 0) {
-    nfr_config c = {mode, flags, kMark, pending_ttl_ms, budget_rate, budget_burst};
+    nfr_config c = {
+        mode, flags, kMark, pending_ttl_ms, budget_rate, budget_burst, NFR_MAP_LAYOUT_VERSION};
     uint32_t zero = 0;
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.nfr_config), &zero, &c, BPF_ANY), 0);
   }
