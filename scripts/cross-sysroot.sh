@@ -20,6 +20,9 @@ esac
 PKGS=libc6-dev,libstdc++-12-dev,libgrpc++-dev,libprotobuf-dev,libabsl-dev,libbpf-dev,libelf-dev
 PKGS+=,libnetfilter-queue-dev,libmnl-dev,libsqlite3-dev,libssl-dev,libgtest-dev,libgmock-dev
 PKGS+=,libre2-dev,libc-ares-dev,zlib1g-dev
+# The host's libbpf cannot read a big-endian BPF object; the target's bpftool (run under
+# qemu-user) generates the skeleton for those.
+[[ $deb == s390x ]] && PKGS+=,bpftool
 MIRROR=${NFR_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${NFR_CROSS_CACHE:-/var/cache/nfr-cross}
 # Bump LAYOUT when the steps below change what a sysroot holds.
