@@ -30,7 +30,7 @@ function(_nfr_static_grpc_archives out)
   if(NFR_ROUTER_PROFILE)
     # Everything but the C library (NfrRouterProfile.cmake).
     # Debian ships no archive for some (libmnl, libnfnetlink); those stay shared.
-    set(keep_shared dl rt m pthread)
+    set(keep_shared dl rt m pthread atomic)
     foreach(n ssl crypto z bpf elf netfilter_queue mnl nfnetlink sqlite3)
       if(EXISTS "${libdir}/lib${n}.a")
         list(APPEND names ${n})

@@ -38,15 +38,18 @@ UNIT_TARGETS=(abi_layout_test packet_parser_test policy_test rule_index_test pol
   pending_table_test config_test held_ring_test)
 # qemu-user is 5-20x slower than the host; timing bounds in the tests scale with this.
 export NFR_IT_TIME_SCALE=${NFR_IT_TIME_SCALE:-10}
-emulator=$(sed -n 's/^CMAKE_CROSSCOMPILING_EMULATOR:[A-Z]*=//p' "$build/CMakeCache.txt" | tr ';' ' ')
+qemu=$(sed -n 's/^NFR_QEMU_USER:[A-Z]*=//p' "$build/CMakeCache.txt")
+if [[ ! -x "$qemu" ]]; then
+  echo "cross-test.sh: no qemu-user for $arch; install qemu-user-static (scripts/install-deps.sh)" >&2
+  exit 1
+fi
 for t in "${tiers[@]}"; do
   case "$t" in
     unit)
       nice cmake --build "$build" --target "${UNIT_TARGETS[@]}" -j "$(nproc)"
       for x in "${UNIT_TARGETS[@]}"; do
         echo "== $arch $x"
-        # shellcheck disable=SC2086 # the emulator is a command line
-        $emulator "$build/tests/unit/$x" --gtest_brief=1
+        "$qemu" -L "$sysroot" "$build/tests/unit/$x" --gtest_brief=1
       done
       ;;
     unit-full | api)
