@@ -15,7 +15,7 @@ export CCACHE_DIR=${CCACHE_DIR:-$cache/ccache}
 export NFR_CMAKE_ARGS="-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache"
 (
   cd "$stage"
-  DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" dpkg-buildpackage -b -us -uc >"$cache/build.log" 2>&1 || {
+  DEB_BUILD_OPTIONS="nocheck noautodbgsym parallel=$(nproc)" dpkg-buildpackage -b -us -uc >"$cache/build.log" 2>&1 || {
     tail -40 "$cache/build.log" >&2
     echo "package-deb.sh: dpkg-buildpackage failed; full log in $cache/build.log" >&2
     exit 1

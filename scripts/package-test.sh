@@ -11,8 +11,10 @@ out=$(scripts/package-deb.sh)
 deb=$(ls "$out"/nfr-agent_*.deb)
 echo "package-test: built $(basename "$deb"); lintian clean"
 
-# First alternative of every dependency, without versions: what the root must already hold.
-deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/ //g' | grep . | sort -u | paste -sd,)
+# First alternative of every dependency, without versions, plus systemd (the unit's init and the
+# sysusers/tmpfiles tools the postinst calls): what the root must already hold.
+deps=$( (dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/ //g' && echo systemd) |
+  grep . | sort -u | paste -sd,)
 key=$(echo "bookworm minbase $deps $MIRROR" | sha256sum | cut -c1-12)
 tarball="$cache/root-$key.tar"
 if [[ ! -f "$tarball" ]]; then
