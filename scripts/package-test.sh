@@ -19,8 +19,9 @@ key=$(echo "bookworm minbase $deps $MIRROR" | sha256sum | cut -c1-12)
 tarball="$cache/root-$key.tar"
 if [[ ! -f "$tarball" ]]; then
   echo "package-test: making the Debian 12 root ($deps)"
-  mmdebstrap --quiet --variant=minbase --mode=root --include="$deps" bookworm "$tarball.tmp" "$MIRROR"
-  mv "$tarball.tmp" "$tarball"
+  # mmdebstrap picks the output format from the name: keep .tar at the end.
+  mmdebstrap --quiet --variant=minbase --mode=root --include="$deps" bookworm "${tarball%.tar}.tmp.tar" "$MIRROR"
+  mv "${tarball%.tar}.tmp.tar" "$tarball"
 fi
 root=$(mktemp -d /tmp/nfr-pkg-root.XXXXXX)
 trap 'rm -rf "$root"' EXIT
