@@ -7,7 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${NFR_PKG_CACHE:-/var/cache/nfr-pkg}
 MIRROR=${NFR_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-out=$(scripts/package-deb.sh)
+# NFR_PKG_REUSE=1: test the .deb the last package-deb.sh run left (while working on this script).
+if [[ "${NFR_PKG_REUSE:-0}" == 1 ]]; then
+  out=$cache/out
+else
+  out=$(scripts/package-deb.sh)
+fi
 deb=$(ls "$out"/nfr-agent_*.deb)
 echo "package-test: built $(basename "$deb"); lintian clean"
 
@@ -24,8 +29,10 @@ if [[ ! -f "$tarball" ]]; then
   mv "${tarball%.tar}.tmp.tar" "$tarball"
 fi
 root=$(mktemp -d /tmp/nfr-pkg-root.XXXXXX)
-trap 'rm -rf "$root"' EXIT
+trap 'umount "$root/proc" 2>/dev/null; rm -rf "$root"' EXIT
 tar -C "$root" -xf "$tarball"
+# systemd-tmpfiles (postinst) needs /proc, as on any running system.
+mount -t proc proc "$root/proc"
 cp "$deb" "$root/tmp/"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 fail() {
@@ -41,8 +48,8 @@ grep -q '"db_path": "/var/lib/nfr/state.db"' "$root/tmp/effective.json" ||
 in_root nfrctl --help | grep -q '^usage: nfrctl' || fail "installed nfrctl --help printed no usage"
 in_root getent group nfr >/dev/null || fail "postinst did not create group nfr (sysusers)"
 [[ -d "$root/var/lib/nfr" ]] || fail "postinst did not create /var/lib/nfr (tmpfiles)"
-[[ $(stat -c '%a %G' "$root/var/lib/nfr") == "750 nfr" ]] ||
-  fail "/var/lib/nfr is $(stat -c '%a %G' "$root/var/lib/nfr"), want 750 nfr"
+mode=$(in_root stat -c '%a %U:%G' /var/lib/nfr)
+[[ "$mode" == "750 root:nfr" ]] || fail "/var/lib/nfr is $mode, want 750 root:nfr"
 grep -qx /etc/nfr/agent.json "$root/var/lib/dpkg/info/nfr-agent.conffiles" ||
   fail "/etc/nfr/agent.json is not a conffile"
 for f in /usr/share/man/man8/nfr-agent.8.gz /usr/share/man/man1/nfrctl.1.gz \
