@@ -18,14 +18,15 @@ export CCACHE_NOHASHDIR=1
 
 if [[ ! -f "$build/CMakeCache.txt" ]] || ! grep -q "^NFR_SYSROOT:.*=$sysroot\$" "$build/CMakeCache.txt"; then
   rm -rf "$build"
+  mkdir -p "$build"
   # The native build's -O2 without -g (GCC 12 -O3 warns falsely in vector::insert, and debug
   # info only slows the links).
   # Tests are listed when ctest runs (PRE_TEST), not by running them under qemu while building.
   cmake -S . -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="cmake/toolchains/$arch.cmake" \
     -DNFR_SYSROOT="$sysroot" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" -DNFR_STATIC_GRPC=OFF -DNFR_MANPAGES=OFF \
     -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
-    -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST >"$build.configure.log" 2>&1 || {
-    cat "$build.configure.log" >&2
+    -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST >"$build/configure.log" 2>&1 || {
+    cat "$build/configure.log" >&2
     echo "cross-test.sh: configuring the $arch build failed (log above)" >&2
     exit 1
   }

@@ -20,10 +20,11 @@ for arch in "${archs[@]}"; do
     args+=(-DCMAKE_TOOLCHAIN_FILE="cmake/toolchains/$arch.cmake" -DNFR_SYSROOT="$sysroot")
     strip=$(sed -n 's/^set(NFR_CROSS_TRIPLET \(.*\))/\1/p' "cmake/toolchains/$arch.cmake")-strip
   fi
-  [[ -f "$build/CMakeCache.txt" ]] || cmake -S . -B "$build" -G Ninja "${args[@]}" >"$build.configure.log"
-  nice cmake --build "$build" --target nfr-agent nfrctl -j "$(nproc)" >"$build.build.log" || {
-    tail -30 "$build.build.log" >&2
-    echo "size-table.sh: the $arch router build failed (log: $build.build.log)" >&2
+  mkdir -p "$build"
+  [[ -f "$build/CMakeCache.txt" ]] || cmake -S . -B "$build" -G Ninja "${args[@]}" >"$build/configure.log"
+  nice cmake --build "$build" --target nfr-agent nfrctl -j "$(nproc)" >"$build/build.log" || {
+    tail -30 "$build/build.log" >&2
+    echo "size-table.sh: the $arch router build failed (log: $build/build.log)" >&2
     exit 1
   }
   for prog in agent/nfr-agent ctl/nfrctl; do
