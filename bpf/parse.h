@@ -18,6 +18,14 @@
 
 #include "nfr_abi.h"
 
+/*
+ * struct iphdr's version/ihl bitfields follow asm/byteorder.h: the headers
+ * must be the target's (bpfeb needs a big-endian architecture's asm/).
+ */
+#if (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) != defined(__BIG_ENDIAN_BITFIELD)
+#error "asm/byteorder.h is for the other byte order; use the target's kernel headers"
+#endif
+
 #ifndef AF_INET
 #define AF_INET 2
 #endif

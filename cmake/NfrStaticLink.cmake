@@ -27,6 +27,18 @@ function(_nfr_static_grpc_archives out)
   # System libraries the archives need stay shared (they come with the shared targets).
   set(keep_shared ssl crypto z dl rt m atomic pthread)
   set(names ${NFR_GRPC_PC_STATIC_LIBRARIES} grpc++_reflection)
+  if(NFR_ROUTER_PROFILE)
+    # Everything but the C library (NfrRouterProfile.cmake).
+    # Debian ships no archive for some (libmnl, libnfnetlink); those stay shared.
+    set(keep_shared dl rt m pthread atomic)
+    foreach(n ssl crypto z bpf elf netfilter_queue mnl nfnetlink sqlite3)
+      if(EXISTS "${libdir}/lib${n}.a")
+        list(APPEND names ${n})
+      else()
+        message(STATUS "NFR_ROUTER_PROFILE: no ${libdir}/lib${n}.a; lib${n} stays shared")
+      endif()
+    endforeach()
+  endif()
   list(REMOVE_DUPLICATES names)
   list(REMOVE_ITEM names ${keep_shared})
   set(archives)

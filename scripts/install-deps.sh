@@ -17,9 +17,21 @@ VM_PKGS=(
   rsync cpio kmod xz-utils zstd jq util-linux
 )
 
-want=("${PKGS[@]}")
+# Packaging (ctest label package, OpenWrt feed checks) and cross builds (label cross).
+PKG_PKGS=(
+  debhelper dpkg-dev fakeroot lintian help2man mmdebstrap rsync shellcheck busybox xz-utils
+)
+CROSS_PKGS=(
+  crossbuild-essential-arm64 crossbuild-essential-armhf crossbuild-essential-mipsel
+  crossbuild-essential-s390x qemu-user-static mmdebstrap ccache
+)
+
+want=("${PKGS[@]}" "${PKG_PKGS[@]}")
 if [[ "${NFR_SKIP_VM:-0}" != 1 ]]; then
   want+=("${VM_PKGS[@]}")
+fi
+if [[ "${NFR_SKIP_CROSS:-0}" != 1 ]]; then
+  want+=("${CROSS_PKGS[@]}")
 fi
 
 missing=()

@@ -6,12 +6,18 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace nfr {
 
+// 32-bit targets (armhf, mipsel) have no __int128.
+#ifdef __SIZEOF_INT128__
 using Uint128 = unsigned __int128;
+#else
+using Uint128 = absl::uint128;
+#endif
 
 struct Prefix {
   uint8_t family = 4;              // 4 or 6
