@@ -18,7 +18,7 @@ using namespace ::nfr::testing;
 
 // clang -target bpfel/bpfeb lays these out with natural alignment; 32-bit ABIs whose u64
 // alignment is 4 (i386) or whose padding differs would disagree here at compile time.
-static_assert(sizeof(nfr_config) == 24);
+static_assert(sizeof(nfr_config) == 28);
 static_assert(sizeof(nfr_flow_key) == 40);
 static_assert(offsetof(nfr_flow_key, sport) == 4);
 static_assert(offsetof(nfr_flow_key, dport) == 6);
