@@ -104,6 +104,12 @@ enum nfr_origin {
 
 /* The entry lets the replies of the flow keyed by its reverse through. */
 #define NFR_FLOW_F_REPLY (1U << 0)
+/*
+ * The entry's verdict also covers its replies: a UDP packet with no entry
+ * of its own gets the verdict of the entry on its reversed 5-tuple when
+ * that entry has this flag (one map entry per accepted UDP flow).
+ */
+#define NFR_FLOW_F_REPLIES (1U << 1)
 
 struct nfr_flow_value {
 	/*

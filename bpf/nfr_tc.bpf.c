@@ -215,6 +215,34 @@ static __always_inline int nfr_send_up(struct __sk_buff *skb,
 	return nfr_no_pathway(cfg);
 }
 
+/* A live entry for key (the coarse clock is enough for expiry), or NULL. */
+static __always_inline struct nfr_flow_value *
+nfr_cached(const struct nfr_flow_key *key)
+{
+	struct nfr_flow_value *v = bpf_map_lookup_elem(&nfr_flows, key);
+
+	if (v && v->expires_ns != 0 &&
+	    v->expires_ns <= bpf_ktime_get_coarse_ns())
+		return 0;
+	return v;
+}
+
+/* The live entry of the flow this packet would answer (reversed key). */
+static __always_inline struct nfr_flow_value *
+nfr_cached_reply(const struct nfr_flow_key *key)
+{
+	struct nfr_flow_key r = {
+		.family = key->family,
+		.proto = key->proto,
+		.sport = key->dport,
+		.dport = key->sport,
+	};
+
+	__builtin_memcpy(r.saddr, key->daddr, sizeof(r.saddr));
+	__builtin_memcpy(r.daddr, key->saddr, sizeof(r.daddr));
+	return nfr_cached(&r);
+}
+
 static __always_inline int nfr_handle(struct __sk_buff *skb, int dir)
 {
 	__u32 zero = 0, ifindex = skb->ifindex;
@@ -245,10 +273,15 @@ static __always_inline int nfr_handle(struct __sk_buff *skb, int dir)
 		return TC_ACT_OK;
 	}
 
-	/* The coarse clock is enough for expiry and cheaper per packet. */
-	cached = bpf_map_lookup_elem(&nfr_flows, &pkt.key);
-	if (cached && (cached->expires_ns == 0 ||
-		       cached->expires_ns > bpf_ktime_get_coarse_ns())) {
+	cached = nfr_cached(&pkt.key);
+	if (!cached && pkt.key.proto == IPPROTO_UDP) {
+		cached = nfr_cached_reply(&pkt.key);
+		if (cached && (!(cached->flags & NFR_FLOW_F_REPLIES) ||
+			       (cached->verdict != NFR_VERDICT_ALLOW &&
+				cached->verdict != NFR_VERDICT_DENY)))
+			cached = 0;
+	}
+	if (cached) {
 		switch (cached->verdict) {
 		case NFR_VERDICT_ALLOW:
 			nfr_count(NFR_STAT_CACHE_ALLOW);

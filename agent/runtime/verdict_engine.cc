@@ -88,9 +88,11 @@ struct VerdictEngine::Batch {
   std::string name;
   bool name_valid = false;
 
-  std::optional<QueueAction> Staged(const nfr_flow_key& key) const {
+  // With `replies`, only an entry whose verdict covers its replies counts.
+  std::optional<QueueAction> Staged(const nfr_flow_key& key, bool replies = false) const {
     for (size_t i = keys.size(); i-- > 0;) {
       if (std::memcmp(&keys[i], &key, sizeof(key)) == 0) {
+        if (replies && !(values[i].flags & NFR_FLOW_F_REPLIES)) return std::nullopt;
         return values[i].verdict == NFR_VERDICT_ALLOW ? QueueAction::kAccept : QueueAction::kDrop;
       }
     }
@@ -163,16 +165,14 @@ void VerdictEngine::CacheDecision(const nfr_flow_key& key, bool accept, absl::Du
                                   const FlowOrigin& origin, Batch* batch) {
   nfr_flow_value v = origin.value;
   v.verdict = accept ? NFR_VERDICT_ALLOW : NFR_VERDICT_DENY;
-  v.flags = 0;
-  auto write = [&](const nfr_flow_key& k, const nfr_flow_value& value) {
-    if (batch == nullptr) return CacheVerdict(k, value, ttl);
-    recent_.Note(k);
-    batch->keys.push_back(k);
-    batch->values.push_back(value);
-    batch->ttls.push_back(ttl);
-  };
-  write(key, v);
-  if (accept && key.proto == IPPROTO_UDP) write(ReverseFlowKey(key), ReplyValue(origin));
+  // An accepted UDP flow's entry also lets its replies through (the program looks up the
+  // reversed key): one map write per flow instead of a second entry for the reply key.
+  v.flags = accept && key.proto == IPPROTO_UDP ? NFR_FLOW_F_REPLIES : 0;
+  if (batch == nullptr) return CacheVerdict(key, v, ttl);
+  recent_.Note(key);
+  batch->keys.push_back(key);
+  batch->values.push_back(v);
+  batch->ttls.push_back(ttl);
 }
 
 nfr_flow_value VerdictEngine::ReplyValue(const FlowOrigin& origin) {
@@ -243,11 +243,13 @@ QueueAction VerdictEngine::OnPacket(const QueuedPacket& q) {
   return Evaluate(q, *info);
 }
 
-std::optional<QueueAction> VerdictEngine::Written(const nfr_flow_key& key, Batch* batch) {
+std::optional<QueueAction> VerdictEngine::Written(const nfr_flow_key& key, Batch* batch,
+                                                  bool replies) {
   if (batch != nullptr) {
-    if (auto staged = batch->Staged(key); staged.has_value()) return staged;
+    if (auto staged = batch->Staged(key, replies); staged.has_value()) return staged;
   }
   if (auto cached = CacheLookup(key); cached.has_value()) {
+    if (replies && !(cached->flags & NFR_FLOW_F_REPLIES)) return std::nullopt;
     if (cached->verdict == NFR_VERDICT_ALLOW) return QueueAction::kAccept;
     if (cached->verdict == NFR_VERDICT_DENY) return QueueAction::kDrop;
   }
@@ -266,6 +268,16 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
     if (auto written = Written(key, batch); written.has_value()) {
       ++cache_hits_;
       return *written;
+    }
+  }
+  // A UDP answer to a flow whose entry covers its replies (NFR_FLOW_F_REPLIES), as in the program.
+  if (key.proto == IPPROTO_UDP) {
+    const nfr_flow_key forward = ReverseFlowKey(key);
+    if (recent_.MaybeWritten(forward)) {
+      if (auto written = Written(forward, batch, /*replies=*/true); written.has_value()) {
+        ++cache_hits_;
+        return *written;
+      }
     }
   }
 
@@ -478,19 +490,28 @@ absl::Status VerdictEngine::ForEachFlow(FlowWanted want,
   CachedFlow c;
   return cache_->DumpFlows([&](absl::Span<const nfr_flow_key> keys,
                                absl::Span<const nfr_flow_value> values) {
-    for (size_t i = 0; i < keys.size(); ++i) {
-      const nfr_flow_value& v = values[i];
-      if (v.verdict != NFR_VERDICT_ALLOW && v.verdict != NFR_VERDICT_DENY) continue;
-      if (!want(keys[i], v)) continue;
-      c.key = keys[i];
+    auto emit = [&](const nfr_flow_key& key, const nfr_flow_value& v) {
+      c.key = key;
       c.value = v;
-      c.flow = FlowOf(PacketInfoOfKey(keys[i]), names_.NameOf(v.ifindex),
+      c.flow = FlowOf(PacketInfoOfKey(key), names_.NameOf(v.ifindex),
                       v.direction == NFR_DIR_EGRESS ? nfr::v1::DIRECTION_EGRESS
                                                     : nfr::v1::DIRECTION_INGRESS);
       c.expires = v.expires_ns == 0 ? absl::InfiniteFuture()
                                     : now + absl::Nanoseconds(static_cast<int64_t>(
                                                 v.expires_ns - std::min<uint64_t>(v.expires_ns, mono_now)));
       fn(c);
+    };
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const nfr_flow_value& v = values[i];
+      if (v.verdict != NFR_VERDICT_ALLOW && v.verdict != NFR_VERDICT_DENY) continue;
+      if (want(keys[i], v)) emit(keys[i], v);
+      if (!(v.flags & NFR_FLOW_F_REPLIES)) continue;
+      // The reply entry this one implies, listed as an explicit one would be (unless one is).
+      const nfr_flow_key reverse = ReverseFlowKey(keys[i]);
+      nfr_flow_value reply = v;
+      reply.flags = NFR_FLOW_F_REPLY;
+      reply.direction = v.direction == NFR_DIR_EGRESS ? NFR_DIR_INGRESS : NFR_DIR_EGRESS;
+      if (want(reverse, reply) && !cache_->LookupFlow(reverse).has_value()) emit(reverse, reply);
     }
   });
 }
@@ -505,7 +526,7 @@ void VerdictEngine::WithReplies(absl::Span<const CachedFlow> flows,
   }
   for (size_t i = 0; i < flows.size(); ++i) {
     const nfr_flow_value& v = flows[i].value;
-    if (flows[i].key.proto != IPPROTO_UDP || (v.flags & NFR_FLOW_F_REPLY) ||
+    if (flows[i].key.proto != IPPROTO_UDP || (v.flags & (NFR_FLOW_F_REPLY | NFR_FLOW_F_REPLIES)) ||
         v.verdict != NFR_VERDICT_ALLOW) {
       continue;
     }

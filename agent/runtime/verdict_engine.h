@@ -116,7 +116,8 @@ class VerdictEngine : public PacketHandler {
   static Batch& ThreadBatch();
   QueueAction Evaluate(const QueuedPacket& q, const PacketInfo& p);
   // ALLOW/DENY already written for `key` (cache hit), from the batch or the map.
-  std::optional<QueueAction> Written(const nfr_flow_key& key, Batch* batch);
+  // The verdict we wrote for key, if any; with `replies`, only one that covers its replies.
+  std::optional<QueueAction> Written(const nfr_flow_key& key, Batch* batch, bool replies = false);
   void FlushBatch(Batch& batch);
   void ApplyToHeld(const std::vector<PacketRef>& packets, bool accept);
   void CacheVerdict(const nfr_flow_key& key, const nfr_flow_value& value, absl::Duration ttl);

@@ -115,9 +115,10 @@ class TcProgramTest : public ::testing::Test {
     }
     return n;
   }
-  void PutFlow(const nfr_flow_key& k, nfr_verdict v, int64_t ttl_ns) {
+  void PutFlow(const nfr_flow_key& k, nfr_verdict v, int64_t ttl_ns, uint16_t flags = 0) {
     nfr_flow_value val = {};
     val.verdict = v;
+    val.flags = flags;
     val.expires_ns = ttl_ns == 0 ? 0 : datapath::MonotonicNowNs() + ttl_ns;
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.nfr_flows), &k, &val, BPF_ANY), 0);
   }
@@ -452,6 +453,38 @@ TEST_F(TcProgramTest, ExpiredEntriesAreMisses) {
   // A new one replaces it with a fresh pending entry.
   ExpectSentUp(Syn4(), k);
   EXPECT_EQ(Stat(NFR_STAT_CACHE_DENY), 0u);
+}
+
+TEST_F(TcProgramTest, UdpRepliesGetTheVerdictOfAnEntryThatCoversThem) {
+  // kA:5353 -> kB:53 accepted with NFR_FLOW_F_REPLIES: kB's answers pass, no entry of their own.
+  PutFlow(Key4(IPPROTO_UDP, kA, 5353, kB, 53), NFR_VERDICT_ALLOW, 60'000'000'000,
+          NFR_FLOW_F_REPLIES);
+  ExpectPassedQuietly(Eth(kEthIp, Ip4(IPPROTO_UDP, kB, kA, Udp(53, 5353))), NFR_STAT_CACHE_ALLOW);
+  // Denied later (operator, re-evaluation): the answers are dropped with it.
+  PutFlow(Key6(IPPROTO_UDP, kA6, 7, kB6, 53), NFR_VERDICT_DENY, 60'000'000'000,
+          NFR_FLOW_F_REPLIES);
+  RunResult r = Run(Eth(kEthIp6, Ip6(IPPROTO_UDP, kB6, kA6, Udp(53, 7))));
+  EXPECT_EQ(r.retval, TC_ACT_SHOT);
+  EXPECT_EQ(Stat(NFR_STAT_CACHE_DENY), 1u);
+  // An entry of the answer's own wins over the one it answers.
+  PutFlow(Key4(IPPROTO_UDP, kB, 53, kA, 5353), NFR_VERDICT_DENY, 60'000'000'000);
+  EXPECT_EQ(Run(Eth(kEthIp, Ip4(IPPROTO_UDP, kB, kA, Udp(53, 5353)))).retval, TC_ACT_SHOT);
+}
+
+TEST_F(TcProgramTest, UdpRepliesOfEntriesWithoutTheFlagAreNewFlows) {
+  // Without NFR_FLOW_F_REPLIES (a denied flow, a TCP entry, an expired or pending one) the
+  // reversed packet is a new flow of its own.
+  PutFlow(Key4(IPPROTO_UDP, kA, 1, kB, 2), NFR_VERDICT_ALLOW, 60'000'000'000);
+  ExpectSentUp(Eth(kEthIp, Ip4(IPPROTO_UDP, kB, kA, Udp(2, 1))), Key4(IPPROTO_UDP, kB, 2, kA, 1));
+  PutFlow(Key4(IPPROTO_UDP, kA, 3, kB, 4), NFR_VERDICT_ALLOW, -20'000'000, NFR_FLOW_F_REPLIES);
+  ExpectSentUp(Eth(kEthIp, Ip4(IPPROTO_UDP, kB, kA, Udp(4, 3))), Key4(IPPROTO_UDP, kB, 4, kA, 3));
+  PutFlow(Key4(IPPROTO_UDP, kA, 5, kB, 6), NFR_VERDICT_PENDING, 60'000'000'000,
+          NFR_FLOW_F_REPLIES);
+  ExpectSentUp(Eth(kEthIp, Ip4(IPPROTO_UDP, kB, kA, Udp(6, 5))), Key4(IPPROTO_UDP, kB, 6, kA, 5));
+  PutFlow(Key4(IPPROTO_TCP, kA, 7, kB, 8), NFR_VERDICT_ALLOW, 60'000'000'000, NFR_FLOW_F_REPLIES);
+  ExpectSentUp(Eth(kEthIp, Ip4(IPPROTO_TCP, kB, kA, Tcp(8, 7, kSyn))),
+               Key4(IPPROTO_TCP, kB, 8, kA, 7));
+  EXPECT_EQ(Stat(NFR_STAT_CACHE_ALLOW), 0u);
 }
 
 TEST_F(TcProgramTest, ZeroExpiryNeverExpires) {

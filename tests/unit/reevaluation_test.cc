@@ -5,6 +5,7 @@
 #include <google/protobuf/text_format.h>
 #include <netinet/in.h>
 
+#include <cstring>
 #include <deque>
 #include <string>
 
@@ -235,16 +236,19 @@ TEST_F(ReevaluationTest, UdpReplyEntriesFollowTheirForwardFlow) {
   ASSERT_TRUE(engine->InstallPolicy(accept).ok());
   auto p = testing::Ipv4({10, 77, 0, 2}, {10, 77, 1, 2}, IPPROTO_UDP, testing::UdpHeader(5000, 53));
   ASSERT_EQ(Send(p, 1), QueueAction::kAccept);
-  const nfr_flow_key reply = ReverseFlowKey(KeyOf(p));
-  ASSERT_TRUE(cache.LookupFlow(reply).has_value());
-  EXPECT_TRUE(cache.LookupFlow(reply)->flags & NFR_FLOW_F_REPLY);
+  // One entry: its verdict covers the replies (the program looks up the reversed key).
+  EXPECT_TRUE(cache.LookupFlow(KeyOf(p))->flags & NFR_FLOW_F_REPLIES);
+  EXPECT_FALSE(cache.LookupFlow(ReverseFlowKey(KeyOf(p))).has_value());
 
   nfr::v1::Policy drop = accept;
   drop.mutable_rules(0)->set_action(nfr::v1::ACTION_DROP);
   drop.set_version(2);
   ASSERT_TRUE(engine->InstallPolicy(drop).ok());
   EXPECT_EQ(cache.LookupFlow(KeyOf(p))->verdict, NFR_VERDICT_DENY);
-  EXPECT_EQ(cache.LookupFlow(reply)->verdict, NFR_VERDICT_DENY);  // re-matched as the forward flow
+  EXPECT_TRUE(cache.LookupFlow(KeyOf(p))->flags & NFR_FLOW_F_REPLIES);  // replies dropped with it
+  // A reply that reached the engine (queued before the write) gets the flow's verdict.
+  auto answer = testing::Ipv4({10, 77, 1, 2}, {10, 77, 0, 2}, IPPROTO_UDP, testing::UdpHeader(53, 5000));
+  EXPECT_EQ(Send(answer, 2), QueueAction::kDrop);
 }
 
 nfr::v1::Policy EgressUdp(nfr::v1::Action action, uint64_t version) {
@@ -277,12 +281,26 @@ std::vector<uint8_t> RouterAnswer() {
 TEST_F(ReevaluationTest, EgressUdpAcceptCoversItsRepliesAtIngress) {
   ASSERT_TRUE(engine->InstallPolicy(EgressUdp(nfr::v1::ACTION_ACCEPT, 2)).ok());
   ASSERT_EQ(Send(RouterQuery(), 1, /*egress=*/true), QueueAction::kAccept);
-  std::optional<nfr_flow_value> reply = cache.LookupFlow(KeyOf(RouterAnswer()));
-  ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(reply->verdict, NFR_VERDICT_ALLOW);
-  EXPECT_TRUE(reply->flags & NFR_FLOW_F_REPLY);
-  EXPECT_EQ(reply->direction, NFR_DIR_INGRESS);
-  EXPECT_EQ(reply->ifindex, 1u);
+  std::optional<nfr_flow_value> query = cache.LookupFlow(KeyOf(RouterQuery()));
+  ASSERT_TRUE(query.has_value());
+  EXPECT_EQ(query->verdict, NFR_VERDICT_ALLOW);
+  EXPECT_TRUE(query->flags & NFR_FLOW_F_REPLIES);
+  EXPECT_EQ(query->direction, NFR_DIR_EGRESS);
+  EXPECT_EQ(query->ifindex, 1u);
+  EXPECT_FALSE(cache.LookupFlow(KeyOf(RouterAnswer())).has_value());
+  // Listed as a reply entry at ingress, as an explicit one would be.
+  const nfr_flow_key answer = KeyOf(RouterAnswer());
+  int listed = 0;
+  ASSERT_TRUE(engine
+                  ->ForEachFlow([](const nfr_flow_key&, const nfr_flow_value&) { return true; },
+                                [&](const CachedFlow& c) {
+                                  if (!(c.value.flags & NFR_FLOW_F_REPLY)) return;
+                                  ++listed;
+                                  EXPECT_EQ(std::memcmp(&c.key, &answer, sizeof(c.key)), 0);
+                                  EXPECT_EQ(c.flow.direction(), nfr::v1::DIRECTION_INGRESS);
+                                })
+                  .ok());
+  EXPECT_EQ(listed, 1);
   // An answer that reaches the engine (queued before the write) is not a new
   // ingress flow for the policy (which would drop it): the cache answers.
   ASSERT_EQ(Send(RouterAnswer(), 2), QueueAction::kAccept);
@@ -290,10 +308,10 @@ TEST_F(ReevaluationTest, EgressUdpAcceptCoversItsRepliesAtIngress) {
   EXPECT_EQ(engine->counters().policy_drop, 0u);
   // Re-evaluated as the egress query it answers: kept, then revoked with it.
   ASSERT_TRUE(engine->InstallPolicy(EgressUdp(nfr::v1::ACTION_ACCEPT, 3)).ok());
-  EXPECT_EQ(cache.LookupFlow(KeyOf(RouterAnswer()))->verdict, NFR_VERDICT_ALLOW);
+  EXPECT_EQ(cache.LookupFlow(KeyOf(RouterQuery()))->verdict, NFR_VERDICT_ALLOW);
   ASSERT_TRUE(engine->InstallPolicy(EgressUdp(nfr::v1::ACTION_DROP, 4)).ok());
-  EXPECT_EQ(cache.LookupFlow(KeyOf(RouterAnswer()))->verdict, NFR_VERDICT_DENY);
   EXPECT_EQ(cache.LookupFlow(KeyOf(RouterQuery()))->verdict, NFR_VERDICT_DENY);
+  EXPECT_TRUE(cache.LookupFlow(KeyOf(RouterQuery()))->flags & NFR_FLOW_F_REPLIES);
 }
 
 TEST_F(ReevaluationTest, UdpAcceptOnceLetsTheAnswersThroughAndAsksAgain) {
@@ -355,13 +373,12 @@ TEST_F(ReevaluationTest, OperatorDenyWritesOperatorEntriesOverTheFlowAndItsReply
   absl::StatusOr<absl::Duration> ttl = engine->DenyFlows(flows, ids);
   ASSERT_TRUE(ttl.ok());
   EXPECT_EQ(*ttl, absl::Seconds(120));
-  for (const nfr_flow_key& k : {KeyOf(p), ReverseFlowKey(KeyOf(p))}) {
-    std::optional<nfr_flow_value> v = cache.LookupFlow(k);
-    ASSERT_TRUE(v.has_value());
-    EXPECT_EQ(v->verdict, NFR_VERDICT_DENY);
-    EXPECT_EQ(v->origin, NFR_ORIGIN_OPERATOR);
-    EXPECT_EQ(v->origin_id, kDecision);
-  }
+  std::optional<nfr_flow_value> v = cache.LookupFlow(KeyOf(p));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->verdict, NFR_VERDICT_DENY);
+  EXPECT_EQ(v->origin, NFR_ORIGIN_OPERATOR);
+  EXPECT_EQ(v->origin_id, kDecision);
+  EXPECT_TRUE(v->flags & NFR_FLOW_F_REPLIES) << "the replies are denied with the flow";
   ASSERT_TRUE(engine->ForgetFlows(flows).ok());
   EXPECT_FALSE(cache.LookupFlow(KeyOf(p)).has_value());
   EXPECT_FALSE(cache.LookupFlow(ReverseFlowKey(KeyOf(p))).has_value());
