@@ -45,7 +45,10 @@ in_root nfr-agent --config=/etc/nfr/agent.json --check_config >"$root/tmp/effect
   fail "installed nfr-agent --check_config refused the packaged /etc/nfr/agent.json"
 grep -q '"db_path": "/var/lib/nfr/state.db"' "$root/tmp/effective.json" ||
   fail "effective configuration lacks the packaged db_path"
-in_root nfrctl --help | grep -q '^usage: nfrctl' || fail "installed nfrctl --help printed no usage"
+# Into a file, not a pipe: grep -q exits at the first match and, with pipefail, a SIGPIPE in a
+# still-writing nfrctl would fail the check.
+in_root nfrctl --help >"$root/tmp/nfrctl-help.txt" || fail "installed nfrctl --help failed"
+grep -q '^usage: nfrctl' "$root/tmp/nfrctl-help.txt" || fail "installed nfrctl --help printed no usage"
 in_root getent group nfr >/dev/null || fail "postinst did not create group nfr (sysusers)"
 [[ -d "$root/var/lib/nfr" ]] || fail "postinst did not create /var/lib/nfr (tmpfiles)"
 mode=$(in_root stat -c '%a %U:%G' /var/lib/nfr)
@@ -56,7 +59,8 @@ for f in /usr/share/man/man8/nfr-agent.8.gz /usr/share/man/man1/nfrctl.1.gz \
   /usr/share/bash-completion/completions/nfrctl /lib/systemd/system/nfr-agent.service; do
   [[ -e "$root$f" ]] || fail "$f is not installed"
 done
-zcat "$root/usr/share/man/man8/nfr-agent.8.gz" | grep -q -- 'check_config' ||
+zcat "$root/usr/share/man/man8/nfr-agent.8.gz" >"$root/tmp/nfr-agent.8" || fail "nfr-agent(8) is not gzip"
+grep -q -- 'check_config' "$root/tmp/nfr-agent.8" ||
   fail "nfr-agent(8) does not describe --check_config"
 [[ -L "$root/etc/systemd/system/multi-user.target.wants/nfr-agent.service" ]] ||
   fail "nfr-agent.service is not enabled"
