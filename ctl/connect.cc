@@ -172,6 +172,16 @@ int ReportRpcError(const std::string& what, const grpc::Status& status, const Ar
       }
       return kExitLimit;
     case grpc::UNAVAILABLE:
+      // The agent closes a connection over api.limits.max_connections(_per_peer) right after a
+      // GOAWAY naming the limit; gRPC reports only the closed socket.
+      if (status.error_message().find("Broken pipe") != std::string::npos ||
+          status.error_message().find("Socket closed") != std::string::npos) {
+        std::fprintf(stderr,
+                     "nfrctl: the agent closed the connection at once: it may be over its "
+                     "api.limits.max_connections or max_connections_per_peer (its log names the "
+                     "limit); close idle clients or raise the limit\n");
+        return kExitRpc;
+      }
       std::fprintf(stderr,
                    "nfrctl: is nfr-agent running and reachable at %s? (set --target; TCP "
                    "targets need --ca/--cert/--key or --insecure)\n",

@@ -64,6 +64,10 @@ class ApiLimitsTest(LabTestCase):
             idle.append(s)
         self.addCleanup(lambda: [s.close() for s in idle])
         time.sleep(1.0)
+        # Root is over its per-peer cap: nfrctl says which limit may have closed it.
+        r = subprocess.run(ctl.argv + ["status"], capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("max_connections_per_peer", r.stderr)
         # Another local user (uid 65534, in the socket's group) is served meanwhile.
         other = ["setpriv", "--reuid=65534", "--regid=65534", "--groups=0"] + ctl.argv
         took = self.status_within(other, 1.0)
