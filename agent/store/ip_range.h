@@ -22,8 +22,8 @@ struct AddrRange {
   AddrKey hi{};
 };
 
-// "ADDR/LEN" or a bare address -> inclusive key range. Host bits are
-// ignored. INVALID_ARGUMENT quoting `text` otherwise.
+// "ADDR/LEN" or a bare address -> inclusive key range (ParsePrefix, host bits
+// cleared). INVALID_ARGUMENT quoting `text` otherwise.
 absl::StatusOr<AddrRange> ParseAddrRange(absl::string_view text);
 
 }  // namespace nfr
