@@ -3,7 +3,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake ninja-build pkg-config git clang llvm lld
+  build-essential cmake ninja-build pkg-config git clang llvm lld ccache
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libnetfilter-queue-dev libmnl-dev libnfnetlink-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler

@@ -17,10 +17,11 @@ FUZZ_DIR=${NFR_FUZZ_BUILD_DIR:-build-fuzz}
 if [[ -z "${NFR_TEST_LABELS:-}" || fuzz =~ ${NFR_TEST_LABELS} ]]; then
   if [[ ! -f "$FUZZ_DIR/CMakeCache.txt" ]]; then
     CC=clang CXX=clang++ cmake -S . -B "$FUZZ_DIR" -G Ninja -DNFR_BUILD_FUZZ=ON \
+      -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi
-  cmake --build "$FUZZ_DIR" --target packet_parser_fuzz policy_fuzz config_fuzz api_request_fuzz \
-    -j "$(nproc)"
+  CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1 cmake --build "$FUZZ_DIR" \
+    --target packet_parser_fuzz policy_fuzz config_fuzz api_request_fuzz -j "$(nproc)"
   ctest --test-dir "$FUZZ_DIR" -L fuzz --output-on-failure
 fi
 args=(--test-dir "$BUILD_DIR" --output-on-failure --timeout 3600)
