@@ -3,6 +3,7 @@
 #pragma once
 
 #include "absl/strings/string_view.h"
+#include "agent/store/retention.h"
 #include "nfr/v1/config.pb.h"
 
 namespace nfr {

@@ -236,6 +236,16 @@ absl::Status ValidateConfig(const nfr::v1::AgentConfig& c) {
   if (c.store().db_path().empty()) {
     return FieldError("store.db_path", "empty; use a file path, e.g. /var/lib/nfr/state.db");
   }
+  if (c.store().max_policy_versions() > kMaxPolicyVersionsLimit) {
+    return FieldError("store.max_policy_versions",
+                      absl::StrCat(c.store().max_policy_versions(), " is out of range; use 1..",
+                                   kMaxPolicyVersionsLimit));
+  }
+  if (c.store().max_policy_history_mib() > kMaxPolicyHistoryMibLimit) {
+    return FieldError("store.max_policy_history_mib",
+                      absl::StrCat(c.store().max_policy_history_mib(), " is out of range; use 1..",
+                                   kMaxPolicyHistoryMibLimit));
+  }
   if (auto s = ValidateController(c.controller()); !s.ok()) return s;
   return absl::OkStatus();
 }

@@ -128,8 +128,9 @@ absl::StatusOr<DecideOutcome> Core::Decide(const DecideCommand& c) {
     out.policy_version = added->policy.version();
   }
   absl::StatusOr<nfr::v1::Decision> logged = decisions_->RecordDurable(resolved->decision);
+  // Applied either way (a full disk): watchers see the connection resolved.
+  hub_->PublishPendingResolved(resolved->pending, logged.ok() ? *logged : resolved->decision);
   if (!logged.ok()) return logged.status();
-  hub_->PublishPendingResolved(resolved->pending, *logged);
   out.decision = *std::move(logged);
   return out;
 }

@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "agent/core/flow_filter.h"
 #include "agent/util/proto_time.h"
 
@@ -32,8 +33,12 @@ nfr::v1::Decision DecisionLog::Record(nfr::v1::Decision decision) {
 absl::StatusOr<nfr::v1::Decision> DecisionLog::RecordDurable(nfr::v1::Decision decision) {
   Stamp(decision);
   if (absl::Status s = store_->AppendDecision(decision); !s.ok()) {
-    return absl::InternalError(
-        absl::StrCat("the verdict was applied but could not be logged: ", s.message()));
+    // The store's full-disk text says "nothing was changed", true of the log, not of the verdict.
+    return absl::Status(
+        s.code() == absl::StatusCode::kResourceExhausted ? s.code() : absl::StatusCode::kInternal,
+        absl::StrCat("the verdict was applied, but the decision log could not record it: ",
+                     absl::StrReplaceAll(s.message(), {{"; nothing was changed", ""},
+                                                       {" and retry", "; the verdict stands"}})));
   }
   return decision;
 }

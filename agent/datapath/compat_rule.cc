@@ -184,13 +184,20 @@ absl::Status CompatRule::Remove() {
 
 CompatRule::~CompatRule() { (void)Remove(); }
 
-int RemoveStaleCompatRules() {
-  int removed = 0;
+StaleCompatRules FindStaleCompatRules() {
+  StaleCompatRules stale;
   if (CommandExists("nft")) {
-    auto r = RunCommand({"nft", "list", "table", "inet", kCompatNftTable});
-    if (r.ok() && r->exit_code == 0 &&
-        Run({"nft", "delete", "table", "inet", kCompatNftTable}).ok()) {
-      ++removed;
+    auto r = RunCommand({"nft", "-a", "list", "chain", "inet", kCompatNftTable, "prerouting"});
+    if (r.ok() && r->exit_code == 0) {
+      stale.nft_table = true;
+      for (absl::string_view line : absl::StrSplit(r->out, '\n')) {
+        const size_t h = line.rfind("# handle ");
+        if (h == absl::string_view::npos ||
+            !absl::StrContains(line, absl::StrCat("comment \"", kCompatComment, "\""))) {
+          continue;
+        }
+        stale.nft_handles.emplace_back(absl::StripAsciiWhitespace(line.substr(h + 9)));
+      }
     }
   }
   std::vector<std::string> bins;
@@ -212,10 +219,36 @@ int RemoveStaleCompatRules() {
       for (absl::string_view tok : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
         argv.emplace_back(tok == "-A" ? "-D" : std::string(tok));
       }
-      if (Run(argv).ok()) ++removed;
+      stale.iptables.push_back(std::move(argv));
     }
   }
+  return stale;
+}
+
+int RemoveCompatRules(const StaleCompatRules& stale, bool nft_table_in_use) {
+  int removed = 0;
+  if (stale.nft_table) {
+    if (nft_table_in_use) {
+      for (const std::string& handle : stale.nft_handles) {
+        if (Run({"nft", "delete", "rule", "inet", kCompatNftTable, "prerouting", "handle", handle})
+                .ok()) {
+          ++removed;
+        }
+      }
+    } else if (Run({"nft", "delete", "table", "inet", kCompatNftTable}).ok()) {
+      removed += static_cast<int>(stale.nft_handles.size());
+    }
+  }
+  // An identical new iptables rule sits first (-I 1), so -D by spec may take the new one and
+  // leave the old: the same rule either way.
+  for (const auto& argv : stale.iptables) {
+    if (Run(argv).ok()) ++removed;
+  }
   return removed;
+}
+
+int RemoveStaleCompatRules() {
+  return RemoveCompatRules(FindStaleCompatRules(), /*nft_table_in_use=*/false);
 }
 
 }  // namespace nfr::datapath

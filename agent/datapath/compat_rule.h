@@ -51,8 +51,19 @@ class CompatRule {
   std::vector<std::vector<std::string>> undo_;  // argvs that delete what we added
 };
 
-// Deletes every nfr-agent rule (any backend) in this network namespace: leftovers of a crashed
-// agent. Returns how many were removed.
+// The nfr-agent rules (any backend) in this network namespace, as the commands that delete each
+// one: found before the new rule goes in, removed after it, so a restart never has a moment
+// without a queue rule (add before delete).
+struct StaleCompatRules {
+  std::vector<std::vector<std::string>> iptables;  // one -D argv per rule
+  std::vector<std::string> nft_handles;            // rules in table inet nfr_agent
+  bool nft_table = false;                          // that table exists
+};
+StaleCompatRules FindStaleCompatRules();
+// Deletes what `stale` lists. `nft_table_in_use`: the new rule is in the nfr_agent table, so only
+// the old rules go, else the whole table. Returns how many rules were removed.
+int RemoveCompatRules(const StaleCompatRules& stale, bool nft_table_in_use);
+// Both at once: leftovers of a crashed agent when no new rule is wanted.
 int RemoveStaleCompatRules();
 
 // The iptables flavours present on this host, the one `iptables` points at first.

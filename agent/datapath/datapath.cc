@@ -116,12 +116,9 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   keep_flow_cache_ = config.restart().keep_flow_cache();
   fail_closed_while_down_ = config.restart().fail_closed_while_down();
 
-  // Leftovers of a crashed agent that held this pin dir.
-  int stale_rules = datapath::RemoveStaleCompatRules();
-  if (stale_rules > 0) {
-    LogLine(absl::StrCat("nfr-agent: removed ", stale_rules,
-                         " stale compat rule(s) left by a previous agent"));
-  }
+  // The previous agent's queue rules (a crash, or restart.fail_closed_while_down): removed only
+  // once the new rule is in, so selected packets are queued throughout a restart.
+  const datapath::StaleCompatRules stale_rules = datapath::FindStaleCompatRules();
   if (auto st = datapath::EnsurePinDir(pin_dir_); !st.ok()) return st;
   // Restart without amnesia: the previous agent's flow cache, budget and counters, if compatible.
   datapath::PreviousMaps previous;
@@ -223,6 +220,12 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
         config.compat().backend());
     if (!rule.ok()) return rule.status();
     compat_ = std::move(*rule);
+  }
+  const int removed = datapath::RemoveCompatRules(
+      stale_rules, /*nft_table_in_use=*/compat_ && compat_->backend() == "nftables");
+  if (removed > 0) {
+    LogLine(absl::StrCat("nfr-agent: replaced ", removed,
+                         " compat rule(s) left by a previous agent (new rule added first)"));
   }
 
   for (const auto& w : *ifaces) {

@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const nfr::v1::StoreConfig& c
   const uint32_t days = config.max_decision_age_days();
   if (absl::Status s = EnsureParentDir(path); !s.ok()) return s;
   if (absl::Status s = CreatePrivate(path); !s.ok()) return s;
-  std::unique_ptr<Store> store(new Store(path, max_decisions, absl::Hours(24) * days));
+  std::unique_ptr<Store> store(new Store(path, max_decisions, absl::Hours(24) * days, config));
   absl::StatusOr<std::unique_ptr<SqliteDb>> w = SqliteDb::Open(path);
   if (!w.ok()) return w.status();
   store->writer_db_ = std::move(*w);
@@ -151,9 +151,21 @@ absl::Status Store::SavePolicy(const nfr::v1::Policy& policy, absl::string_view 
     }
     return s;
   }
+  // The version is committed: retention failing (a full disk) must not report it as refused;
+  // the next save or start prunes again.
+  (void)PrunePoliciesLocked();
+  return absl::OkStatus();
+}
+
+// Newest first: a version goes once it is past the count bound or the history up to and
+// including it is past the size bound. The newest (current) version always stays.
+absl::Status Store::PrunePoliciesLocked() {
   return writer_db_->Exec(absl::StrCat(
-      "DELETE FROM policy_versions WHERE version <= ",
-      static_cast<int64_t>(policy.version()) - static_cast<int64_t>(kMaxPolicyVersionsKept)));
+      "DELETE FROM policy_versions WHERE version IN (SELECT version FROM ("
+      "SELECT version, ROW_NUMBER() OVER w AS n, SUM(length(policy)) OVER w AS total "
+      "FROM policy_versions WINDOW w AS (ORDER BY version DESC ROWS UNBOUNDED PRECEDING)) "
+      "WHERE n > 1 AND (n > ",
+      max_policy_versions_, " OR total > ", max_policy_history_bytes_, "))"));
 }
 
 absl::Status Store::InsertLocked(const nfr::v1::Decision& d) {
@@ -237,6 +249,7 @@ absl::Status Store::WriteDecisions(const std::vector<nfr::v1::Decision>& batch) 
 
 absl::Status Store::Prune() {
   std::lock_guard<std::mutex> l(write_mu_);
+  if (absl::Status s = PrunePoliciesLocked(); !s.ok()) return s;
   return PruneLocked();
 }
 

@@ -1,6 +1,6 @@
 // Durable agent state in one SQLite file (WAL, synchronous=FULL): policy
-// versions (the agent restarts into the latest) and the decision log with
-// bounded retention. Thread-safe.
+// versions (the agent restarts into the latest; history bounded by count and
+// bytes) and the decision log with bounded retention. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "agent/store/decision_writer.h"
 #include "agent/store/ip_range.h"
+#include "agent/store/retention.h"
 #include "agent/store/sqlite_db.h"
 #include "nfr/v1/config.pb.h"
 #include "nfr/v1/flow.pb.h"
@@ -24,7 +25,6 @@
 
 namespace nfr {
 
-inline constexpr uint32_t kMaxPolicyVersionsKept = 1000;
 inline constexpr size_t kDecisionWriterCapacity = 65536;
 
 struct DecisionQuery {
@@ -79,15 +79,27 @@ class Store {
   const std::string& path() const { return path_; }
 
  private:
-  Store(std::string path, uint32_t max_decisions, absl::Duration max_age)
-      : path_(std::move(path)), max_decisions_(max_decisions), max_age_(max_age) {}
+  Store(std::string path, uint32_t max_decisions, absl::Duration max_age,
+        const nfr::v1::StoreConfig& config)
+      : path_(std::move(path)),
+        max_decisions_(max_decisions),
+        max_age_(max_age),
+        max_policy_versions_(config.max_policy_versions() ? config.max_policy_versions()
+                                                          : kDefaultMaxPolicyVersions),
+        max_policy_history_bytes_(int64_t{config.max_policy_history_mib()
+                                              ? config.max_policy_history_mib()
+                                              : kDefaultMaxPolicyHistoryMib}
+                                  << 20) {}
   absl::Status WriteDecisions(const std::vector<nfr::v1::Decision>& batch);
   absl::Status InsertLocked(const nfr::v1::Decision& d);
   absl::Status PruneLocked();
+  absl::Status PrunePoliciesLocked();
 
   const std::string path_;
   const uint32_t max_decisions_;
   const absl::Duration max_age_;
+  const uint32_t max_policy_versions_;
+  const int64_t max_policy_history_bytes_;
   std::mutex write_mu_;  // guards writer_db_
   std::unique_ptr<SqliteDb> writer_db_;
   std::optional<SqliteStatement> insert_;  // the decision INSERT, prepared once (under write_mu_)

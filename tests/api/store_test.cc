@@ -75,6 +75,59 @@ TEST_F(StoreTest, RetentionByCountAndAge) {
   EXPECT_EQ((*s)->stats().decisions_logged, 260u);
 }
 
+// Policy history by size and count (issue 12: a 1M-prefix set makes each version tens of MiB).
+TEST_F(StoreTest, PolicyHistoryBoundedByBytesAndCountKeepingTheCurrent) {
+  config_.set_max_policy_versions(10);
+  config_.set_max_policy_history_mib(1);
+  auto s = Store::Open(config_);
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto db = SqliteDb::Open(config_.db_path());
+  ASSERT_TRUE(db.ok());
+  auto kept = [&] { return (*db)->QueryInt("SELECT COUNT(*) FROM policy_versions", -1); };
+  auto oldest = [&] { return (*db)->QueryInt("SELECT MIN(version) FROM policy_versions", -1); };
+  auto bytes = [&] {
+    return (*db)->QueryInt("SELECT SUM(length(policy)) FROM policy_versions", -1);
+  };
+  auto save = [&](uint64_t version, size_t filler) {
+    nfr::v1::Policy p;
+    p.set_version(version);
+    (*p.mutable_sets())["big"].set_comment(std::string(filler, 'x'));
+    ASSERT_TRUE((*s)->SavePolicy(p, "me", "c").ok());
+  };
+  // 300 KiB each: three fit in 1 MiB, a fourth would not.
+  for (uint64_t v = 1; v <= 8; ++v) save(v, 300 << 10);
+  EXPECT_EQ(kept(), 3);
+  EXPECT_EQ(oldest(), 6);
+  EXPECT_LE(bytes(), 1 << 20);
+  // Small ones: the count bound.
+  for (uint64_t v = 9; v <= 40; ++v) save(v, 10);
+  EXPECT_EQ(kept(), 10);
+  EXPECT_EQ(oldest(), 31);
+  // One version larger than the whole bound: it is the current one, so it stays, alone.
+  save(41, 2 << 20);
+  EXPECT_EQ(kept(), 1);
+  EXPECT_EQ(oldest(), 41);
+  s->reset();
+  // Reopened with the defaults (1000 versions, 256 MiB): nothing more goes, and the agent
+  // restarts into the current version.
+  config_.clear_max_policy_versions();
+  config_.clear_max_policy_history_mib();
+  s = Store::Open(config_);
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto latest = (*s)->LatestPolicy();
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((**latest).version(), 41u);
+  EXPECT_EQ(kept(), 1);
+  // A lower bound in the config applies on open.
+  for (uint64_t v = 42; v <= 50; ++v) save(v, 10);
+  s->reset();
+  config_.set_max_policy_versions(4);
+  s = Store::Open(config_);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(kept(), 4);
+  EXPECT_EQ(oldest(), 47);
+}
+
 TEST_F(StoreTest, AsyncWriterNeverBlocksAndCountsOverflow) {
   auto s = Store::Open(config_);
   ASSERT_TRUE(s.ok());

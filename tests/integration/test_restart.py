@@ -2,8 +2,11 @@
 """Restart without amnesia: a restarted agent adopts the previous run's pinned flow cache (when the
 layout version stamp matches) so cached flows are not queued again; fail-closed while down."""
 import json
+import re
 import signal
 import socket
+import subprocess
+import time
 
 import bpfmap
 import harness
@@ -128,6 +131,40 @@ class RestartTest(LabTestCase):
         self.assertEqual(self.agent_stop(a), 0)
         self.assertEqual(self.lab.tc_filters(), [], "fail-open default detaches on exit")
         self.assertEqual(self.lab.compat_rules(), [], "fail-open default removes the queue rule")
+
+    def test_compat_restart_swap_never_lets_a_selected_packet_pass(self):
+        """fail_closed_while_down across restarts: the new agent adds its queue rule before it
+        removes the old one, so at no moment of a restart does a new flow pass unqueued
+        (default drop: a datagram at the sink is one that bypassed the queue)."""
+        a = self.agent(restart={"failClosedWhileDown": True}).start()
+        if a.mode() == "native":
+            self.skipTest("native mode has no compat rule to swap")
+        rules = self.lab.compat_rules()
+        spray = str(harness.HERE / "udp_spray.py")
+        sink = self.lab.popen(self.lab.srv, [PYTHON, spray, "count", "9009"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.assertEqual(sink.stdout.readline().strip(), "ready")
+        before = a.stats()
+        sender = self.lab.popen(self.lab.cli, [PYTHON, spray, "send", CLI4, SRV4, "9009", "120"],
+                                stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
+        for _ in range(3):
+            self.restart(a)
+            time.sleep(0.5)
+        sender.terminate()
+        sent = json.loads(sender.communicate(timeout=30)[0].strip().splitlines()[-1])["sent"]
+        d = harness.delta(a.stats(), before)
+        sink.stdin.close()
+        received = json.loads(sink.stdout.read().strip().splitlines()[-1])["received"]
+        print(f"3 restarts under {sent} new flows: {received} reached the server, "
+              f"queued {d['SENT_UP']} (by the running agents)", flush=True)
+        self.assertGreater(sent, 1000, "the sender kept new flows coming through the restarts")
+        self.assertGreater(d["SENT_UP"], 0, f"the flows were selected and queued: {d}")
+        self.assertEqual(received, 0, "no new flow passed unqueued during a restart")
+        self.assertEqual(len(re.findall(r"replaced \d+ compat rule\(s\) left by a previous agent "
+                                        r"\(new rule added first\)", a.log())), 3, a.log())
+        self.assertEqual(len(self.lab.compat_rules()), len(rules),
+                         f"the old rules are gone after the swaps: {self.lab.compat_rules()}")
 
     def agent_stop(self, a):
         rc = a.stop(signal.SIGTERM)
