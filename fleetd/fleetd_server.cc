@@ -79,6 +79,7 @@ absl::StatusOr<std::unique_ptr<FleetdServer>> FleetdServer::Start(
     s->api_services_.push_back(std::make_unique<RoutedPolicyService>(s->gw_));
     s->api_services_.push_back(std::make_unique<RoutedConnectionService>(s->gw_));
     s->api_services_.push_back(std::make_unique<RoutedDecisionService>(s->gw_));
+    s->api_services_.push_back(std::make_unique<RoutedFlowService>(s->gw_));
     s->api_services_.push_back(std::make_unique<RoutedAgentService>(s->gw_));
     s->api_services_.push_back(std::make_unique<FleetServiceImpl>(s->gw_));
     for (auto& svc : s->api_services_) b.RegisterService(svc.get());
