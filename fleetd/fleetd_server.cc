@@ -64,7 +64,10 @@ absl::StatusOr<std::unique_ptr<FleetdServer>> FleetdServer::Start(
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    s->link_services_.push_back(std::make_unique<LinkServiceImpl>(s->registry_.get()));
+    s->catch_up_ =
+        std::make_unique<GroupCatchUp>(s->registry_.get(), s->store_.get(), s->gw_.request_timeout);
+    s->link_services_.push_back(
+        std::make_unique<LinkServiceImpl>(s->registry_.get(), s->catch_up_.get()));
     for (auto& svc : s->link_services_) b.RegisterService(svc.get());
     s->link_server_ = b.BuildAndStart();
     if (s->link_server_ == nullptr || s->link_port_ == 0) {
