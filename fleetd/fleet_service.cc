@@ -149,6 +149,9 @@ grpc::ServerUnaryReactor* FleetServiceImpl::Rollout(grpc::CallbackServerContext*
   }
   absl::StatusOr<Selector> sel = Selector::Parse(req->selector(), "selector");
   if (!sel.ok()) return Reply(ctx, sel.status());
+  // A scoped controller's group is the selector within its scope: the group
+  // policy (and the catch-up on attach) never reaches agents outside it.
+  if (c.scope.has_value()) sel = sel->And(*c.scope);
   const std::string key = sel->Canonical();
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -184,7 +187,7 @@ grpc::ServerUnaryReactor* FleetServiceImpl::Rollout(grpc::CallbackServerContext*
       nfr::v1::RolloutResult* r = st->out.add_results();
       r->set_agent_id(a.id());
       r->set_code(grpc::UNAVAILABLE);
-      r->set_error("not connected; it keeps its current policy (roll out again when it is back)");
+      r->set_error("not connected; it gets this group policy when it attaches again");
       continue;
     }
     targets.push_back(a.id());

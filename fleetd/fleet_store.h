@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -15,6 +16,13 @@
 #include "nfr/v1/fleet.pb.h"
 
 namespace nfr {
+
+// A selector's group policy, without the policy itself.
+struct GroupHead {
+  std::string selector;
+  uint64_t version = 0;
+  uint64_t rollout_id = 0;  // the rollout that set it (0 = before this was kept)
+};
 
 struct StoredAgent {
   std::string id;
@@ -40,12 +48,28 @@ class FleetStore {
   // 0 when the selector has no group policy yet.
   uint64_t GroupVersion(const std::string& selector);
   // Stores the group policy as `version` and the rollout; returns the rollout id.
+  // Each ok result records that agent as holding the group version.
   absl::StatusOr<uint64_t> RecordRollout(const nfr::v1::RolloutRecord& record,
                                          const nfr::v1::Policy& policy,
                                          const nfr::v1::RolloutResponse& results);
+  // A rollout of the stored group policy to agents that lacked it (catch-up on
+  // attach): history and per-agent state only; the group policy is unchanged.
+  absl::StatusOr<uint64_t> RecordCatchUp(const nfr::v1::RolloutRecord& record,
+                                         const nfr::v1::RolloutResponse& results);
+  // Every selector's group policy head, the most recently rolled out first.
+  std::vector<GroupHead> GroupHeads();
+  // NOT_FOUND when the selector's group policy is no longer at `version`.
+  absl::StatusOr<nfr::v1::Policy> GroupPolicy(const std::string& selector, uint64_t version);
+  // selector -> group version the agent applied last (ok results only).
+  std::map<std::string, uint64_t> AgentGroups(const std::string& agent_id);
   std::vector<nfr::v1::RolloutRecord> Rollouts(uint32_t limit);
 
  private:
+  absl::StatusOr<uint64_t> RecordLocked(const nfr::v1::RolloutRecord& record,
+                                        const nfr::v1::Policy* policy,
+                                        const nfr::v1::RolloutResponse& results);
+  absl::Status BackfillAgentGroups();
+
   std::mutex mu_;
   std::unique_ptr<SqliteDb> db_;
 };

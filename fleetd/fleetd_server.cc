@@ -1,9 +1,7 @@
 #include "fleetd/fleetd_server.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
+#include "agent/api/tls_credentials.h"
 #include "agent/metrics/prom_text.h"
 #include "fleetd/fleet_service.h"
 #include "fleetd/link_service.h"
@@ -16,33 +14,6 @@ constexpr char kDefaultName[] = "nfr-fleetd";
 constexpr char kDefaultDb[] = "/var/lib/nfr-fleetd/fleetd.db";
 constexpr uint32_t kDefaultRequestTimeoutMs = 10000;
 constexpr uint32_t kDefaultStatusIntervalSeconds = 10;
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, const std::string& field) {
-  if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required (PEM file)"));
-  std::ifstream in(path);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": cannot read ", path, "; check the path and its permissions"));
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MutualTls(const nfr::v1::TlsConfig& tls,
-                                                                   const std::string& field) {
-  absl::StatusOr<std::string> cert = ReadPem(tls.cert_file(), field + ".cert_file");
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem(tls.key_file(), field + ".key_file");
-  if (!key.ok()) return key.status();
-  absl::StatusOr<std::string> ca = ReadPem(tls.client_ca_file(), field + ".client_ca_file");
-  if (!ca.ok()) return ca.status();
-  grpc::SslServerCredentialsOptions opts(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  opts.pem_root_certs = *ca;
-  opts.pem_key_cert_pairs.push_back({*key, *cert});
-  return grpc::SslServerCredentials(opts);
-}
 
 }  // namespace
 
@@ -69,10 +40,10 @@ absl::StatusOr<std::unique_ptr<FleetdServer>> FleetdServer::Start(
   if (!auth.ok()) return auth.status();
   s->auth_ = std::make_unique<ControllerAuth>(*std::move(auth));
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> link_creds =
-      MutualTls(config.link_tls(), "link_tls");
+      MutualTlsServerCredentials(config.link_tls(), "link_tls");
   if (!link_creds.ok()) return link_creds.status();
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> api_creds =
-      MutualTls(config.api_tls(), "api_tls");
+      MutualTlsServerCredentials(config.api_tls(), "api_tls");
   if (!api_creds.ok()) return api_creds.status();
   absl::StatusOr<std::unique_ptr<FleetStore>> store = FleetStore::Open(config.db_path());
   if (!store.ok()) return store.status();
@@ -93,7 +64,10 @@ absl::StatusOr<std::unique_ptr<FleetdServer>> FleetdServer::Start(
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
     b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-    s->link_services_.push_back(std::make_unique<LinkServiceImpl>(s->registry_.get()));
+    s->catch_up_ =
+        std::make_unique<GroupCatchUp>(s->registry_.get(), s->store_.get(), s->gw_.request_timeout);
+    s->link_services_.push_back(
+        std::make_unique<LinkServiceImpl>(s->registry_.get(), s->catch_up_.get()));
     for (auto& svc : s->link_services_) b.RegisterService(svc.get());
     s->link_server_ = b.BuildAndStart();
     if (s->link_server_ == nullptr || s->link_port_ == 0) {
@@ -108,6 +82,7 @@ absl::StatusOr<std::unique_ptr<FleetdServer>> FleetdServer::Start(
     s->api_services_.push_back(std::make_unique<RoutedPolicyService>(s->gw_));
     s->api_services_.push_back(std::make_unique<RoutedConnectionService>(s->gw_));
     s->api_services_.push_back(std::make_unique<RoutedDecisionService>(s->gw_));
+    s->api_services_.push_back(std::make_unique<RoutedFlowService>(s->gw_));
     s->api_services_.push_back(std::make_unique<RoutedAgentService>(s->gw_));
     s->api_services_.push_back(std::make_unique<FleetServiceImpl>(s->gw_));
     for (auto& svc : s->api_services_) b.RegisterService(svc.get());

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "agent/metrics/metrics_server.h"
+#include "fleetd/catch_up.h"
 #include "fleetd/controller_auth.h"
 #include "fleetd/fleet_store.h"
 #include "fleetd/gateway.h"
@@ -35,6 +36,7 @@ class FleetdServer {
   std::unique_ptr<FleetStore> store_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<ControllerAuth> auth_;
+  std::unique_ptr<GroupCatchUp> catch_up_;
   Gateway gw_;
   std::vector<std::unique_ptr<grpc::Service>> link_services_, api_services_;
   std::unique_ptr<grpc::Server> link_server_, api_server_;

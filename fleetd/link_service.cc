@@ -48,8 +48,9 @@ class LinkHandle : public LinkSender {
 
 class LinkReactor final : public grpc::ServerBidiReactor<AgentFrame, ControllerFrame> {
  public:
-  LinkReactor(grpc::CallbackServerContext* ctx, Registry* registry)
+  LinkReactor(grpc::CallbackServerContext* ctx, Registry* registry, GroupCatchUp* catch_up)
       : registry_(registry),
+        catch_up_(catch_up),
         handle_(std::make_shared<LinkHandle>(this)),
         cn_(PeerCn(*ctx)),
         peer_(ctx->peer()) {
@@ -85,6 +86,7 @@ class LinkReactor final : public grpc::ServerBidiReactor<AgentFrame, ControllerF
       ControllerFrame w;
       *w.mutable_welcome() = registry_->Attach(handle_, cn_, peer_, in_.hello());
       handle_->Send(std::move(w));
+      if (catch_up_ != nullptr) catch_up_->Attached(cn_, in_.hello());
     } else {
       switch (in_.frame_case()) {
         case AgentFrame::kResponse:
@@ -128,6 +130,7 @@ class LinkReactor final : public grpc::ServerBidiReactor<AgentFrame, ControllerF
   }
 
   Registry* const registry_;
+  GroupCatchUp* const catch_up_;
   std::shared_ptr<LinkHandle> handle_;
   const std::string cn_, peer_;
   AgentFrame in_;
@@ -183,7 +186,7 @@ void LinkHandle::FinishLocked(const grpc::Status& s) {
 
 grpc::ServerBidiReactor<AgentFrame, ControllerFrame>* LinkServiceImpl::Attach(
     grpc::CallbackServerContext* ctx) {
-  return new LinkReactor(ctx, registry_);
+  return new LinkReactor(ctx, registry_, catch_up_);
 }
 
 }  // namespace nfr

@@ -6,6 +6,7 @@
 #include "nfr/v1/agent_service.grpc.pb.h"
 #include "nfr/v1/connection_service.grpc.pb.h"
 #include "nfr/v1/decision_service.grpc.pb.h"
+#include "nfr/v1/flow_service.grpc.pb.h"
 #include "nfr/v1/policy_service.grpc.pb.h"
 
 namespace nfr {
@@ -25,6 +26,8 @@ class RoutedPolicyService final : public nfr::v1::PolicyService::CallbackService
                               nfr::v1::AddRuleResponse* resp) override;
   ServerUnaryReactor* RemoveRule(CallbackServerContext* ctx, const nfr::v1::RemoveRuleRequest* req,
                                  nfr::v1::RemoveRuleResponse* resp) override;
+  ServerUnaryReactor* UpdateSet(CallbackServerContext* ctx, const nfr::v1::UpdateSetRequest* req,
+                                nfr::v1::UpdateSetResponse* resp) override;
 
  private:
   const Gateway& gw_;
@@ -53,6 +56,21 @@ class RoutedDecisionService final : public nfr::v1::DecisionService::CallbackSer
                                     nfr::v1::ListDecisionsResponse* resp) override;
   grpc::ServerWriteReactor<nfr::v1::DecisionEvent>* WatchDecisions(
       CallbackServerContext* ctx, const nfr::v1::WatchDecisionsRequest* req) override;
+
+ private:
+  const Gateway& gw_;
+};
+
+class RoutedFlowService final : public nfr::v1::FlowService::CallbackService {
+ public:
+  explicit RoutedFlowService(const Gateway& gw) : gw_(gw) {}
+  ServerUnaryReactor* ListFlows(CallbackServerContext* ctx, const nfr::v1::ListFlowsRequest* req,
+                                nfr::v1::ListFlowsResponse* resp) override;
+  ServerUnaryReactor* DeleteFlows(CallbackServerContext* ctx,
+                                  const nfr::v1::ChangeFlowsRequest* req,
+                                  nfr::v1::ChangeFlowsResponse* resp) override;
+  ServerUnaryReactor* DenyFlows(CallbackServerContext* ctx, const nfr::v1::ChangeFlowsRequest* req,
+                                nfr::v1::ChangeFlowsResponse* resp) override;
 
  private:
   const Gateway& gw_;

@@ -33,6 +33,14 @@ bool Selector::Matches(const google::protobuf::Map<std::string, std::string>& la
   return true;
 }
 
+Selector Selector::And(const Selector& other) const {
+  Selector s = *this;
+  s.pairs_.insert(s.pairs_.end(), other.pairs_.begin(), other.pairs_.end());
+  std::sort(s.pairs_.begin(), s.pairs_.end());
+  s.pairs_.erase(std::unique(s.pairs_.begin(), s.pairs_.end()), s.pairs_.end());
+  return s;
+}
+
 std::string Selector::Canonical() const {
   return absl::StrJoin(pairs_, ",", [](std::string* out, const auto& p) {
     absl::StrAppend(out, p.first, "=", p.second);

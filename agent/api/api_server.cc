@@ -4,9 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "agent/api/agent_service.h"
@@ -19,22 +17,12 @@
 #include "agent/api/peer_registry.h"
 #include "agent/api/policy_service.h"
 #include "agent/api/roles.h"
+#include "agent/api/tls_credentials.h"
 #include "agent/api/unix_listener.h"
 #include "agent/config/config_defaults.h"
 
 namespace nfr {
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view field) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": cannot read ", path, "; check the path and permissions"));
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(
     const nfr::v1::ApiConfig& api) {
@@ -52,17 +40,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(
     return absl::InvalidArgumentError(
         "api.tls: cert_file, key_file and client_ca_file are all required for mTLS");
   }
-  absl::StatusOr<std::string> cert = ReadFile(tls.cert_file(), "api.tls.cert_file");
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadFile(tls.key_file(), "api.tls.key_file");
-  if (!key.ok()) return key.status();
-  absl::StatusOr<std::string> ca = ReadFile(tls.client_ca_file(), "api.tls.client_ca_file");
-  if (!ca.ok()) return ca.status();
-  grpc::SslServerCredentialsOptions opts(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  opts.pem_root_certs = *ca;
-  opts.pem_key_cert_pairs.push_back({*key, *cert});
-  return grpc::SslServerCredentials(opts);
+  return MutualTlsServerCredentials(tls, "api.tls");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "agent/api/flow_service.h"
 
+#include "agent/core/requests.h"
+
 namespace nfr {
 namespace {
 
@@ -19,7 +21,7 @@ grpc::ServerUnaryReactor* FlowServiceImpl::ListFlows(grpc::CallbackServerContext
     return Reply(ctx, s);
   }
   return FinishBlocking(api_, ctx, [this, req, resp]() -> absl::Status {
-    absl::StatusOr<nfr::v1::ListFlowsResponse> page = api_.core->flows().List(*req);
+    absl::StatusOr<nfr::v1::ListFlowsResponse> page = nfr::ListFlows(*api_.core, *req);
     if (!page.ok()) return page.status();
     *resp = *std::move(page);
     return absl::OkStatus();
@@ -46,18 +48,14 @@ grpc::ServerUnaryReactor* FlowServiceImpl::Change(grpc::CallbackServerContext* c
   if (absl::Status s = Authorize(api_, *ctx, nfr::v1::ROLE_DECIDER, method, &caller); !s.ok()) {
     return Reply(ctx, s);
   }
-  FlowChangeCommand c;
-  c.kind = kind;
-  c.filter = req->filter();
-  c.reason = req->reason();
-  c.limit = req->limit();
-  c.decider = caller.identity;
-  return FinishBlocking(api_, ctx, [this, c = std::move(c), resp]() -> absl::Status {
-    absl::StatusOr<nfr::v1::ChangeFlowsResponse> out = api_.core->flows().Change(c);
-    if (!out.ok()) return out.status();
-    *resp = *std::move(out);
-    return absl::OkStatus();
-  });
+  return FinishBlocking(api_, ctx,
+                        [this, kind, req, resp, who = caller.identity]() -> absl::Status {
+                          absl::StatusOr<nfr::v1::ChangeFlowsResponse> out =
+                              nfr::ChangeFlows(*api_.core, kind, *req, who);
+                          if (!out.ok()) return out.status();
+                          *resp = *std::move(out);
+                          return absl::OkStatus();
+                        });
 }
 
 }  // namespace nfr

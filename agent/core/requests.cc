@@ -96,6 +96,23 @@ absl::StatusOr<nfr::v1::ListPendingResponse> ListPending(Core& core,
   return resp;
 }
 
+absl::StatusOr<nfr::v1::ListFlowsResponse> ListFlows(Core& core,
+                                                     const nfr::v1::ListFlowsRequest& req) {
+  return core.flows().List(req);
+}
+
+absl::StatusOr<nfr::v1::ChangeFlowsResponse> ChangeFlows(Core& core, FlowChangeCommand::Kind kind,
+                                                         const nfr::v1::ChangeFlowsRequest& req,
+                                                         const std::string& decider) {
+  FlowChangeCommand c;
+  c.kind = kind;
+  c.filter = req.filter();
+  c.reason = req.reason();
+  c.limit = req.limit();
+  c.decider = decider;
+  return core.flows().Change(c);
+}
+
 absl::StatusOr<nfr::v1::DecideResponse> Decide(Core& core, const nfr::v1::DecideRequest& req,
                                                const std::string& decider) {
   DecideCommand c;

@@ -9,8 +9,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agent/core/core.h"
+#include "agent/core/flow_table.h"
 #include "nfr/v1/agent_service.pb.h"
 #include "nfr/v1/connection_service.pb.h"
+#include "nfr/v1/flow_service.pb.h"
 #include "nfr/v1/policy_service.pb.h"
 
 namespace nfr {
@@ -30,6 +32,13 @@ absl::StatusOr<nfr::v1::ListPendingResponse> ListPending(Core& core,
                                                          const nfr::v1::ListPendingRequest& req);
 absl::StatusOr<nfr::v1::DecideResponse> Decide(Core& core, const nfr::v1::DecideRequest& req,
                                                const std::string& decider);
+
+absl::StatusOr<nfr::v1::ListFlowsResponse> ListFlows(Core& core,
+                                                     const nfr::v1::ListFlowsRequest& req);
+// DeleteFlows (kForget) or DenyFlows (kDeny), logged with `decider`.
+absl::StatusOr<nfr::v1::ChangeFlowsResponse> ChangeFlows(Core& core, FlowChangeCommand::Kind kind,
+                                                         const nfr::v1::ChangeFlowsRequest& req,
+                                                         const std::string& decider);
 
 // A hub event as a live PendingEvent (added / resolved / expired, time now);
 // nullopt for events that are not about a pending connection.

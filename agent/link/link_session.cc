@@ -162,6 +162,21 @@ LinkResponse LinkSession::Answer(const LinkRequest& req) {
       need = nfr::v1::ROLE_DECIDER;
       method = "Decide";
       break;
+    case LinkRequest::kListFlows:
+      method = "ListFlows";
+      break;
+    case LinkRequest::kDeleteFlows:
+      need = nfr::v1::ROLE_DECIDER;
+      method = "DeleteFlows";
+      break;
+    case LinkRequest::kDenyFlows:
+      need = nfr::v1::ROLE_DECIDER;
+      method = "DenyFlows";
+      break;
+    case LinkRequest::kUpdateSet:
+      need = nfr::v1::ROLE_ADMIN;
+      method = "UpdateSet";
+      break;
     default:
       break;
   }
@@ -195,6 +210,21 @@ LinkResponse LinkSession::Answer(const LinkRequest& req) {
     case LinkRequest::kListDecisions:
       Fill(&out, core.decisions().List(req.list_decisions()),
            &LinkResponse::mutable_list_decisions);
+      break;
+    case LinkRequest::kListFlows:
+      Fill(&out, ListFlows(core, req.list_flows()), &LinkResponse::mutable_list_flows);
+      break;
+    case LinkRequest::kDeleteFlows:
+      Fill(&out, ChangeFlows(core, FlowChangeCommand::kForget, req.delete_flows(), caller.identity),
+           &LinkResponse::mutable_delete_flows);
+      break;
+    case LinkRequest::kDenyFlows:
+      Fill(&out, ChangeFlows(core, FlowChangeCommand::kDeny, req.deny_flows(), caller.identity),
+           &LinkResponse::mutable_deny_flows);
+      break;
+    case LinkRequest::kUpdateSet:
+      Fill(&out, UpdateSet(core, req.update_set(), caller.identity),
+           &LinkResponse::mutable_update_set);
       break;
     case LinkRequest::kGetStatus: {
       nfr::v1::AgentStatus st = Status();

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -32,6 +33,17 @@ PENDING_TIMEOUT_MS = 3000
 
 def agent_id(i):
     return f"agent-{i:02d}"
+
+
+def drain(p):
+    """Ends a watch and returns what it printed that was not read yet."""
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    out = p.stdout.read()
+    p.wait(10)
+    return out
 
 
 def parse_time(s):
@@ -240,20 +252,34 @@ class FleetTest(unittest.TestCase):
         self.assertEqual(denied.returncode, 4, denied.stderr)
         self.assertIn("outside the scope", denied.stderr)
 
+    def gw_watch(self, *argv, agent=None):
+        base = [ctl_binary(), "--target", f"{GW_ADDR}:{API_PORT}", "--ca",
+                str(self.pki.ca("controller-ca")), "--cert", str(self.op[0]), "--key",
+                str(self.op[1]), "--server-name", SERVER_NAME]
+        if agent:
+            base += ["--agent", agent]
+        return self.net.lab.popen(self.net.ns, base + list(argv),
+                                  stdout=__import__("subprocess").PIPE, text=True)
+
     def test_2_held_connection_decided_through_gateway(self):
         hid = agent_id(HELD)
-        watch = self.net.lab.popen(self.net.ns, [
-            ctl_binary(), "--target", f"{GW_ADDR}:{API_PORT}", "--ca",
-            str(self.pki.ca("controller-ca")), "--cert", str(self.op[0]), "--key", str(self.op[1]),
-            "--server-name", SERVER_NAME, "fleet", "watch"],
-            stdout=__import__("subprocess").PIPE, text=True)
+        watch = self.gw_watch("fleet", "watch")
+        # Per-agent watches through the gateway apply the request's filter.
+        near = self.gw_watch("pending", "watch", "--prefix", f"{SRV4}/32", agent=hid)
+        far = self.gw_watch("pending", "watch", "--prefix", "203.0.113.9/32", agent=hid)
+        accepts = self.gw_watch("decisions", "watch", "--verdict", "accept", "-o", "json",
+                                agent=hid)
+        drops = self.gw_watch("decisions", "watch", "--verdict", "drop", "-o", "json", agent=hid)
+        watchers = [watch, near, far, accepts, drops]
         try:
-            self.assertRegex(watch.stdout.readline(), r"snapshot \d+ pending")
+            for w in (watch, near, far):
+                self.assertRegex(w.stdout.readline(), r"snapshot \d+ pending")
             conn = self.held_lab.tcp_async(SRV4, ASK_PORT, timeout=10)
             line = watch.stdout.readline()
             m = re.match(rf"{hid} added (\d+) tcp .*:{ASK_PORT}", line)
             self.assertTrue(m, f"fleet watch line {line!r}")
             pid = m.group(1)
+            self.assertRegex(near.stdout.readline(), rf"^added {pid} tcp ")
             t = time.monotonic()
             self.ctl("decide", pid, "accept", "--reason", "via gateway", agent=hid)
             res = Lab.result(conn)
@@ -261,8 +287,18 @@ class FleetTest(unittest.TestCase):
             print(f"\nfleet decide through the gateway: {1000 * (time.monotonic() - t):.0f} ms to "
                   f"the completed connection", file=sys.stderr)
             self.assertRegex(watch.stdout.readline(), rf"{hid} resolved {pid} accept")
+            self.assertRegex(near.stdout.readline(), rf"^resolved {pid} accept")
+            seen = []
+            while not any(e.get("decision", {}).get("reason") == "via gateway" for e in seen):
+                self.assertLess(len(seen), 50, seen)
+                seen.append(json.loads(accepts.stdout.readline()))
+            self.assertTrue(all(e["decision"]["verdict"] == "VERDICT_ACCEPT" for e in seen), seen)
+            far_out, drops_out = drain(far), drain(drops)
         finally:
-            harness.stop_process(watch)
+            for w in watchers:
+                harness.stop_process(w)
+        self.assertNotIn("added", far_out)
+        self.assertNotIn("via gateway", drops_out)
         logged = self.local_decisions(self.held)
         mine = [d for d in logged if d.get("reason") == "via gateway"]
         self.assertEqual(len(mine), 1, logged)
@@ -330,6 +366,8 @@ class FleetTest(unittest.TestCase):
         self.assertEqual(set(ids), logged)
         gw = self.scrape(self.net.ns, GW_ADDR, GW_METRICS_PORT)
         self.assertEqual(sum(v for _, v in gw["nfr_fleet_decisions_duplicate_total"]), 0)
+        # Every agent already held its group policy: none was applied again on attach.
+        self.assertNotRegex(self.gw.log(), r"catch-up")
 
     def test_5_refused_links(self):
         cases = []
@@ -424,6 +462,74 @@ class FleetTest(unittest.TestCase):
                       parse_time(g["connected_since"]) > restored - 0.5 for g in self.fleet()):
             self.assertLess(time.monotonic(), deadline, "agent-01 did not come back")
             time.sleep(0.2)
+
+    def test_8_catch_up_flows_and_sets_through_gateway(self):
+        """An agent down during a rollout gets the group policy when it attaches again (guarded
+        by its own version, recorded in the rollout history); sets and flows are routed."""
+        a, aid = self.agents[2], agent_id(3)
+        a.stop()
+        deadline = time.monotonic() + 10
+        while any(g["id"] == aid and g.get("connected") for g in self.fleet()):
+            self.assertLess(time.monotonic(), deadline, f"{aid} still shown connected")
+            time.sleep(0.1)
+        policy = {"defaultVerdict": "VERDICT_DROP", "pendingTimeoutMs": PENDING_TIMEOUT_MS,
+                  "sets": {"block": {"prefixes": ["192.0.2.0/24"]}},
+                  "rules": [rule("blocklist", "drop", dstSet="block"),
+                            rule("ask-web", "ask", "tcp", ASK_PORT),
+                            rule("open", "accept", "tcp", OPEN_PORT)]}
+        pf = Path(self.workdir) / "site-a.json"
+        pf.write_text(json.dumps(policy))
+        r = self.ctl("fleet", "rollout", "-f", str(pf), "--selector", "site=a", "-o", "json",
+                     check=False)
+        self.assertEqual(r.returncode, 2, f"some agent failed: exit 2; {r.stderr}")
+        out = json.loads(r.stdout)
+        mine = [x for x in out["results"] if x["agent_id"] == aid]
+        self.assertEqual(len(mine), 1, out)
+        self.assertFalse(mine[0].get("ok"), mine)
+        self.assertIn("when it attaches again", mine[0].get("error", ""))
+        t = time.monotonic()
+        a.start()
+        a.wait_log(r"link up to", timeout=15)
+        deadline = time.monotonic() + 10
+        while True:
+            got = json.loads(self.ctl("policy", "get", "-o", "json", agent=aid).stdout)
+            if "block" in got.get("sets", {}):
+                break
+            self.assertLess(time.monotonic(), deadline, f"{aid} never got the group policy: {got}")
+            time.sleep(0.1)
+        print(f"\nfleet catch-up: {aid} at the group policy {time.monotonic() - t:.2f}s after its "
+              f"restart (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
+        hist = json.loads(self.ctl("fleet", "rollouts", "-o", "json").stdout).get("rollouts", [])
+        caught = [r for r in hist if r.get("author") == "nfr-fleetd catch-up"
+                  and f"agent {aid} " in r.get("comment", "")]
+        self.assertEqual(len(caught), 1, hist)
+        self.assertEqual(caught[0]["selector"], "site=a")
+        self.assertEqual(int(caught[0].get("failed", 0)), 0, caught)
+        self.assertRegex(self.gw.log(), rf"catch-up \d+: agent {aid} to group \"site=a\" v\d+: "
+                                        r"applied as policy v\d+")
+        # UpdateSet through the gateway (admin), refused outside the caller's scope.
+        r = self.ctl("set", "add", "block", "198.51.100.7/32", agent=aid)
+        self.assertIn("1 added", r.stdout)
+        self.assertIn("198.51.100.7", self.local(a, "set", "list", "block"))
+        denied = self.ctl("set", "add", "block", "198.51.100.8/32", who="operator-b", agent=aid,
+                          check=False)
+        self.assertEqual(denied.returncode, 4, denied.stderr)
+        self.assertIn("outside the scope", denied.stderr)
+        # FlowService through the gateway: list, deny (logged as the operator), scope.
+        hid = agent_id(HELD)
+        self.assertTrue(self.held_lab.tcp(SRV4, OPEN_PORT).get("ok"))
+        listed = self.ctl("flows", "list", "-o", "json", agent=hid).stdout
+        self.assertIn(str(OPEN_PORT), listed)
+        r = self.ctl("flows", "deny", "--prefix", f"{SRV4}/32", "--reason", "fleet deny",
+                     agent=hid)
+        m = re.match(r"(\d+) denied of (\d+) matching", r.stdout)
+        self.assertTrue(m and int(m.group(1)) >= 1, r.stdout)
+        ops = [d for d in self.local_decisions(self.held) if d.get("reason") == "fleet deny"]
+        self.assertEqual(len(ops), int(m.group(1)), ops)
+        self.assertTrue(all("fleet:gw-test/cert:operator" in d.get("decider", "") for d in ops))
+        denied = self.ctl("flows", "rm", "--all", who="operator-b", agent=hid, check=False)
+        self.assertEqual(denied.returncode, 4, denied.stderr)
+        self.assertIn("outside the scope", denied.stderr)
 
 
 class NatRouter:

@@ -29,6 +29,19 @@ TEST(Selector, ParsesMatchesAndCanonicalises) {
   EXPECT_TRUE(all->Matches(labels));
 }
 
+TEST(Selector, AndKeepsEveryPairOnce) {
+  absl::StatusOr<Selector> a = Selector::Parse("site=a,tier=edge", "selector");
+  absl::StatusOr<Selector> scope = Selector::Parse("site=a", "selector");
+  absl::StatusOr<Selector> other = Selector::Parse("site=b", "selector");
+  ASSERT_TRUE(a.ok() && scope.ok() && other.ok());
+  EXPECT_EQ(a->And(*scope).Canonical(), "site=a,tier=edge");
+  EXPECT_EQ(Selector().And(*other).Canonical(), "site=b");
+  google::protobuf::Map<std::string, std::string> labels;
+  labels["site"] = "a";
+  labels["tier"] = "edge";
+  EXPECT_FALSE(a->And(*other).Matches(labels));
+}
+
 TEST(Selector, RefusesPairsWithoutKeyOrEquals) {
   for (const char* bad : {"site", "=berlin", "site=berlin,tier"}) {
     absl::StatusOr<Selector> s = Selector::Parse(bad, "role_bindings[2].selector");
@@ -104,6 +117,63 @@ TEST_F(FleetStoreTest, RolloutsKeepTheGroupVersionPerSelector) {
   std::vector<nfr::v1::RolloutRecord> all = store_->Rollouts(10);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_GT(all[0].rollout_id(), all[1].rollout_id());
+}
+
+nfr::v1::RolloutResponse Results(std::vector<std::pair<std::string, bool>> r) {
+  nfr::v1::RolloutResponse out;
+  for (const auto& [id, ok] : r) {
+    nfr::v1::RolloutResult* x = out.add_results();
+    x->set_agent_id(id);
+    x->set_ok(ok);
+  }
+  return out;
+}
+
+TEST_F(FleetStoreTest, AgentsHoldTheGroupVersionTheyApplied) {
+  nfr::v1::RolloutRecord rec;
+  rec.set_selector("site=a");
+  rec.set_group_version(1);
+  nfr::v1::Policy p;
+  p.set_flow_ttl_seconds(77);
+  ASSERT_TRUE(store_->RecordRollout(rec, p, Results({{"x", true}, {"y", false}})).ok());
+  rec.set_selector("");
+  ASSERT_TRUE(store_->RecordRollout(rec, p, Results({{"x", true}})).ok());
+  std::vector<GroupHead> heads = store_->GroupHeads();
+  ASSERT_EQ(heads.size(), 2u);
+  EXPECT_EQ(heads[0].selector, "");  // the newest rollout first
+  EXPECT_GT(heads[0].rollout_id, heads[1].rollout_id);
+  EXPECT_EQ(store_->AgentGroups("x"), (std::map<std::string, uint64_t>{{"", 1}, {"site=a", 1}}));
+  EXPECT_TRUE(store_->AgentGroups("y").empty());
+  // A catch-up records y without touching the group policy.
+  rec.set_selector("site=a");
+  ASSERT_TRUE(store_->RecordCatchUp(rec, Results({{"y", true}})).ok());
+  EXPECT_EQ(store_->AgentGroups("y"), (std::map<std::string, uint64_t>{{"site=a", 1}}));
+  EXPECT_EQ(store_->GroupVersion("site=a"), 1u);
+  absl::StatusOr<nfr::v1::Policy> got = store_->GroupPolicy("site=a", 1);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->flow_ttl_seconds(), 77u);
+  EXPECT_EQ(store_->GroupPolicy("site=a", 2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Rollouts(10).size(), 3u);
+}
+
+TEST_F(FleetStoreTest, AnOlderDatabaseIsReplayedIntoAgentGroups) {
+  nfr::v1::RolloutRecord rec;
+  rec.set_selector("site=a");
+  rec.set_group_version(4);
+  ASSERT_TRUE(store_->RecordRollout(rec, nfr::v1::Policy(), Results({{"x", true}})).ok());
+  const std::string path = (dir_ / "sub" / "fleetd.db").string();
+  store_.reset();
+  {
+    absl::StatusOr<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("DROP TABLE agent_groups; DELETE FROM group_rollout;").ok());
+  }
+  auto s = FleetStore::Open(path);
+  ASSERT_TRUE(s.ok()) << s.status();
+  store_ = *std::move(s);
+  EXPECT_EQ(store_->AgentGroups("x"), (std::map<std::string, uint64_t>{{"site=a", 4}}));
+  ASSERT_EQ(store_->GroupHeads().size(), 1u);
+  EXPECT_GT(store_->GroupHeads()[0].rollout_id, 0u);
 }
 
 }  // namespace
