@@ -77,6 +77,8 @@ class Loaded:
         self.update("nfr_config", struct.pack("<I", 0), struct.pack("<IIIIIII", 2, 0, 1, 1000, 0,
                                                                     0, 1))
         self.update("nfr_ifaces", struct.pack("<I", 1), struct.pack("<I", 1))  # lo, ingress
+        if (pin / "maps" / "nfr_ifidx").exists():
+            self.update("nfr_ifidx", struct.pack("<I", 1), struct.pack("<I", 1))
         for proto in (6, 17):
             self.update("nfr_sel_proto", struct.pack("<I", proto), b"\x01")
         self.update("nfr_flows", flow_key(6, A, B, 40000, 80), flow_value(1, 0))
