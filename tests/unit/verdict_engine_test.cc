@@ -448,6 +448,26 @@ TEST(RecentFlowWrites, UnwrittenKeysAnswerNoWhileTheTableHasRoom) {
   for (uint32_t i = 0; i < 50000; ++i) ASSERT_TRUE(recent.MaybeWritten(key(i))) << i;
 }
 
+// A key and its reverse share a bucket but not an answer.
+TEST(RecentFlowWrites, ReverseKeyIsNotTheKey) {
+  RecentFlowWrites recent(1 << 16, 60000);
+  nfr_flow_key k{};
+  k.family = 10;
+  k.proto = 17;
+  k.sport = 1000;
+  k.dport = 53;
+  k.saddr[0] = 1;
+  k.daddr[0] = 2;
+  nfr_flow_key r = k;
+  std::swap(r.saddr, r.daddr);
+  std::swap(r.sport, r.dport);
+  recent.Note(k);
+  EXPECT_TRUE(recent.MaybeWritten(k));
+  EXPECT_FALSE(recent.MaybeWritten(r));
+  recent.Note(r);
+  EXPECT_TRUE(recent.MaybeWritten(r));
+}
+
 // Two writers (queue threads) into the same small table: none of their keys is lost.
 TEST(RecentFlowWrites, ConcurrentWritersLoseNoKey) {
   RecentFlowWrites recent(4096, 60000);
