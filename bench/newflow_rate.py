@@ -214,8 +214,10 @@ def main():
         for k, v in runs.items():
             un = sum(r["uninspected"] for r in v)
             sent = sum(r["sent"] for r in v)
+            offered = bench_lib.median([r["sent"] / r["seconds"] for r in v])
             print(f"{k:6s}: median {med[k] / 1000:.1f}k verdicts/s (runs "
-                  f"{', '.join('%.1fk' % (r['rate'] / 1000) for r in v)}); uninspected "
+                  f"{', '.join('%.1fk' % (r['rate'] / 1000) for r in v)}); offered "
+                  f"{offered / 1000:.1f}k/s; uninspected "
                   f"{un} of {sent} ({100 * un / max(1, sent):.1f} %)")
         # CPU per verdict: on a machine where sender, router and consumer share the cores, a
         # consumer that costs more slows the sender too; this ratio does not depend on that.
@@ -231,7 +233,15 @@ def main():
         if "bare1" in med:
             for k in ("agent1", "agent2", "base1", "base2", "bare2", "queue1", "queue2"):
                 if k in med:
-                    print(f"ratio {k} / bare1: {med[k] / med['bare1']:.2f}")
+                    # Same rep, side by side: the ratio of verdicts/s and of offered load (a
+                    # consumer that takes the sender's CPU lowers what it is offered).
+                    pairs = list(zip(runs[k], runs["bare1"]))
+                    per = sorted(a["rate"] / b["rate"] for a, b in pairs)
+                    off = bench_lib.median([(a["sent"] / a["seconds"]) / (b["sent"] / b["seconds"])
+                                            for a, b in pairs])
+                    print(f"ratio {k} / bare1: {med[k] / med['bare1']:.2f} (median of per-rep "
+                          f"ratios {bench_lib.median(per):.2f}, range {per[0]:.2f}..{per[-1]:.2f}; "
+                          f"offered load {off:.2f}x bare1's)")
     finally:
         lab.down()
         shutil.rmtree(PIN_DIR, ignore_errors=True)

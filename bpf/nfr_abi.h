@@ -31,12 +31,14 @@
 #define NFR_MAP_IFACES "nfr_ifaces"
 #define NFR_MAP_STATS "nfr_stats"
 #define NFR_MAP_BUDGET "nfr_budget"
+#define NFR_MAP_IFIDX "nfr_ifidx"
 
 /* Default size of nfr_flows; the agent resizes it before load (flow_cache.max_entries). */
 #define NFR_FLOWS_MAX 65536
 #define NFR_BUDGET_SOURCES_MAX 16384
 #define NFR_SEL_PREFIXES_MAX 1024
 #define NFR_IFACES_MAX 256
+#define NFR_IFIDX_MAX 4096
 
 enum nfr_mode {
 	NFR_MODE_OFF = 0,	/* program passes everything */
@@ -147,6 +149,13 @@ struct nfr_lpm_v6_key {
 struct nfr_iface {
 	__u32 flags;		/* NFR_IF_* */
 };
+
+/*
+ * nfr_ifidx: ARRAY[NFR_IFIDX_MAX] of struct nfr_iface, indexed by ifindex:
+ * the same entries as nfr_ifaces for ifindex < NFR_IFIDX_MAX (flags 0 = not
+ * enabled), so the program's per-packet interface check is an array lookup;
+ * larger ifindexes are looked up in nfr_ifaces.
+ */
 
 /*
  * nfr_budget: LRU_HASH source -> token bucket, kept as a GCRA "theoretical

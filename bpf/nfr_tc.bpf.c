@@ -72,6 +72,13 @@ struct {
 } nfr_ifaces SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NFR_IFIDX_MAX);
+	__type(key, __u32);
+	__type(value, struct nfr_iface);
+} nfr_ifidx SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, NFR_BUDGET_SOURCES_MAX);
 	__type(key, struct nfr_budget_key);
@@ -257,7 +264,8 @@ static __always_inline int nfr_handle(struct __sk_buff *skb, int dir)
 	cfg = bpf_map_lookup_elem(&nfr_config, &zero);
 	if (!cfg || cfg->mode == NFR_MODE_OFF)
 		return TC_ACT_OK;
-	ifc = bpf_map_lookup_elem(&nfr_ifaces, &ifindex);
+	ifc = ifindex < NFR_IFIDX_MAX ? bpf_map_lookup_elem(&nfr_ifidx, &ifindex) :
+					bpf_map_lookup_elem(&nfr_ifaces, &ifindex);
 	if (!ifc || !(ifc->flags & (dir == NFR_DIR_INGRESS ? NFR_IF_INGRESS :
 							      NFR_IF_EGRESS)))
 		return TC_ACT_OK;

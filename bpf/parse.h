@@ -2,7 +2,8 @@
 /*
  * Defensive L2-L4 parser for the tc program: builds the directional flow
  * key and tells whether the packet opens a new connection. Reads through
- * bpf_skb_load_bytes so non-linear skbs parse like linear ones.
+ * bpf_skb_load_bytes so non-linear skbs parse like linear ones; the common
+ * IPv4 TCP/UDP case reads the linear data directly.
  */
 #ifndef NFR_PARSE_H
 #define NFR_PARSE_H
@@ -201,6 +202,53 @@ static __always_inline int nfr_parse_ipv6(struct __sk_buff *skb, __u32 off,
 }
 
 /*
+ * The common case without a helper call: IPv4 with no options and not a
+ * fragment, TCP or UDP, headers in the linear data. Fills pkt exactly as
+ * the full parser would; returns -1 (pkt untouched) for anything else.
+ */
+static __always_inline int nfr_parse_fast(struct __sk_buff *skb,
+					  struct nfr_pkt *pkt, int l3)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct iphdr *iph = data + (l3 ? 0 : ETH_HLEN);
+	__u8 *l4 = (__u8 *)(iph + 1);
+	__u32 len;
+
+	if ((void *)(l4 + 20) > end)
+		return -1;
+	if (l3 ? skb->protocol != bpf_htons(ETH_P_IP) :
+		 ((struct ethhdr *)data)->h_proto != bpf_htons(ETH_P_IP))
+		return -1;
+	if (iph->version != 4 || iph->ihl != 5 ||
+	    (iph->frag_off & ~bpf_htons(0x4000)))	/* DF alone */
+		return -1;
+	len = bpf_ntohs(iph->tot_len);
+	if (iph->protocol == IPPROTO_TCP) {
+		if (len < 40)
+			return -1;
+		pkt->is_new = (l4[13] & (NFR_TCP_FLAG_SYN | NFR_TCP_FLAG_ACK)) ==
+			      NFR_TCP_FLAG_SYN;
+	} else if (iph->protocol == IPPROTO_UDP) {
+		if (len < 28)
+			return -1;
+		pkt->is_new = 1;
+	} else {
+		return -1;
+	}
+	pkt->key.family = AF_INET;
+	pkt->key.proto = iph->protocol;
+	pkt->key.pad = 0;
+	__builtin_memcpy(&pkt->key.sport, l4, 4);
+	pkt->key.saddr[0] = iph->saddr;
+	pkt->key.daddr[0] = iph->daddr;
+	pkt->key.saddr[1] = pkt->key.saddr[2] = pkt->key.saddr[3] = 0;
+	pkt->key.daddr[1] = pkt->key.daddr[2] = pkt->key.daddr[3] = 0;
+	pkt->has_ports = 1;
+	return NFR_PARSE_OK;
+}
+
+/*
  * Parses from the Ethernet header at offset 0 (tc ingress and egress on
  * Ethernet-like devices), or from the IP header at offset 0 when l3 is set
  * (devices without a link-layer header; skb->protocol names the family).
@@ -214,6 +262,8 @@ static __always_inline int nfr_parse(struct __sk_buff *skb, struct nfr_pkt *pkt,
 	__be16 proto;
 	int i;
 
+	if (nfr_parse_fast(skb, pkt, l3) == NFR_PARSE_OK)
+		return NFR_PARSE_OK;
 	__builtin_memset(pkt, 0, sizeof(*pkt));
 	if (l3) {
 		off = 0;

@@ -116,6 +116,7 @@ int BpfProgram::sel_v6_fd() const { return bpf_map__fd(skel_->maps.nfr_sel_v6); 
 int BpfProgram::sel_proto_fd() const { return bpf_map__fd(skel_->maps.nfr_sel_proto); }
 int BpfProgram::sel_ports_fd() const { return bpf_map__fd(skel_->maps.nfr_sel_ports); }
 int BpfProgram::ifaces_fd() const { return bpf_map__fd(skel_->maps.nfr_ifaces); }
+int BpfProgram::ifidx_fd() const { return bpf_map__fd(skel_->maps.nfr_ifidx); }
 int BpfProgram::stats_fd() const { return bpf_map__fd(skel_->maps.nfr_stats); }
 int BpfProgram::budget_fd() const { return bpf_map__fd(skel_->maps.nfr_budget); }
 

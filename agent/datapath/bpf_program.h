@@ -42,6 +42,7 @@ class BpfProgram {
   int sel_proto_fd() const;
   int sel_ports_fd() const;
   int ifaces_fd() const;
+  int ifidx_fd() const;  // the array view of ifaces_fd() for small ifindexes
   int stats_fd() const;
   int budget_fd() const;
   uint32_t ingress_id() const { return ingress_id_; }

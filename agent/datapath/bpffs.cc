@@ -19,7 +19,8 @@ namespace {
 
 constexpr const char* kMapNames[] = {NFR_MAP_CONFIG, NFR_MAP_FLOWS,     NFR_MAP_SEL_V4,
                                      NFR_MAP_SEL_V6, NFR_MAP_SEL_PROTO, NFR_MAP_SEL_PORTS,
-                                     NFR_MAP_IFACES, NFR_MAP_STATS,     NFR_MAP_BUDGET};
+                                     NFR_MAP_IFACES, NFR_MAP_STATS,     NFR_MAP_BUDGET,
+                                     NFR_MAP_IFIDX};
 constexpr const char* kBpffsRoot = "/sys/fs/bpf";
 
 bool IsBpffs(const std::string& path) {

@@ -202,6 +202,12 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
       return absl::InternalError(
           absl::StrCat("writing BPF map nfr_ifaces failed: ", strerror(-err)));
     }
+    if (k < NFR_IFIDX_MAX) {
+      if (int err = bpf_map_update_elem(prog_->ifidx_fd(), &k, &v, BPF_ANY)) {
+        return absl::InternalError(
+            absl::StrCat("writing BPF map nfr_ifidx failed: ", strerror(-err)));
+      }
+    }
     interface_names_.push_back(egress ? w.name + ":egress" : w.name);
   }
 

@@ -1,7 +1,8 @@
 // Which flow-cache keys this agent wrote an ALLOW/DENY for in the last `window`: a queued packet
 // passed the tc program without such an entry, so only a write since then can answer it, and a
-// key this filter has not seen needs no lookup syscall. Fixed memory, lock-free; a slot shared
-// with another recent key answers "maybe" (the caller looks the key up), never a wrong "no".
+// key this table has not seen needs no lookup syscall. Fixed memory, lock-free. Keys are kept
+// exactly (a 32-bit tag in a 7-way bucket), so an unwritten key answers "no" unless its tag
+// collides (2^-32) or its bucket overflowed within the window; never a wrong "no".
 #pragma once
 
 #include <time.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
@@ -20,37 +22,93 @@ namespace nfr {
 
 class RecentFlowWrites {
  public:
-  // `slots` is rounded up to a power of two; 8 bytes each.
+  // `slots` is rounded up to a power of two (at least one bucket of 8); 8 bytes each.
   RecentFlowWrites(size_t slots, uint32_t window_ms) : window_ms_(window_ms) {
-    size_t n = 1;
+    size_t n = kWays + 1;
     while (n < slots) n <<= 1;
-    mask_ = n - 1;
-    // calloc: large blocks come from mmap, so untouched slots cost no resident memory.
-    slots_.reset(static_cast<uint64_t*>(std::calloc(n, sizeof(uint64_t))));
+    bucket_mask_ = n / (kWays + 1) - 1;
+    // calloc: large blocks come from mmap, so untouched slots cost no resident memory. One
+    // spare bucket to start the first at a 64-byte line.
+    block_.reset(static_cast<uint64_t*>(std::calloc(n + kWays + 1, sizeof(uint64_t))));
+    const uintptr_t p = reinterpret_cast<uintptr_t>(block_.get());
+    slots_ = reinterpret_cast<uint64_t*>((p + 63) & ~uintptr_t{63});
   }
 
   void Note(const nfr_flow_key& key) {
-    const uint64_t h = Hash(key);
-    std::atomic_ref<uint64_t>(slots_[h & mask_])
-        .store((h & 0xffffffff00000000ull) | NowMs(), std::memory_order_release);
+    const auto [b, tag] = Locate(key);
+    const uint32_t now = NowMs();
+    const uint64_t entry = (uint64_t{tag} << 32) | now;
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      int way = -1;
+      uint64_t seen = 0;
+      for (int i = 0; i < kWays; ++i) {
+        const uint64_t s = Ref(b[i]).load(std::memory_order_acquire);
+        if (s != 0 && static_cast<uint32_t>(s >> 32) == tag) {  // this key: refresh it
+          way = i;
+          seen = s;
+          break;
+        }
+        if (way < 0 && !Live(s, now)) {
+          way = i;
+          seen = s;
+        }
+      }
+      if (way < 0) break;
+      if (Ref(b[way]).compare_exchange_strong(seen, entry, std::memory_order_acq_rel)) return;
+    }
+    // Every way holds another live key: the bucket answers "maybe" for the window.
+    uint64_t old = Ref(b[kWays]).load(std::memory_order_acquire);
+    while (!(old != 0 && static_cast<int32_t>(static_cast<uint32_t>(old) - now) >= 0 &&
+             Live(old, now)) &&
+           !Ref(b[kWays]).compare_exchange_weak(old, now, std::memory_order_acq_rel)) {
+    }
   }
 
   // false: no write of `key` in the window (and the key then cannot have a fresh verdict).
   bool MaybeWritten(const nfr_flow_key& key) const {
-    const uint64_t h = Hash(key);
-    const uint64_t s = std::atomic_ref<uint64_t>(slots_[h & mask_]).load(std::memory_order_acquire);
-    if (s == 0) return false;
-    const uint32_t age = NowMs() - static_cast<uint32_t>(s);
-    return age <= window_ms_;  // same key or a recent neighbour: look it up
+    const auto [b, tag] = Locate(key);
+    const uint32_t now = NowMs();
+    for (int i = 0; i < kWays; ++i) {
+      const uint64_t s = Ref(b[i]).load(std::memory_order_acquire);
+      if (static_cast<uint32_t>(s >> 32) == tag && Live(s, now)) return true;
+    }
+    return Live(Ref(b[kWays]).load(std::memory_order_acquire), now);
   }
 
  private:
-  static uint64_t Hash(const nfr_flow_key& key) {
+  static constexpr int kWays = 7;  // + one overflow word: a bucket is one 64-byte line
+
+  template <typename T>
+  static std::atomic_ref<uint64_t> Ref(T& slot) {
+    return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(slot));
+  }
+  // Written within the window; a slightly newer stamp (another thread's clock read) is live too.
+  bool Live(uint64_t s, uint32_t now) const {
+    const int64_t age = static_cast<int32_t>(now - static_cast<uint32_t>(s));
+    return s != 0 && age >= -1000 && age <= int64_t{window_ms_};
+  }
+  struct Place {
+    uint64_t* bucket;
+    uint32_t tag;
+  };
+  // The tag hashes the key as it is; the bucket hashes it with its endpoints in a fixed order,
+  // so a key and its reverse share a bucket and the UDP reply check after the key's own check
+  // reads a cache line already loaded (a miss on this table is most of its cost).
+  Place Locate(const nfr_flow_key& key) const {
     nfr_flow_key k;
     std::memcpy(&k, &key, sizeof(k));
     k.pad = 0;
     if (k.family == 2) k.saddr[1] = k.saddr[2] = k.saddr[3] = k.daddr[1] = k.daddr[2] = k.daddr[3] = 0;
-    return absl::HashOf(absl::string_view(reinterpret_cast<const char*>(&k), sizeof(k))) | 1;
+    const uint32_t tag = static_cast<uint32_t>(HashOf(k) >> 32);
+    const int order = std::memcmp(k.saddr, k.daddr, sizeof(k.saddr));
+    if (order > 0 || (order == 0 && k.sport > k.dport)) {
+      std::swap(k.saddr, k.daddr);
+      std::swap(k.sport, k.dport);
+    }
+    return {&slots_[((HashOf(k) >> 1) & bucket_mask_) * (kWays + 1)], tag};
+  }
+  static uint64_t HashOf(const nfr_flow_key& k) {
+    return absl::HashOf(absl::string_view(reinterpret_cast<const char*>(&k), sizeof(k)));
   }
   static uint32_t NowMs() {
     timespec ts;
@@ -60,11 +118,12 @@ class RecentFlowWrites {
   }
 
   const uint32_t window_ms_;
-  size_t mask_ = 0;
+  size_t bucket_mask_ = 0;
   struct Free {
     void operator()(uint64_t* p) const { std::free(p); }
   };
-  std::unique_ptr<uint64_t[], Free> slots_;
+  std::unique_ptr<uint64_t[], Free> block_;
+  uint64_t* slots_ = nullptr;
 };
 
 }  // namespace nfr

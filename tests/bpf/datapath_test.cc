@@ -39,7 +39,7 @@ constexpr const char* kIf = "nfrt0";
 constexpr const char* kPeer = "nfrt1";
 const char* kMapNames[] = {NFR_MAP_CONFIG,    NFR_MAP_FLOWS,     NFR_MAP_SEL_V4, NFR_MAP_SEL_V6,
                            NFR_MAP_SEL_PROTO, NFR_MAP_SEL_PORTS, NFR_MAP_IFACES, NFR_MAP_STATS,
-                           NFR_MAP_BUDGET};
+                           NFR_MAP_BUDGET,    NFR_MAP_IFIDX};
 
 class DatapathTest : public ::testing::Test {
  protected:

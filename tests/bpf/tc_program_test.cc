@@ -17,6 +17,7 @@
 #include "nfr_abi.h"
 #include "nfr_tc.skel.h"
 #include "tests/bpf/frames.h"
+#include "tests/bpf/netns.h"
 
 namespace nfr::test {
 namespace {
@@ -56,6 +57,9 @@ class TcProgramTest : public ::testing::Test {
   void EnableIface(uint32_t ifindex, uint32_t flags) {
     nfr_iface v = {flags};
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.nfr_ifaces), &ifindex, &v, BPF_ANY), 0);
+    if (ifindex < NFR_IFIDX_MAX) {  // as the agent writes them
+      ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.nfr_ifidx), &ifindex, &v, BPF_ANY), 0);
+    }
   }
   void SelectProtocols(std::initializer_list<int> protos) {
     for (int p : protos) SetByte(skel_->maps.nfr_sel_proto, p, 1);
@@ -353,11 +357,29 @@ TEST_F(TcProgramTest, RandomlyMangledFramesNeverCrashOrDrop) {
 TEST_F(TcProgramTest, InterfaceNotEnabledPassesUncounted) {
   uint32_t lo = kLo;
   ASSERT_EQ(bpf_map_delete_elem(bpf_map__fd(skel_->maps.nfr_ifaces), &lo), 0);
+  nfr_iface off = {0};
+  ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.nfr_ifidx), &lo, &off, BPF_ANY), 0);
   RunResult r = Run(Syn4());
   EXPECT_EQ(r.retval, TC_ACT_OK);
   EXPECT_EQ(r.mark, 0u);
   EXPECT_EQ(Stat(NFR_STAT_PACKETS), 0u);
   EXPECT_EQ(FlowCount(), 0u);
+}
+
+// ifindexes past the nfr_ifidx array are looked up in nfr_ifaces.
+TEST_F(TcProgramTest, LargeIfindexUsesTheHashMap) {
+  std::string error;
+  auto ns = ScopedNetns::Enter(&error);
+  ASSERT_NE(ns, nullptr) << error;
+  constexpr uint32_t kBig = NFR_IFIDX_MAX + 7;
+  ASSERT_EQ(Cmd({"ip", "link", "add", "nfrbig", "index", std::to_string(kBig), "type", "veth",
+                 "peer", "name", "nfrbig1"}),
+            0);
+  EXPECT_EQ(Run(Syn4(), Dir::kIngress, 0, kBig).mark, 0u);  // not enabled: passes unmarked
+  EXPECT_EQ(Stat(NFR_STAT_PACKETS), 0u);
+  EnableIface(kBig, NFR_IF_INGRESS);
+  EXPECT_EQ(Run(Syn4(), Dir::kIngress, 0, kBig).mark, kMark);
+  EXPECT_EQ(Stat(NFR_STAT_TO_COMPAT), 1u);
 }
 
 TEST_F(TcProgramTest, InterfaceDirectionFlags) {

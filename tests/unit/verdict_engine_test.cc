@@ -6,6 +6,8 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "agent/packet/flow_key.h"
 #include "agent/datapath/memory_verdict_cache.h"
@@ -396,7 +398,7 @@ namespace {
 TEST(RecentFlowWrites, NeverForgetsAKeyWithinTheWindow) {
   RecentFlowWrites recent(1024, 60000);
   std::vector<nfr_flow_key> keys;
-  for (uint32_t i = 0; i < 5000; ++i) {  // more keys than slots: slots are shared
+  for (uint32_t i = 0; i < 5000; ++i) {  // more keys than slots: buckets overflow
     nfr_flow_key k{};
     k.family = 2;
     k.proto = 17;
@@ -421,9 +423,72 @@ TEST(RecentFlowWrites, ForgetsAfterTheWindowAndIgnoresUnusedIpv4Words) {
   nfr_flow_key padded = k;
   padded.saddr[2] = 7;  // not part of an IPv4 key
   EXPECT_TRUE(recent.MaybeWritten(padded));
-  EXPECT_FALSE(recent.MaybeWritten(other));  // (1 in 65536: the same slot)
+  EXPECT_FALSE(recent.MaybeWritten(other));
   absl::SleepFor(absl::Milliseconds(80));
   EXPECT_FALSE(recent.MaybeWritten(k));
+}
+
+// The flood case: every packet a new key. Keys never written answer "no" (no lookup syscall)
+// unless their bucket overflowed: 50k live keys in 2^18 slots (100k writes/s in the 500 ms
+// window) leave a few of 32768 buckets over 7 keys, ~0.02 % "maybe" (a slot per key: ~18 %).
+TEST(RecentFlowWrites, UnwrittenKeysAnswerNoWhileTheTableHasRoom) {
+  RecentFlowWrites recent(1 << 18, 60000);
+  auto key = [](uint32_t i) {
+    nfr_flow_key k{};
+    k.family = 2;
+    k.proto = 17;
+    k.sport = static_cast<uint16_t>(i);
+    k.saddr[0] = i;
+    return k;
+  };
+  for (uint32_t i = 0; i < 50000; ++i) recent.Note(key(i));
+  int maybe = 0;
+  for (uint32_t i = 50000; i < 250000; ++i) maybe += recent.MaybeWritten(key(i));
+  EXPECT_LT(maybe, 200);
+  for (uint32_t i = 0; i < 50000; ++i) ASSERT_TRUE(recent.MaybeWritten(key(i))) << i;
+}
+
+// A key and its reverse share a bucket but not an answer.
+TEST(RecentFlowWrites, ReverseKeyIsNotTheKey) {
+  RecentFlowWrites recent(1 << 16, 60000);
+  nfr_flow_key k{};
+  k.family = 10;
+  k.proto = 17;
+  k.sport = 1000;
+  k.dport = 53;
+  k.saddr[0] = 1;
+  k.daddr[0] = 2;
+  nfr_flow_key r = k;
+  std::swap(r.saddr, r.daddr);
+  std::swap(r.sport, r.dport);
+  recent.Note(k);
+  EXPECT_TRUE(recent.MaybeWritten(k));
+  EXPECT_FALSE(recent.MaybeWritten(r));
+  recent.Note(r);
+  EXPECT_TRUE(recent.MaybeWritten(r));
+}
+
+// Two writers (queue threads) into the same small table: none of their keys is lost.
+TEST(RecentFlowWrites, ConcurrentWritersLoseNoKey) {
+  RecentFlowWrites recent(4096, 60000);
+  auto key = [](uint32_t t, uint32_t i) {
+    nfr_flow_key k{};
+    k.family = 10;
+    k.proto = 6;
+    k.saddr[0] = t;
+    k.daddr[3] = i;
+    return k;
+  };
+  std::vector<std::thread> writers;
+  for (uint32_t t = 0; t < 2; ++t) {
+    writers.emplace_back([&, t] {
+      for (uint32_t i = 0; i < 3000; ++i) recent.Note(key(t, i));
+    });
+  }
+  for (auto& w : writers) w.join();
+  for (uint32_t t = 0; t < 2; ++t) {
+    for (uint32_t i = 0; i < 3000; ++i) ASSERT_TRUE(recent.MaybeWritten(key(t, i))) << t << " " << i;
+  }
 }
 
 }  // namespace
