@@ -48,6 +48,12 @@ std::vector<std::string> ExecPrefix() {
   return out;
 }
 
+double TimeScale() {
+  const char* env = std::getenv("NFR_IT_TIME_SCALE");
+  const double scale = env != nullptr ? std::atof(env) : 1.0;
+  return scale >= 1.0 ? scale : 1.0;
+}
+
 std::string Nfrctl() {
   std::string cmd;
   for (const std::string& w : ExecPrefix()) cmd += w + " ";
