@@ -59,7 +59,7 @@ for t in "${tiers[@]}"; do
       dir=${t%-full}
       # The api tier runs nfrctl and re-executes test binaries; the host kernel cannot exec a
       # target binary by itself (no binfmt_misc here), so they go through qemu too. Every agent
-      # start under qemu takes ~1 s: the crash test kills 20 times instead of 100.
+      # start under qemu takes 1-2 s: the crash test kills 20 times instead of 100.
       export NFR_TEST_EXEC_PREFIX="$qemu -L $sysroot" NFR_CRASH_KILLS=${NFR_CRASH_KILLS:-20}
       nice cmake --build "$build" --target "tests/$dir/all" -j "$(nproc)"
       ctest --test-dir "$build" -L "^$dir\$" --output-on-failure --timeout 600 -j "$(nproc)"
