@@ -28,9 +28,14 @@ function(_nfr_static_grpc_archives out)
   set(keep_shared ssl crypto z dl rt m atomic pthread)
   set(names ${NFR_GRPC_PC_STATIC_LIBRARIES} grpc++_reflection)
   if(NFR_ROUTER_PROFILE)
-    # Everything but the C library (NfrRouterProfile.cmake).
-    # Debian ships no archive for some (libmnl, libnfnetlink); those stay shared.
+    # Everything but the C library (and OpenSSL with NFR_ROUTER_SHARED_SSL), no reflection
+    # (NfrRouterProfile.cmake). Debian ships no archive for some (libmnl, libnfnetlink); those
+    # stay shared.
+    list(REMOVE_ITEM names grpc++_reflection)
     set(keep_shared dl rt m pthread atomic)
+    if(NFR_ROUTER_SHARED_SSL)
+      list(APPEND keep_shared ssl crypto)
+    endif()
     foreach(n ssl crypto z bpf elf netfilter_queue mnl nfnetlink sqlite3)
       if(EXISTS "${libdir}/lib${n}.a")
         list(APPEND names ${n})
@@ -82,6 +87,10 @@ function(nfr_lean_link target)
     # sanitizers: their runtime intercepts libstdc++ functions (__cxa_throw) in the shared library.
     if(NOT "${CMAKE_CXX_FLAGS} ${CMAKE_EXE_LINKER_FLAGS}" MATCHES "-fsanitize")
       target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc)
+    endif()
+    if(NFR_ROUTER_PROFILE AND NFR_ROUTER_MINIMAL_GRPC)
+      # gRPC's core configuration without xDS and friends (agent/router/grpc_core_config.cc).
+      target_sources(${target} PRIVATE ${PROJECT_SOURCE_DIR}/agent/router/grpc_core_config.cc)
     endif()
   endif()
 endfunction()

@@ -2,6 +2,8 @@
 # Cross-builds a test tier for one architecture against a Debian 12 sysroot and runs it under
 # qemu-user.   usage: scripts/cross-test.sh ARCH [TIER...]   (ARCH: aarch64 armhf mipsel s390x;
 # TIER: unit (default), unit-full, api)
+# api: the whole API tier (real gRPC server over Unix and TCP sockets, SQLite files, nfrctl). It
+# needs neither BPF nor NFQUEUE nor root (tests/api/test_agent.h), so it all runs under qemu-user.
 # The build directory is build-cross-ARCH in this tree (incremental); objects are shared across
 # checkouts through ccache in ${NFR_CROSS_CACHE:-/var/cache/nfr-cross}/ccache, so a fresh clone
 # on a warm machine only links.
@@ -55,6 +57,10 @@ for t in "${tiers[@]}"; do
       ;;
     unit-full | api)
       dir=${t%-full}
+      # The api tier runs nfrctl and re-executes test binaries; the host kernel cannot exec a
+      # target binary by itself (no binfmt_misc here), so they go through qemu too. Every agent
+      # start under qemu takes 1-2 s: the crash test kills 20 times instead of 100.
+      export NFR_TEST_EXEC_PREFIX="$qemu -L $sysroot" NFR_CRASH_KILLS=${NFR_CRASH_KILLS:-20}
       nice cmake --build "$build" --target "tests/$dir/all" -j "$(nproc)"
       ctest --test-dir "$build" -L "^$dir\$" --output-on-failure --timeout 600 -j "$(nproc)"
       ;;

@@ -1,6 +1,8 @@
 #include "agent/api/api_server.h"
 
+#ifndef NFR_NO_GRPC_REFLECTION
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#endif
 #include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
@@ -85,7 +87,9 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(Core* core,
   }
 
   grpc::EnableDefaultHealthCheckService(true);
+#ifndef NFR_NO_GRPC_REFLECTION  // the router profile leaves reflection out (size)
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+#endif
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint32_t>(limits.max_message_bytes(), std::numeric_limits<int>::max())));

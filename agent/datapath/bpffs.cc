@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -25,7 +26,8 @@ constexpr const char* kBpffsRoot = "/sys/fs/bpf";
 
 bool IsBpffs(const std::string& path) {
   struct statfs st;
-  return statfs(path.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+  // f_type is an int on 32-bit ARM and the magic does not fit one: compare the 32 bits.
+  return statfs(path.c_str(), &st) == 0 && static_cast<uint32_t>(st.f_type) == BPF_FS_MAGIC;
 }
 
 std::string RootHint(int e) { return e == EPERM || e == EACCES ? "; run nfr-agent as root" : ""; }

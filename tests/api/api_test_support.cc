@@ -40,7 +40,25 @@ CommandResult RunCommand(const std::string& cmd) {
   return r;
 }
 
-std::string Nfrctl() { return NFRCTL_PATH; }
+std::vector<std::string> ExecPrefix() {
+  std::vector<std::string> out;
+  const char* env = std::getenv("NFR_TEST_EXEC_PREFIX");
+  std::istringstream words(env ? env : "");
+  for (std::string w; words >> w;) out.push_back(w);
+  return out;
+}
+
+double TimeScale() {
+  const char* env = std::getenv("NFR_IT_TIME_SCALE");
+  const double scale = env != nullptr ? std::atof(env) : 1.0;
+  return scale >= 1.0 ? scale : 1.0;
+}
+
+std::string Nfrctl() {
+  std::string cmd;
+  for (const std::string& w : ExecPrefix()) cmd += w + " ";
+  return cmd + NFRCTL_PATH;
+}
 
 TestPki MakePki(const std::string& dir,
                 const std::vector<std::pair<std::string, std::string>>& clients) {
@@ -97,7 +115,8 @@ void ApiFixture::StartServer(ApiServerOptions options, CoreOptions core_options)
   absl::StatusOr<std::unique_ptr<Core>> c = Core::Open(control_.get(), store_config_, core_options);
   ASSERT_TRUE(c.ok()) << c.status();
   core_ = std::move(*c);
-  absl::StatusOr<std::unique_ptr<ApiServer>> s = ApiServer::Start(core_.get(), api_config_, options);
+  absl::StatusOr<std::unique_ptr<ApiServer>> s =
+      ApiServer::Start(core_.get(), api_config_, options);
   ASSERT_TRUE(s.ok()) << s.status();
   server_ = std::move(*s);
   control_->SetSink(core_->event_sink());
@@ -137,4 +156,3 @@ std::unique_ptr<nfr::v1::AgentService::Stub> ApiFixture::AgentStub() {
 }
 
 }  // namespace nfr::test
-

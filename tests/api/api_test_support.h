@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/api/api_server.h"
 #include "agent/core/core.h"
@@ -31,6 +32,13 @@ struct CommandResult {
 CommandResult RunCommand(const std::string& cmd);
 // The nfrctl binary built alongside the tests.
 std::string Nfrctl();
+// $NFR_TEST_EXEC_PREFIX split at spaces: what runs a binary built for the target (the cross tier
+// sets "qemu-ARCH-static -L SYSROOT"; the host kernel has no binfmt_misc entry for it). Empty
+// natively. Nfrctl() and re-executed test binaries go through it.
+std::vector<std::string> ExecPrefix();
+// $NFR_IT_TIME_SCALE (default 1): how much slower than native this runs (qemu-user: 10).
+// Latency bounds are multiplied by it.
+double TimeScale();
 
 // Generates a CA, a server certificate for 127.0.0.1/localhost and client
 // certificates (`name` -> subject) under `dir` with openssl: names starting

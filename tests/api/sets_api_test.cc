@@ -42,7 +42,9 @@ class SetsApiTest : public ApiFixture {
   grpc::Status Update(const nfr::v1::UpdateSetRequest& req, nfr::v1::UpdateSetResponse* resp,
                       std::chrono::seconds deadline = std::chrono::seconds(10)) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+    // Scaled: under qemu-user, changing a 1M-prefix set takes longer than 10 s.
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::duration_cast<std::chrono::milliseconds>(deadline * TimeScale()));
     return PolicyStub()->UpdateSet(&ctx, req, resp);
   }
   Policy Get() { return control_->GetPolicy(); }
