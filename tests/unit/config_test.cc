@@ -51,6 +51,7 @@ TEST(Config, EmbeddedDefaultIsValidAndComplete) {
   EXPECT_EQ(c.flow_cache().max_entries(), 65536u);
   EXPECT_EQ(c.new_flow_budget().rate_per_second(), 1000u);
   EXPECT_EQ(c.new_flow_budget().burst(), 2000u);
+  EXPECT_EQ(c.decision_log().records_per_second(), 1000u);
   EXPECT_EQ(c.policy().default_verdict(), nfr::v1::VERDICT_DROP);
   EXPECT_EQ(c.policy().pending_timeout_ms(), 5000u);
   EXPECT_EQ(c.policy().flow_ttl_seconds(), 300u);
@@ -88,6 +89,18 @@ TEST(Config, FlowCacheSizeAndNewFlowBudget) {
                          "new_flow_budget.rate_per_second: 2000000 is out of range"));
   EXPECT_TRUE(StartsWith(ErrorOf(R"({"new_flow_budget": {"burst": 2000000}})"),
                          "new_flow_budget.burst: 2000000 is out of range"));
+}
+
+TEST(Config, DecisionRecordBudget) {
+  auto off = Effective(R"({"decision_log": {"records_per_second": 0}})");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->decision_log().records_per_second(), 0u) << "explicit 0 records none";
+  auto set = Effective(R"({"decision_log": {"records_per_second": 100000}})");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->decision_log().records_per_second(), 100000u);
+  EXPECT_TRUE(StartsWith(ErrorOf(R"({"decision_log": {"records_per_second": 100001}})"),
+                         "decision_log.records_per_second: 100001 is out of range; use 0 "
+                         "(counts only)..100000"));
 }
 
 TEST(Config, FileWithoutPolicyGetsTheExamplePolicy) {
