@@ -230,8 +230,8 @@ absl::Status ValidateConfig(const nfr::v1::AgentConfig& c) {
   if (c.decision_log().records_per_second() > kMaxDecisionRecordsPerSecond) {
     return FieldError(
         "decision_log.records_per_second",
-        absl::StrCat(c.decision_log().records_per_second(), " is out of range; use 0 (counts only)..",
-                     kMaxDecisionRecordsPerSecond,
+        absl::StrCat(c.decision_log().records_per_second(),
+                     " is out of range; use 0 (counts only)..", kMaxDecisionRecordsPerSecond,
                      " (each record is a row in the store; beyond the budget decisions are counted "
                      "per rule)"));
   }

@@ -71,8 +71,8 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::AddRule(const nfr::v1::Rule& rule,
       }
     }
     const int size = next->rules_size();
-    const int pos = position.has_value() ? static_cast<int>(std::min<uint32_t>(*position, size))
-                                         : size;
+    const int pos =
+        position.has_value() ? static_cast<int>(std::min<uint32_t>(*position, size)) : size;
     *next->add_rules() = rule;
     for (int i = size; i > pos; --i) next->mutable_rules()->SwapElements(i, i - 1);
     return change.comment.empty() ? absl::StrCat("add rule ", rule.id()) : change.comment;
@@ -117,8 +117,8 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::UpdateSet(const SetDelta& delta,
 }
 
 absl::StatusOr<PolicyBook::DerivedRule> PolicyBook::AddRuleForPending(
-    const nfr::v1::PendingConnection& pending, nfr::v1::Verdict verdict,
-    const std::string& rule_id, const std::string& author, const std::string& reason) {
+    const nfr::v1::PendingConnection& pending, nfr::v1::Verdict verdict, const std::string& rule_id,
+    const std::string& author, const std::string& reason) {
   DerivedRule out;
   PolicyChange change;
   change.author = author;
@@ -138,9 +138,8 @@ absl::StatusOr<PolicyBook::DerivedRule> PolicyBook::AddRuleForPending(
               absl::StrCat("rule_id: a rule \"", id, "\" already exists; pick another id"));
         }
         out.rule = RuleForFlow(pending.flow(), verdict, id);
-        out.rule.set_comment(
-            absl::StrCat("decided by ", author, reason.empty() ? "" : ": ", reason)
-                .substr(0, kMaxCommentLength));
+        out.rule.set_comment(absl::StrCat("decided by ", author, reason.empty() ? "" : ": ", reason)
+                                 .substr(0, kMaxCommentLength));
         if (absl::Status s = ValidateRule(out.rule, "rule_id"); !s.ok()) return s;
         *next->add_rules() = out.rule;
         for (int i = next->rules_size() - 1; i > 0; --i) {
@@ -174,8 +173,7 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::Change(const PolicyChange& change, c
   return Commit(version, std::move(next), change.author, *comment);
 }
 
-absl::StatusOr<nfr::v1::Policy> PolicyBook::Commit(uint64_t current_version,
-                                                   nfr::v1::Policy next,
+absl::StatusOr<nfr::v1::Policy> PolicyBook::Commit(uint64_t current_version, nfr::v1::Policy next,
                                                    const std::string& author,
                                                    absl::string_view comment) {
   const size_t bytes = next.ByteSizeLong();
@@ -188,8 +186,8 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::Commit(uint64_t current_version,
     const absl::StatusCode code =
         s.code() == absl::StatusCode::kResourceExhausted ? s.code() : absl::StatusCode::kInternal;
     return absl::Status(
-        code, absl::StrCat("policy version ", next.version(), " could not be stored (",
-                           s.message(), "); the agent kept version ", current_version,
+        code, absl::StrCat("policy version ", next.version(), " could not be stored (", s.message(),
+                           "); the agent kept version ", current_version,
                            ". Check free space and permissions of ", store_->path()));
   }
   agent_->InstallCompiled(*std::move(compiled));

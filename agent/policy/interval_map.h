@@ -51,9 +51,7 @@ class IntervalMap {
   }
 
   size_t size() const { return entries_.size(); }
-  size_t MemoryBytes() const {
-    return entries_.capacity() * sizeof(Entry) + radix_.capacity() * 4;
-  }
+  size_t MemoryBytes() const { return entries_.capacity() * sizeof(Entry) + radix_.capacity() * 4; }
 
  private:
   static constexpr int kRadixBits = 16;
@@ -92,7 +90,8 @@ class IntervalMap {
   std::vector<Entry> entries_;
   K base_ = 0;
   int shift_ = 0;
-  std::vector<uint32_t> radix_;  // radix_[b]: first i with entries_[i].start >= base_ + (b << shift_)
+  std::vector<uint32_t>
+      radix_;  // radix_[b]: first i with entries_[i].start >= base_ + (b << shift_)
 };
 
 }  // namespace nfr

@@ -125,8 +125,9 @@ TEST(Config, ValidationErrorsNameFieldAndFix) {
   EXPECT_EQ(ErrorOf(R"({"queue": {"num": 65535, "count": 2}})"),
             "queue.count: queues 65535..65536 pass 65535; lower queue.num or queue.count");
   EXPECT_TRUE(Effective(R"({"queue": {"num": 65535, "count": 1}})").ok());
-  EXPECT_EQ(ErrorOf(R"({"queue": {"failClosed": true, "overflow": "QUEUE_OVERFLOW_ACCEPT"}})"),
-            "queue.fail_closed: contradicts queue.overflow QUEUE_OVERFLOW_ACCEPT; drop one of them");
+  EXPECT_EQ(
+      ErrorOf(R"({"queue": {"failClosed": true, "overflow": "QUEUE_OVERFLOW_ACCEPT"}})"),
+      "queue.fail_closed: contradicts queue.overflow QUEUE_OVERFLOW_ACCEPT; drop one of them");
   EXPECT_TRUE(Effective(R"({"queue": {"overflow": "QUEUE_OVERFLOW_DROP"}})").ok());
   EXPECT_EQ(ErrorOf(R"({"interfaces": [{"name": "a"}, {"name": "a"}]})"),
             "interfaces[1].name: \"a\" is listed twice; list it once (set egress there to inspect "

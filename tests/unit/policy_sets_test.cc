@@ -83,9 +83,21 @@ TEST(PolicySets, CompiledPolicyGivesSetsBackAsWritten) {
       key: "block"
       value { prefixes: [ "198.51.100.7", "2001:DB8:0:0::/64", "10.0.0.0/8", "::/0" ] }
     }
-    sets { key: "unused" value { prefixes: "192.0.2.0/24" } }
-    sets { key: "dns" value { ports { first: 53 } ports { first: 853 last: 860 } } }
-    sets { key: "empty" value {} }
+    sets {
+      key: "unused"
+      value { prefixes: "192.0.2.0/24" }
+    }
+    sets {
+      key: "dns"
+      value {
+        ports { first: 53 }
+        ports { first: 853 last: 860 }
+      }
+    }
+    sets {
+      key: "empty"
+      value {}
+    }
     rules { id: "b" dst_set: "block" action: ACTION_DROP }
     rules { id: "d" protocol: PROTOCOL_UDP dst_port_set: "dns" action: ACTION_ACCEPT }
   )pb");
