@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace nfr {
@@ -16,7 +17,7 @@ class IntervalMap {
   void Assign(std::vector<K> starts, std::vector<uint32_t> classes) {
     entries_.clear();
     entries_.reserve(starts.size());
-    for (size_t i = 0; i < starts.size(); ++i) entries_.push_back({starts[i], classes[i]});
+    for (size_t i = 0; i < starts.size(); ++i) entries_.push_back(Entry::Of(starts[i], classes[i]));
     std::vector<K>().swap(starts);
     std::vector<uint32_t>().swap(classes);
     BuildRadix();
@@ -34,7 +35,7 @@ class IntervalMap {
     size_t lo = 0, n = entries_.size();
     if (!radix_.empty()) {
       if (key < base_) return entries_[0].cls;
-      if (key >= entries_.back().start) return entries_.back().cls;
+      if (key >= entries_.back().start()) return entries_.back().cls;
       const size_t b = static_cast<size_t>((key - base_) >> shift_);
       lo = radix_[b];
       n = radix_[b + 1] - lo;
@@ -44,10 +45,10 @@ class IntervalMap {
     if (n == 0) return base[-1].cls;
     while (n > 1) {
       const size_t half = n / 2;
-      base = base[half].start <= key ? base + half : base;
+      base = base[half].start() <= key ? base + half : base;
       n -= half;
     }
-    return base->start <= key ? base->cls : base[-1].cls;
+    return base->start() <= key ? base->cls : base[-1].cls;
   }
 
   size_t size() const { return entries_.size(); }
@@ -55,9 +56,22 @@ class IntervalMap {
 
  private:
   static constexpr int kRadixBits = 16;
+  // The class beside its start (one cache miss fewer per lookup), 4-byte
+  // aligned so an IPv6 entry takes 20 bytes, not 32.
   struct Entry {
-    K start;
-    uint32_t cls;  // the class beside its start: one cache miss fewer per lookup
+    uint32_t key[sizeof(K) / 4];
+    uint32_t cls;
+    static Entry Of(K start, uint32_t cls) {
+      Entry e;
+      std::memcpy(e.key, &start, sizeof(K));
+      e.cls = cls;
+      return e;
+    }
+    K start() const {
+      K k;
+      std::memcpy(&k, key, sizeof(K));
+      return k;
+    }
   };
 
   static int BitWidth(K v) {
@@ -72,15 +86,15 @@ class IntervalMap {
   void BuildRadix() {
     radix_.clear();
     if (entries_.size() < 64) return;
-    base_ = entries_[1].start;
-    const K span = entries_.back().start - base_;
+    base_ = entries_[1].start();
+    const K span = entries_.back().start() - base_;
     shift_ = std::max(0, BitWidth(span) - kRadixBits);
     const size_t buckets = static_cast<size_t>(span >> shift_) + 1;
     radix_.resize(buckets + 1);
     size_t i = 0;
     for (size_t b = 0; b < buckets; ++b) {
       const K edge = base_ + (static_cast<K>(b) << shift_);
-      while (i < entries_.size() && entries_[i].start < edge) ++i;
+      while (i < entries_.size() && entries_[i].start() < edge) ++i;
       radix_[b] = static_cast<uint32_t>(i);
     }
     radix_[buckets] = static_cast<uint32_t>(entries_.size());
