@@ -103,6 +103,10 @@ void ApplyDefaults(nfr::v1::AgentConfig& c) {
     budget->set_burst(budget->rate_per_second() * kDefaultNewFlowBurstFactor);
   }
 
+  if (!c.decision_log().has_records_per_second()) {
+    c.mutable_decision_log()->set_records_per_second(kDefaultDecisionRecordsPerSecond);
+  }
+
   if (c.bpf_pin_dir().empty()) c.set_bpf_pin_dir(kDefaultPinDir);
   if (!c.restart().has_keep_flow_cache()) c.mutable_restart()->set_keep_flow_cache(true);
 

@@ -21,6 +21,8 @@ inline constexpr char kDefaultDbPath[] = "/var/lib/nfr/state.db";
 inline constexpr uint32_t kDefaultMaxDecisions = 100000;
 inline constexpr uint32_t kDefaultMaxDecisionAgeDays = 30;
 inline constexpr uint32_t kDefaultFlowCacheEntries = 65536;
+inline constexpr uint32_t kDefaultDecisionRecordsPerSecond = 1000;
+inline constexpr uint32_t kMaxDecisionRecordsPerSecond = 100000;
 inline constexpr uint32_t kDefaultNewFlowRate = 1000;      // per source and second
 inline constexpr uint32_t kDefaultNewFlowBurstFactor = 2;  // burst = 2 x rate
 // api.limits (docs/security.md "Limits").

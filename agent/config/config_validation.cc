@@ -227,6 +227,14 @@ absl::Status ValidateConfig(const nfr::v1::AgentConfig& c) {
     return FieldError("new_flow_budget.burst",
                       absl::StrCat(b.burst(), " is out of range; use 1..", kMaxNewFlowBurst));
   }
+  if (c.decision_log().records_per_second() > kMaxDecisionRecordsPerSecond) {
+    return FieldError(
+        "decision_log.records_per_second",
+        absl::StrCat(c.decision_log().records_per_second(),
+                     " is out of range; use 0 (counts only)..", kMaxDecisionRecordsPerSecond,
+                     " (each record is a row in the store; beyond the budget decisions are counted "
+                     "per rule)"));
+  }
   if (c.bpf_pin_dir().empty() || c.bpf_pin_dir().front() != '/') {
     return FieldError("bpf_pin_dir", absl::StrCat("\"", c.bpf_pin_dir(),
                                                   "\" is not an absolute path; use a directory "

@@ -8,15 +8,20 @@
 #include "agent/util/log.h"
 
 namespace nfr {
+namespace {
+
+absl::Status PolicyTooLarge(absl::string_view field, size_t bytes, size_t max_bytes) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat(field, ": policy is ", bytes, " bytes, over api.limits.max_policy_bytes (",
+                   max_bytes, "); merge rules or prefixes, or raise the limit"));
+}
+
+}  // namespace
 
 absl::Status ValidatePolicyChange(const nfr::v1::Policy& policy, absl::string_view field,
                                   size_t max_bytes) {
   const size_t bytes = policy.ByteSizeLong();
-  if (bytes > max_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(field, ": policy is ", bytes, " bytes, over api.limits.max_policy_bytes (",
-                     max_bytes, "); merge rules or prefixes, or raise the limit"));
-  }
+  if (bytes > max_bytes) return PolicyTooLarge(field, bytes, max_bytes);
   return ValidatePolicy(policy, absl::StrCat(field, "."));
 }
 
@@ -47,8 +52,7 @@ absl::Status PolicyBook::RestoreOrSeed() {
 
 absl::StatusOr<nfr::v1::Policy> PolicyBook::Apply(const nfr::v1::Policy& policy,
                                                   const PolicyChange& change) {
-  return Change(change, [&](const nfr::v1::Policy&, nfr::v1::Policy* next)
-                    -> absl::StatusOr<std::string> {
+  return Change(change, [&](nfr::v1::Policy* next) -> absl::StatusOr<std::string> {
     *next = policy;
     return change.comment.empty() ? "apply" : change.comment;
   });
@@ -58,18 +62,17 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::AddRule(const nfr::v1::Rule& rule,
                                                     std::optional<uint32_t> position,
                                                     const PolicyChange& change) {
   if (absl::Status s = ValidateRule(rule, "rule"); !s.ok()) return s;
-  return Change(change, [&](const nfr::v1::Policy& current, nfr::v1::Policy* next)
-                    -> absl::StatusOr<std::string> {
-    for (const nfr::v1::Rule& r : current.rules()) {
+  return Change(change, [&](nfr::v1::Policy* next) -> absl::StatusOr<std::string> {
+    for (const nfr::v1::Rule& r : next->rules()) {
       if (r.id() == rule.id()) {
         return absl::AlreadyExistsError(
             absl::StrCat("rule.id: a rule \"", r.id(), "\" already exists in policy version ",
-                         current.version(), "; pick another id or remove it first"));
+                         next->version(), "; pick another id or remove it first"));
       }
     }
     const int size = next->rules_size();
-    const int pos = position.has_value() ? static_cast<int>(std::min<uint32_t>(*position, size))
-                                         : size;
+    const int pos =
+        position.has_value() ? static_cast<int>(std::min<uint32_t>(*position, size)) : size;
     *next->add_rules() = rule;
     for (int i = size; i > pos; --i) next->mutable_rules()->SwapElements(i, i - 1);
     return change.comment.empty() ? absl::StrCat("add rule ", rule.id()) : change.comment;
@@ -78,22 +81,16 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::AddRule(const nfr::v1::Rule& rule,
 
 absl::StatusOr<nfr::v1::Policy> PolicyBook::RemoveRule(const std::string& rule_id,
                                                        const PolicyChange& change) {
-  return Change(change, [&](const nfr::v1::Policy& current, nfr::v1::Policy* next)
-                    -> absl::StatusOr<std::string> {
-    next->clear_rules();
-    bool found = false;
-    for (const nfr::v1::Rule& r : current.rules()) {
-      if (r.id() == rule_id) {
-        found = true;
-      } else {
-        *next->add_rules() = r;
-      }
-    }
-    if (!found) {
+  return Change(change, [&](nfr::v1::Policy* next) -> absl::StatusOr<std::string> {
+    auto* rules = next->mutable_rules();
+    const auto it = std::remove_if(rules->begin(), rules->end(),
+                                   [&](const nfr::v1::Rule& r) { return r.id() == rule_id; });
+    if (it == rules->end()) {
       return absl::NotFoundError(absl::StrCat("rule_id: no rule \"", rule_id,
-                                              "\" in policy version ", current.version(),
+                                              "\" in policy version ", next->version(),
                                               "; list rules with nfrctl policy get"));
     }
+    rules->erase(it, rules->end());
     return change.comment.empty() ? absl::StrCat("remove rule ", rule_id) : change.comment;
   });
 }
@@ -101,8 +98,7 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::RemoveRule(const std::string& rule_i
 absl::StatusOr<nfr::v1::Policy> PolicyBook::UpdateSet(const SetDelta& delta,
                                                       const PolicyChange& change,
                                                       SetDeltaResult* result) {
-  return Change(change, [&](const nfr::v1::Policy&, nfr::v1::Policy* next)
-                    -> absl::StatusOr<std::string> {
+  return Change(change, [&](nfr::v1::Policy* next) -> absl::StatusOr<std::string> {
     const bool ports = !delta.add_ports.empty() || !delta.remove_ports.empty();
     const bool prefixes = !delta.add.empty() || !delta.remove.empty();
     if (ports && prefixes) {
@@ -121,17 +117,16 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::UpdateSet(const SetDelta& delta,
 }
 
 absl::StatusOr<PolicyBook::DerivedRule> PolicyBook::AddRuleForPending(
-    const nfr::v1::PendingConnection& pending, nfr::v1::Verdict verdict,
-    const std::string& rule_id, const std::string& author, const std::string& reason) {
+    const nfr::v1::PendingConnection& pending, nfr::v1::Verdict verdict, const std::string& rule_id,
+    const std::string& author, const std::string& reason) {
   DerivedRule out;
   PolicyChange change;
   change.author = author;
   change.comment = absl::StrCat("rule from pending ", pending.id());
   absl::StatusOr<nfr::v1::Policy> done =
-      Change(change, [&](const nfr::v1::Policy& current, nfr::v1::Policy* next)
-                 -> absl::StatusOr<std::string> {
+      Change(change, [&](nfr::v1::Policy* next) -> absl::StatusOr<std::string> {
         auto taken = [&](const std::string& id) {
-          return std::any_of(current.rules().begin(), current.rules().end(),
+          return std::any_of(next->rules().begin(), next->rules().end(),
                              [&](const nfr::v1::Rule& r) { return r.id() == id; });
         };
         std::string id = rule_id;
@@ -143,9 +138,8 @@ absl::StatusOr<PolicyBook::DerivedRule> PolicyBook::AddRuleForPending(
               absl::StrCat("rule_id: a rule \"", id, "\" already exists; pick another id"));
         }
         out.rule = RuleForFlow(pending.flow(), verdict, id);
-        out.rule.set_comment(
-            absl::StrCat("decided by ", author, reason.empty() ? "" : ": ", reason)
-                .substr(0, kMaxCommentLength));
+        out.rule.set_comment(absl::StrCat("decided by ", author, reason.empty() ? "" : ": ", reason)
+                                 .substr(0, kMaxCommentLength));
         if (absl::Status s = ValidateRule(out.rule, "rule_id"); !s.ok()) return s;
         *next->add_rules() = out.rule;
         for (int i = next->rules_size() - 1; i > 0; --i) {
@@ -165,38 +159,39 @@ absl::StatusOr<nfr::v1::Policy> PolicyBook::Change(const PolicyChange& change, c
                                                    "; shorten it"));
   }
   std::lock_guard<std::mutex> l(mu_);
-  const nfr::v1::Policy current = agent_->GetPolicy();
-  if (change.expected_version.has_value() && *change.expected_version != current.version()) {
+  const uint64_t version = agent_->PolicyVersion();
+  if (change.expected_version.has_value() && *change.expected_version != version) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "expected_version: policy is at version ", current.version(), ", not ",
-        *change.expected_version,
+        "expected_version: policy is at version ", version, ", not ", *change.expected_version,
         "; fetch the current policy (nfrctl policy get), reapply your change and retry"));
   }
-  nfr::v1::Policy next = current;
-  absl::StatusOr<std::string> comment = edit(current, &next);
+  // One copy of the policy per change: the edit works on it in place.
+  nfr::v1::Policy next = agent_->GetPolicy();
+  absl::StatusOr<std::string> comment = edit(&next);
   if (!comment.ok()) return comment.status();
-  next.set_version(current.version() + 1);
-  return Commit(current, next, change.author, *comment);
+  next.set_version(version + 1);
+  return Commit(version, std::move(next), change.author, *comment);
 }
 
-absl::StatusOr<nfr::v1::Policy> PolicyBook::Commit(const nfr::v1::Policy& current,
-                                                   const nfr::v1::Policy& next,
+absl::StatusOr<nfr::v1::Policy> PolicyBook::Commit(uint64_t current_version, nfr::v1::Policy next,
                                                    const std::string& author,
                                                    absl::string_view comment) {
-  if (absl::Status s = ValidatePolicyChange(next, "policy", max_policy_bytes_); !s.ok()) return s;
-  if (absl::Status s = agent_->InstallPolicy(next); !s.ok()) return s;
+  const size_t bytes = next.ByteSizeLong();
+  if (bytes > max_policy_bytes_) return PolicyTooLarge("policy", bytes, max_policy_bytes_);
+  auto compiled = CompiledPolicy::Compile(next, "policy.");  // validates
+  if (!compiled.ok()) return compiled.status();
+  // Stored before it is installed: a store failure leaves the agent as it was.
   if (absl::Status s = store_->SavePolicy(next, author, comment); !s.ok()) {
-    absl::Status back = agent_->InstallPolicy(current);
     // A full disk stays RESOURCE_EXHAUSTED (the store says so); other failures are internal.
     const absl::StatusCode code =
         s.code() == absl::StatusCode::kResourceExhausted ? s.code() : absl::StatusCode::kInternal;
     return absl::Status(
-        code,
-        absl::StrCat("policy version ", next.version(), " could not be stored (", s.message(),
-                     "); the agent ", back.ok() ? "kept" : "could not restore", " version ",
-                     current.version(), ". Check free space and permissions of ", store_->path()));
+        code, absl::StrCat("policy version ", next.version(), " could not be stored (", s.message(),
+                           "); the agent kept version ", current_version,
+                           ". Check free space and permissions of ", store_->path()));
   }
-  return agent_->GetPolicy();
+  agent_->InstallCompiled(*std::move(compiled));
+  return next;
 }
 
 }  // namespace nfr

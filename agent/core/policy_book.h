@@ -1,7 +1,7 @@
 // The policy lifecycle: the current version, every change (apply, add/remove
 // rule, a rule derived from a pending connection) guarded by an expected
-// version, installed into the agent then stored, rolled back if storing
-// fails; restore-or-seed at start. Errors name the request field.
+// version, compiled, stored, then installed into the agent (a store failure
+// changes nothing); restore-or-seed at start. Errors name the request field.
 #pragma once
 
 #include <cstdint>
@@ -40,6 +40,7 @@ class PolicyBook {
   absl::Status RestoreOrSeed();
 
   nfr::v1::Policy Current() const { return agent_->GetPolicy(); }
+  uint64_t CurrentVersion() const { return agent_->PolicyVersion(); }
 
   // Each returns the policy now installed (its version is the previous + 1).
   absl::StatusOr<nfr::v1::Policy> Apply(const nfr::v1::Policy& policy, const PolicyChange& change);
@@ -73,14 +74,13 @@ class PolicyBook {
                                                 const std::string& reason);
 
  private:
-  // Turns `next` (a copy of the current policy) into the new one; returns the
-  // stored comment.
-  using Edit = std::function<absl::StatusOr<std::string>(const nfr::v1::Policy& current,
-                                                         nfr::v1::Policy* next)>;
+  // Turns `next` (a copy of the current policy) into the new one in place;
+  // returns the stored comment. On error `next` is discarded.
+  using Edit = std::function<absl::StatusOr<std::string>(nfr::v1::Policy* next)>;
   absl::StatusOr<nfr::v1::Policy> Change(const PolicyChange& change, const Edit& edit);
-  absl::StatusOr<nfr::v1::Policy> Commit(const nfr::v1::Policy& current,
-                                         const nfr::v1::Policy& next, const std::string& author,
-                                         absl::string_view comment);
+  // Compiles, stores, then installs `next`; nothing changes unless all succeed.
+  absl::StatusOr<nfr::v1::Policy> Commit(uint64_t current_version, nfr::v1::Policy next,
+                                         const std::string& author, absl::string_view comment);
 
   AgentControl* const agent_;
   Store* const store_;

@@ -160,7 +160,7 @@ nfr::v1::AgentStatus AgentStatusReport(Core& core, absl::Time api_started, uint6
       st.started == absl::UnixEpoch() || st.started == absl::Time() ? api_started : st.started;
   resp.mutable_started()->set_seconds(absl::ToUnixSeconds(started));
   resp.set_uptime_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(absl::Now() - started)));
-  resp.set_policy_version(core.policy().Current().version());
+  resp.set_policy_version(core.policy().CurrentVersion());
   nfr::v1::AgentCounters* c = resp.mutable_counters();
   for (size_t i = 0; i < st.counters.bpf.size() && i < NFR_STAT_MAX; ++i) {
     (*c->mutable_bpf())[kBpfStatNames[i]] = st.counters.bpf[i];

@@ -28,8 +28,8 @@ std::vector<Prefix> Prefixes(const google::protobuf::RepeatedPtrField<std::strin
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::Compile(
-    nfr::v1::Policy policy) {
-  if (auto s = ValidatePolicy(policy); !s.ok()) return s;
+    nfr::v1::Policy policy, absl::string_view field_prefix) {
+  if (auto s = ValidatePolicy(policy, field_prefix); !s.ok()) return s;
   auto c = std::shared_ptr<CompiledPolicy>(new CompiledPolicy());
   c->pending_timeout_ = absl::Milliseconds(policy.pending_timeout_ms() ? policy.pending_timeout_ms()
                                                                        : kDefaultPendingTimeoutMs);
@@ -70,8 +70,37 @@ absl::StatusOr<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::Compile(
   auto index = RuleIndex::Build(rules, sets);
   if (!index.ok()) return index.status();
   c->index_ = *std::move(index);
+  for (auto& [name, set] : *policy.mutable_sets()) {
+    if (set.prefixes().empty()) continue;
+    PackedPrefixes packed;
+    packed.name = name;
+    size_t bytes = 0;
+    for (const auto& p : set.prefixes()) bytes += p.size();
+    packed.text.reserve(bytes);
+    packed.ends.reserve(set.prefixes_size());
+    for (const auto& p : set.prefixes()) {
+      packed.text += p;
+      packed.ends.push_back(static_cast<uint32_t>(packed.text.size()));
+    }
+    google::protobuf::RepeatedPtrField<std::string>().Swap(set.mutable_prefixes());
+    c->packed_sets_.push_back(std::move(packed));
+  }
   c->policy_ = std::move(policy);
   return std::shared_ptr<const CompiledPolicy>(std::move(c));
+}
+
+nfr::v1::Policy CompiledPolicy::FullPolicy() const {
+  nfr::v1::Policy out = policy_;
+  for (const PackedPrefixes& packed : packed_sets_) {
+    auto* prefixes = (*out.mutable_sets())[packed.name].mutable_prefixes();
+    prefixes->Reserve(static_cast<int>(packed.ends.size()));
+    uint32_t begin = 0;
+    for (uint32_t end : packed.ends) {
+      prefixes->Add()->assign(packed.text, begin, end - begin);
+      begin = end;
+    }
+  }
+  return out;
 }
 
 PolicyMatch CompiledPolicy::Match(const PacketInfo& packet, absl::string_view interface,

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace nfr {
@@ -14,34 +15,64 @@ class IntervalMap {
  public:
   // starts[0] must be 0 and strictly increasing; classes[i] covers [starts[i], starts[i+1]).
   void Assign(std::vector<K> starts, std::vector<uint32_t> classes) {
-    starts_ = std::move(starts);
-    classes_ = std::move(classes);
-    starts_.shrink_to_fit();
-    classes_.shrink_to_fit();
+    entries_.clear();
+    entries_.reserve(starts.size());
+    for (size_t i = 0; i < starts.size(); ++i) entries_.push_back(Entry::Of(starts[i], classes[i]));
+    std::vector<K>().swap(starts);
+    std::vector<uint32_t>().swap(classes);
     BuildRadix();
   }
 
-  uint32_t Find(K key) const {
-    if (starts_.empty()) return 0;
-    size_t lo = 0, hi = starts_.size();
-    if (!radix_.empty()) {
-      if (key < base_) return classes_[0];
-      if (key >= starts_.back()) return classes_.back();
-      const size_t b = static_cast<size_t>((key - base_) >> shift_);
-      lo = radix_[b];
-      hi = radix_[b + 1];
-    }
-    const auto it = std::upper_bound(starts_.begin() + lo, starts_.begin() + hi, key);
-    return classes_[(it - starts_.begin()) - 1];
+  // Starts loading the memory Find(key) reads first, so lookups in several maps overlap.
+  void Prefetch(K key) const {
+    if (radix_.empty() || key < base_) return;
+    const size_t b = static_cast<size_t>((key - base_) >> shift_);
+    if (b + 1 < radix_.size()) __builtin_prefetch(&radix_[b]);
   }
 
-  size_t size() const { return starts_.size(); }
-  size_t MemoryBytes() const {
-    return starts_.capacity() * sizeof(K) + classes_.capacity() * 4 + radix_.capacity() * 4;
+  uint32_t Find(K key) const {
+    if (entries_.empty()) return 0;
+    size_t lo = 0, n = entries_.size();
+    if (!radix_.empty()) {
+      if (key < base_) return entries_[0].cls;
+      if (key >= entries_.back().start()) return entries_.back().cls;
+      const size_t b = static_cast<size_t>((key - base_) >> shift_);
+      lo = radix_[b];
+      n = radix_[b + 1] - lo;
+    }
+    // The last entry in [lo, lo + n) starting at or before `key` (branchless halving).
+    const Entry* base = entries_.data() + lo;
+    if (n == 0) return base[-1].cls;
+    while (n > 1) {
+      const size_t half = n / 2;
+      base = base[half].start() <= key ? base + half : base;
+      n -= half;
+    }
+    return base->start() <= key ? base->cls : base[-1].cls;
   }
+
+  size_t size() const { return entries_.size(); }
+  size_t MemoryBytes() const { return entries_.capacity() * sizeof(Entry) + radix_.capacity() * 4; }
 
  private:
   static constexpr int kRadixBits = 16;
+  // The class beside its start (one cache miss fewer per lookup), 4-byte
+  // aligned so an IPv6 entry takes 20 bytes, not 32.
+  struct Entry {
+    uint32_t key[sizeof(K) / 4];
+    uint32_t cls;
+    static Entry Of(K start, uint32_t cls) {
+      Entry e;
+      std::memcpy(e.key, &start, sizeof(K));
+      e.cls = cls;
+      return e;
+    }
+    K start() const {
+      K k;
+      std::memcpy(&k, key, sizeof(K));
+      return k;
+    }
+  };
 
   static int BitWidth(K v) {
     int n = 0;
@@ -54,27 +85,27 @@ class IntervalMap {
 
   void BuildRadix() {
     radix_.clear();
-    if (starts_.size() < 64) return;
-    base_ = starts_[1];
-    const K span = starts_.back() - base_;
+    if (entries_.size() < 64) return;
+    base_ = entries_[1].start();
+    const K span = entries_.back().start() - base_;
     shift_ = std::max(0, BitWidth(span) - kRadixBits);
     const size_t buckets = static_cast<size_t>(span >> shift_) + 1;
     radix_.resize(buckets + 1);
     size_t i = 0;
     for (size_t b = 0; b < buckets; ++b) {
       const K edge = base_ + (static_cast<K>(b) << shift_);
-      while (i < starts_.size() && starts_[i] < edge) ++i;
+      while (i < entries_.size() && entries_[i].start() < edge) ++i;
       radix_[b] = static_cast<uint32_t>(i);
     }
-    radix_[buckets] = static_cast<uint32_t>(starts_.size());
+    radix_[buckets] = static_cast<uint32_t>(entries_.size());
     radix_.shrink_to_fit();
   }
 
-  std::vector<K> starts_;
-  std::vector<uint32_t> classes_;
+  std::vector<Entry> entries_;
   K base_ = 0;
   int shift_ = 0;
-  std::vector<uint32_t> radix_;  // radix_[b]: first i with starts_[i] >= base_ + (b << shift_)
+  std::vector<uint32_t>
+      radix_;  // radix_[b]: first i with entries_[i].start >= base_ + (b << shift_)
 };
 
 }  // namespace nfr

@@ -67,24 +67,53 @@ class RuleIndexBuilder {
  private:
   using Field = RuleIndex::Field;
 
-  static uint8_t ConstraintMask(const IndexRule& r) {
+  static bool Wide(const std::vector<PortInterval>& ports) {
+    return std::any_of(ports.begin(), ports.end(), [](const PortInterval& p) {
+      return uint32_t{p.last} - p.first + 1 > kMaxIndexedPortSpan;
+    });
+  }
+
+  // Rules with wide port ranges get a PortCheck instead of port-class entries.
+  void AssignChecks() {
+    checked_.assign(rules_.size(), 0);
+    for (size_t r = 0; r < rules_.size(); ++r) {
+      const IndexRule& rule = rules_[r];
+      const bool s = Wide(rule.sports), d = Wide(rule.dports);
+      if (!s && !d) continue;
+      checked_[r] = (s ? 1 : 0) | (d ? 2 : 0);
+      if (out_.check_of_.empty()) out_.check_of_.assign(rules_.size(), kNone);
+      out_.check_of_[r] = static_cast<uint32_t>(out_.checks_.size());
+      auto& ports = out_.checked_ports_;
+      RuleIndex::PortCheck c{};
+      c.sport_begin = static_cast<uint32_t>(ports.size());
+      if (s) ports.insert(ports.end(), rule.sports.begin(), rule.sports.end());
+      c.sport_end = c.dport_begin = static_cast<uint32_t>(ports.size());
+      if (d) ports.insert(ports.end(), rule.dports.begin(), rule.dports.end());
+      c.dport_end = static_cast<uint32_t>(ports.size());
+      out_.checks_.push_back(c);
+    }
+  }
+
+  uint8_t ConstraintMask(size_t i) const {
+    const IndexRule& r = rules_[i];
     uint8_t m = 0;
     if (!r.interface.empty()) m |= 1 << RuleIndex::kIface;
     if (r.direction != nfr::v1::DIRECTION_ANY) m |= 1 << RuleIndex::kDir;
     if (r.protocol != 0) m |= 1 << RuleIndex::kProto;
-    if (!r.sports.empty() || r.sport_set >= 0) m |= 1 << RuleIndex::kSport;
-    if (!r.dports.empty() || r.dport_set >= 0) m |= 1 << RuleIndex::kDport;
+    if ((!r.sports.empty() && !(checked_[i] & 1)) || r.sport_set >= 0) m |= 1 << RuleIndex::kSport;
+    if ((!r.dports.empty() && !(checked_[i] & 2)) || r.dport_set >= 0) m |= 1 << RuleIndex::kDport;
     if (!r.src.empty() || r.src_set >= 0) m |= 1 << RuleIndex::kSrc;
     if (!r.dst.empty() || r.dst_set >= 0) m |= 1 << RuleIndex::kDst;
     return m;
   }
 
   void AssignGroups() {
+    AssignChecks();
     out_.group_first_.fill(kNone);
     group_.resize(rules_.size());
     local_.resize(rules_.size());
     for (size_t r = 0; r < rules_.size(); ++r) {
-      const uint8_t g = ConstraintMask(rules_[r]);
+      const uint8_t g = ConstraintMask(r);
       group_[r] = g;
       local_[r] = static_cast<uint32_t>(out_.group_rules_[g].size());
       out_.group_rules_[g].push_back(static_cast<uint32_t>(r));
@@ -263,6 +292,7 @@ class RuleIndexBuilder {
         LabelsFor([src](const IndexRule& r) { return src ? r.sport_set : r.dport_set; });
     std::vector<Item<uint32_t>> items;
     for (size_t r = 0; r < rules_.size(); ++r) {
+      if (checked_[r] & (src ? 1 : 2)) continue;
       for (const auto& p : src ? rules_[r].sports : rules_[r].dports) {
         items.push_back({p.first, p.last, static_cast<uint32_t>(r)});
       }
@@ -323,6 +353,7 @@ class RuleIndexBuilder {
   const std::vector<IndexRule>& rules_;
   const std::vector<IndexSet>& sets_;
   RuleIndex& out_;
+  std::vector<uint8_t> checked_;  // per rule: bit 0 source ports checked, bit 1 destination
   std::vector<uint8_t> group_;
   std::vector<uint32_t> local_;
   int64_t entries_ = 0;
@@ -344,6 +375,24 @@ absl::StatusOr<RuleIndex> RuleIndex::Build(const std::vector<IndexRule>& rules,
 int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
                      nfr::v1::Direction direction) const {
   std::array<uint32_t, kNumFields> cls{};
+  // The lookups below are independent: start their first cache misses together.
+  uint32_t src4 = 0, dst4 = 0;
+  Uint128 src6 = 0, dst6 = 0;
+  if (p.family == 4) {
+    src4 = AddrV4(p.src);
+    dst4 = AddrV4(p.dst);
+    src_v4_.Prefetch(src4);
+    dst_v4_.Prefetch(dst4);
+  } else if (p.family == 6) {
+    src6 = AddrV6(p.src);
+    dst6 = AddrV6(p.dst);
+    src_v6_.Prefetch(src6);
+    dst_v6_.Prefetch(dst6);
+  }
+  if (p.has_ports) {
+    if (!sport_class_.empty()) __builtin_prefetch(&sport_class_[p.src_port]);
+    if (!dport_class_.empty()) __builtin_prefetch(&dport_class_[p.dst_port]);
+  }
   if (active_fields_ & (1 << kIface)) {
     auto it = iface_class_.find(interface);
     cls[kIface] = it == iface_class_.end() ? 0 : it->second;
@@ -357,12 +406,13 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
     if (!dport_class_.empty()) cls[kDport] = dport_class_[p.dst_port];
   }
   if (p.family == 4) {
-    cls[kSrc] = src_v4_.Find(AddrV4(p.src));
-    cls[kDst] = dst_v4_.Find(AddrV4(p.dst));
+    cls[kSrc] = src_v4_.Find(src4);
+    cls[kDst] = dst_v4_.Find(dst4);
   } else if (p.family == 6) {
-    cls[kSrc] = src_v6_.Find(AddrV6(p.src));
-    cls[kDst] = dst_v6_.Find(AddrV6(p.dst));
+    cls[kSrc] = src_v6_.Find(src6);
+    cls[kDst] = dst_v6_.Find(dst6);
   }
+  for (int f = kSport; f < kNumFields; ++f) __builtin_prefetch(&tables_[f].classes[cls[f]]);
   GroupMask candidates = nonempty_groups_;
   for (int f = 0; f < kNumFields; ++f) {
     if (active_fields_ & (1 << f)) {
@@ -375,7 +425,13 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
     candidates &= candidates - 1;
     if (group_first_[g] >= best) continue;
     if (g == 0) {
-      best = group_first_[0];
+      for (uint32_t r : group_rules_[0]) {
+        if (r >= best) break;
+        if (PortsMatch(r, p)) {
+          best = r;
+          break;
+        }
+      }
       continue;
     }
     // Lists of the group's fields; the group's candidates are their intersection.
@@ -420,11 +476,18 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
       if (!agree) continue;
       uint64_t bits = ~uint64_t{0};
       for (int i = 0; i < k; ++i) bits &= begin[i]->bits;
-      if (bits != 0) {
-        local = w * 64 + absl::countr_zero(bits);
-        found = members[local] < best;
-        break;
+      // The lowest candidate whose ports (if checked) match; past `best` nothing can win.
+      bool stop = false;
+      for (; bits != 0 && !found && !stop; bits &= bits - 1) {
+        const uint32_t l = w * 64 + absl::countr_zero(bits);
+        if (members[l] >= best) {
+          stop = true;
+        } else if (PortsMatch(members[l], p)) {
+          local = l;
+          found = true;
+        }
       }
+      if (found || stop) break;
       ++w;
     }
     if (found) best = members[local];
@@ -432,10 +495,26 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
   return best == kNone ? -1 : static_cast<int>(best);
 }
 
+bool RuleIndex::PortsMatch(uint32_t rule, const PacketInfo& p) const {
+  if (check_of_.empty() || check_of_[rule] == kNone) return true;
+  const PortCheck& c = checks_[check_of_[rule]];
+  auto in = [&](uint32_t begin, uint32_t end, uint16_t port) {
+    if (begin == end) return true;  // this field is indexed (or any)
+    if (!p.has_ports) return false;
+    for (uint32_t i = begin; i < end; ++i) {
+      if (port >= checked_ports_[i].first && port <= checked_ports_[i].last) return true;
+    }
+    return false;
+  };
+  return in(c.sport_begin, c.sport_end, p.src_port) && in(c.dport_begin, c.dport_end, p.dst_port);
+}
+
 size_t RuleIndex::MemoryBytes() const {
   size_t n = sizeof(*this);
   for (const auto& t : tables_) n += t.MemoryBytes();
   for (const auto& g : group_rules_) n += g.capacity() * 4;
+  n += check_of_.capacity() * 4 + checks_.capacity() * sizeof(PortCheck) +
+       checked_ports_.capacity() * sizeof(PortInterval);
   n += (sport_class_.capacity() + dport_class_.capacity()) * 4;
   n +=
       src_v4_.MemoryBytes() + dst_v4_.MemoryBytes() + src_v6_.MemoryBytes() + dst_v6_.MemoryBytes();

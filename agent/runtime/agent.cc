@@ -39,7 +39,10 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(nfr::v1::AgentConfig config
   std::unique_ptr<Agent> agent(new Agent(std::move(config)));
   const auto& p = agent->config_.pending();
   agent->engine_ = std::make_unique<VerdictEngine>(
-      *std::move(policy), PendingLimits{p.max_flows(), p.max_packets_per_flow()}, &agent->sinks_);
+      *std::move(policy), PendingLimits{p.max_flows(), p.max_packets_per_flow()}, &agent->sinks_,
+      agent->config_.decision_log().has_records_per_second()
+          ? agent->config_.decision_log().records_per_second()
+          : kDefaultPolicyRecordsPerSecond);
   agent->expirer_ = std::make_unique<PendingExpirer>(agent->engine_.get());
   agent->engine_->SetPendingAddedHook([e = agent->expirer_.get()] { e->Wake(); });
   return agent;
@@ -130,16 +133,24 @@ void Agent::Shutdown() {
 nfr::v1::Policy Agent::GetPolicy() const { return engine_->GetPolicy(); }
 
 absl::Status Agent::InstallPolicy(const nfr::v1::Policy& policy) {
-  if (auto s = engine_->InstallPolicy(policy); !s.ok()) return s;
+  auto compiled = CompiledPolicy::Compile(policy);
+  if (!compiled.ok()) return compiled.status();
+  InstallCompiled(*std::move(compiled));
+  return absl::OkStatus();
+}
+
+uint64_t Agent::PolicyVersion() const { return engine_->policy_version(); }
+
+void Agent::InstallCompiled(std::shared_ptr<const CompiledPolicy> compiled) {
+  const bool accepts = compiled->default_verdict() == nfr::v1::VERDICT_ACCEPT;
+  engine_->InstallCompiled(std::move(compiled));
   absl::MutexLock lock(&dp_mu_);
   SyncPendingTimeout();
   if (queues_ != nullptr) {
-    if (auto s = queues_->SetOverflowAccepts(policy.default_verdict() == nfr::v1::VERDICT_ACCEPT);
-        !s.ok()) {
+    if (auto s = queues_->SetOverflowAccepts(accepts); !s.ok()) {
       LogLine(absl::StrCat("nfr-agent: queue overflow verdict not updated: ", s.message()));
     }
   }
-  return absl::OkStatus();
 }
 
 void Agent::SyncPendingTimeout() {

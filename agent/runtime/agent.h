@@ -43,6 +43,8 @@ class Agent : public AgentControl {
   // AgentControl.
   nfr::v1::Policy GetPolicy() const override;
   absl::Status InstallPolicy(const nfr::v1::Policy& policy) override;
+  void InstallCompiled(std::shared_ptr<const CompiledPolicy> policy) override;
+  uint64_t PolicyVersion() const override;
   std::vector<nfr::v1::PendingConnection> ListPending() const override;
   std::optional<nfr::v1::PendingConnection> FindPending(uint64_t id) const override;
   absl::StatusOr<Resolution> Decide(const DecideRequest& request) override;

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "agent/policy/compiled_policy.h"
 #include "nfr_abi.h"
 #include "nfr/v1/flow.pb.h"
 #include "nfr/v1/policy.pb.h"
@@ -113,6 +114,10 @@ class AgentControl {
   // Validates, compiles and swaps in `policy` (version already assigned by
   // the caller). INVALID_ARGUMENT naming the field; nothing changes on error.
   virtual absl::Status InstallPolicy(const nfr::v1::Policy& policy) = 0;
+  // Swaps in a policy already compiled (CompiledPolicy::Compile); cannot fail.
+  virtual void InstallCompiled(std::shared_ptr<const CompiledPolicy> policy) = 0;
+  // The installed version, without copying the policy.
+  virtual uint64_t PolicyVersion() const = 0;
 
   virtual std::vector<nfr::v1::PendingConnection> ListPending() const = 0;
   virtual std::optional<nfr::v1::PendingConnection> FindPending(uint64_t id) const = 0;

@@ -413,7 +413,13 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
 absl::Status VerdictEngine::InstallPolicy(const nfr::v1::Policy& policy) {
   auto compiled = CompiledPolicy::Compile(policy);
   if (!compiled.ok()) return compiled.status();
-  policy_.Set(*std::move(compiled));
+  InstallCompiled(*std::move(compiled));
+  return absl::OkStatus();
+}
+
+void VerdictEngine::InstallCompiled(std::shared_ptr<const CompiledPolicy> compiled) {
+  const nfr::v1::Policy& policy = compiled->policy();
+  policy_.Set(compiled);
   LogLine(absl::StrCat("nfr-agent: policy version ", policy.version(), " installed (",
                        policy.rules_size(), " rules, default ",
                        policy.default_verdict() == nfr::v1::VERDICT_ACCEPT ? "accept" : "drop",
@@ -425,7 +431,6 @@ absl::Status VerdictEngine::InstallPolicy(const nfr::v1::Policy& policy) {
                          r.flows_deleted, " asked again) and ", r.pending_scanned, " pending (",
                          r.pending_resolved, " resolved) in ", absl::FormatDuration(r.took)));
   }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<Resolution> VerdictEngine::Decide(const DecideRequest& r) {

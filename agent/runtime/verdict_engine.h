@@ -65,6 +65,7 @@ class VerdictEngine : public PacketHandler {
 
   // Swaps the policy in, then re-evaluates cached flows and pending connections.
   absl::Status InstallPolicy(const nfr::v1::Policy& policy);
+  void InstallCompiled(std::shared_ptr<const CompiledPolicy> compiled);
 
   // Every cached flow the policy decided is matched against the current policy
   // (a changed verdict is written, an ASK deletes the entry); a controller's
@@ -76,7 +77,8 @@ class VerdictEngine : public PacketHandler {
     absl::Duration took;
   };
   Reevaluation Reevaluate();
-  nfr::v1::Policy GetPolicy() const { return policy_.Get()->policy(); }
+  nfr::v1::Policy GetPolicy() const { return policy_.Get()->FullPolicy(); }
+  uint64_t policy_version() const { return policy_.Get()->version(); }
   absl::Duration pending_timeout() const { return policy_.Get()->pending_timeout(); }
   nfr::v1::Verdict default_verdict() const { return policy_.Get()->default_verdict(); }
   std::vector<nfr::v1::PendingConnection> ListPending() const { return pending_.Snapshot(); }

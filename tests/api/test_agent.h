@@ -36,6 +36,11 @@ class TestAgent : public AgentControl {
 
   nfr::v1::Policy GetPolicy() const override { return agent_->GetPolicy(); }
   absl::Status InstallPolicy(const nfr::v1::Policy& policy) override;
+  void InstallCompiled(std::shared_ptr<const CompiledPolicy> policy) override {
+    agent_->InstallCompiled(std::move(policy));
+    ++installs_;
+  }
+  uint64_t PolicyVersion() const override { return agent_->PolicyVersion(); }
   std::vector<nfr::v1::PendingConnection> ListPending() const override {
     return agent_->ListPending();
   }

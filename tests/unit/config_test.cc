@@ -51,6 +51,7 @@ TEST(Config, EmbeddedDefaultIsValidAndComplete) {
   EXPECT_EQ(c.flow_cache().max_entries(), 65536u);
   EXPECT_EQ(c.new_flow_budget().rate_per_second(), 1000u);
   EXPECT_EQ(c.new_flow_budget().burst(), 2000u);
+  EXPECT_EQ(c.decision_log().records_per_second(), 1000u);
   EXPECT_EQ(c.policy().default_verdict(), nfr::v1::VERDICT_DROP);
   EXPECT_EQ(c.policy().pending_timeout_ms(), 5000u);
   EXPECT_EQ(c.policy().flow_ttl_seconds(), 300u);
@@ -90,6 +91,18 @@ TEST(Config, FlowCacheSizeAndNewFlowBudget) {
                          "new_flow_budget.burst: 2000000 is out of range"));
 }
 
+TEST(Config, DecisionRecordBudget) {
+  auto off = Effective(R"({"decision_log": {"records_per_second": 0}})");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->decision_log().records_per_second(), 0u) << "explicit 0 records none";
+  auto set = Effective(R"({"decision_log": {"records_per_second": 100000}})");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->decision_log().records_per_second(), 100000u);
+  EXPECT_TRUE(StartsWith(ErrorOf(R"({"decision_log": {"records_per_second": 100001}})"),
+                         "decision_log.records_per_second: 100001 is out of range; use 0 "
+                         "(counts only)..100000"));
+}
+
 TEST(Config, FileWithoutPolicyGetsTheExamplePolicy) {
   auto c = Effective(R"({"interfaces": [{"name": "r-cli"}], "mode": "MODE_COMPAT"})");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -112,8 +125,9 @@ TEST(Config, ValidationErrorsNameFieldAndFix) {
   EXPECT_EQ(ErrorOf(R"({"queue": {"num": 65535, "count": 2}})"),
             "queue.count: queues 65535..65536 pass 65535; lower queue.num or queue.count");
   EXPECT_TRUE(Effective(R"({"queue": {"num": 65535, "count": 1}})").ok());
-  EXPECT_EQ(ErrorOf(R"({"queue": {"failClosed": true, "overflow": "QUEUE_OVERFLOW_ACCEPT"}})"),
-            "queue.fail_closed: contradicts queue.overflow QUEUE_OVERFLOW_ACCEPT; drop one of them");
+  EXPECT_EQ(
+      ErrorOf(R"({"queue": {"failClosed": true, "overflow": "QUEUE_OVERFLOW_ACCEPT"}})"),
+      "queue.fail_closed: contradicts queue.overflow QUEUE_OVERFLOW_ACCEPT; drop one of them");
   EXPECT_TRUE(Effective(R"({"queue": {"overflow": "QUEUE_OVERFLOW_DROP"}})").ok());
   EXPECT_EQ(ErrorOf(R"({"interfaces": [{"name": "a"}, {"name": "a"}]})"),
             "interfaces[1].name: \"a\" is listed twice; list it once (set egress there to inspect "

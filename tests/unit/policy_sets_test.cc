@@ -73,6 +73,49 @@ TEST(PolicySets, LoadFromJsonAndMatch) {
   EXPECT_EQ(m.rule_index, -1);
 }
 
+// A compiled policy keeps set prefixes packed, not as proto strings; FullPolicy
+// gives them back exactly as written (order, spelling), every other field too.
+TEST(PolicySets, CompiledPolicyGivesSetsBackAsWritten) {
+  nfr::v1::Policy policy = PolicyFromText(R"pb(
+    version: 7
+    default_verdict: VERDICT_DROP
+    sets {
+      key: "block"
+      value { prefixes: [ "198.51.100.7", "2001:DB8:0:0::/64", "10.0.0.0/8", "::/0" ] }
+    }
+    sets {
+      key: "unused"
+      value { prefixes: "192.0.2.0/24" }
+    }
+    sets {
+      key: "dns"
+      value {
+        ports { first: 53 }
+        ports { first: 853 last: 860 }
+      }
+    }
+    sets {
+      key: "empty"
+      value {}
+    }
+    rules { id: "b" dst_set: "block" action: ACTION_DROP }
+    rules { id: "d" protocol: PROTOCOL_UDP dst_port_set: "dns" action: ACTION_ACCEPT }
+  )pb");
+  auto c = CompiledPolicy::Compile(policy);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE((*c)->policy().sets().at("block").prefixes().empty()) << "not held twice";
+  EXPECT_EQ((*c)->policy().sets().at("dns").ports_size(), 2);
+  EXPECT_EQ((*c)->version(), 7u);
+  const nfr::v1::Policy full = (*c)->FullPolicy();
+  std::string diff;
+  google::protobuf::util::MessageDifferencer d;
+  d.ReportDifferencesToString(&diff);
+  EXPECT_TRUE(d.Compare(policy, full)) << diff;
+  auto again = CompiledPolicy::Compile(full);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->FullPolicy().sets().at("block").prefixes(3), "::/0");
+}
+
 TEST(PolicySets, ValidationNamesTheFieldRuleAndSet) {
   const std::string base = "default_verdict: VERDICT_DROP ";
   EXPECT_EQ(ErrorOf(base + R"pb(rules { id: "a" action: ACTION_ACCEPT }

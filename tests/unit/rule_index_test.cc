@@ -119,7 +119,13 @@ class Generator {
       auto* r = ports->Add();
       const uint16_t a = Port();
       r->set_first(a);
-      if (Chance(40)) r->set_last(Chance(10) ? 65535 : std::min(65535, a + Int(0, 10)));
+      // Ranges up to kMaxIndexedPortSpan (32) wide are indexed, wider ones (41 ports, 65535)
+      // are checked.
+      if (Chance(40)) {
+        r->set_last(Chance(10) ? 65535 : [&](int e) {
+          return std::min(65535, a + (e == 10 ? 40 : e));
+        }(Int(0, 10)));
+      }
     }
   }
 
@@ -263,6 +269,75 @@ TEST(RuleIndex, KeySpaceEdges) {
   p.has_ports = true;
   p.dst_port = 65535;
   EXPECT_EQ((*compiled)->Match(p, "x", nfr::v1::DIRECTION_INGRESS).rule_id, "port-max");
+}
+
+// Rules with wide port ranges are checked after their other fields agree; the
+// first match must not change: a checked rule alone in its group, behind and
+// ahead of indexed ones, identical rules (the first wins), v4 and v6, no ports.
+TEST(RuleIndex, WidePortRangesKeepFirstMatch) {
+  nfr::v1::Policy policy;
+  policy.set_default_verdict(nfr::v1::VERDICT_DROP);
+  auto add = [&](const char* id, int proto, const char* dst, int first, int last, int sfirst = 0,
+                 int slast = 0) {
+    auto* r = policy.add_rules();
+    r->set_id(id);
+    r->set_action(nfr::v1::ACTION_ACCEPT);
+    r->set_protocol(static_cast<nfr::v1::Protocol>(proto));
+    if (dst) r->add_dst_prefixes(dst);
+    if (first) {
+      auto* pr = r->add_dst_ports();
+      pr->set_first(first);
+      pr->set_last(last);
+    }
+    if (sfirst) {
+      auto* pr = r->add_src_ports();
+      pr->set_first(sfirst);
+      pr->set_last(slast);
+    }
+  };
+  add("wide-only", 0, nullptr, 1000, 1999);      // group 0, checked
+  add("wide-only-tie", 0, nullptr, 1000, 1999);  // never: the same as the rule above
+  add("v4-wide", 6, "10.0.0.0/8", 100, 60000);   // checked
+  add("v4-narrow", 6, "10.1.0.0/16", 443, 443);  // indexed
+  add("v6-wide-sport", 17, "2001:db8::/32", 53, 53, 1024, 65535);  // sport checked, dport indexed
+  add("span-32", 6, "10.2.0.0/16", 7000, 7031);  // exactly kMaxIndexedPortSpan: indexed
+  add("span-33", 6, "10.2.0.0/16", 7000, 7032);  // checked
+  add("catch-tcp", 6, nullptr, 0, 0);
+  auto c = CompiledPolicy::Compile(policy);
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto match = [&](uint8_t family, std::array<uint8_t, 16> dst, uint8_t proto, int dport,
+                   int sport = 40000) {
+    PacketInfo p;
+    p.family = family;
+    p.protocol = proto;
+    p.dst = dst;
+    p.has_ports = dport >= 0;
+    p.dst_port = static_cast<uint16_t>(dport < 0 ? 0 : dport);
+    p.src_port = static_cast<uint16_t>(sport);
+    const int got = (*c)->Match(p, "x", nfr::v1::DIRECTION_INGRESS).rule_index;
+    EXPECT_EQ(got, RefMatch(policy, p, "x", nfr::v1::DIRECTION_INGRESS));
+    return got < 0 ? std::string() : policy.rules(got).id();
+  };
+  const std::array<uint8_t, 16> ten{10, 1, 2, 3}, ten2{10, 2, 0, 1}, other{192, 0, 2, 1};
+  const std::array<uint8_t, 16> v6{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  EXPECT_EQ(match(4, other, 17, 1500), "wide-only");
+  EXPECT_EQ(match(4, other, 17, 999), "");
+  EXPECT_EQ(match(4, other, 6, 2000), "catch-tcp");
+  EXPECT_EQ(match(4, ten, 6, 443), "v4-wide");
+  EXPECT_EQ(match(4, ten, 6, 50), "catch-tcp");
+  EXPECT_EQ(match(4, ten, 6, -1), "catch-tcp") << "no ports: no port rule matches";
+  EXPECT_EQ(match(4, ten, 17, -1), "");
+  EXPECT_EQ(match(6, v6, 17, 53, 5000), "v6-wide-sport");
+  EXPECT_EQ(match(6, v6, 17, 53, 1000), "");
+  EXPECT_EQ(match(4, ten2, 6, 7031), "v4-wide");
+  policy.mutable_rules(2)->set_protocol(nfr::v1::PROTOCOL_UDP);  // v4-wide out of the way
+  c = CompiledPolicy::Compile(policy);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(match(4, ten2, 6, 7031), "span-32");
+  EXPECT_EQ(match(4, ten2, 6, 7032), "span-33");
+  EXPECT_EQ(match(4, ten2, 6, 7033), "catch-tcp");
+  EXPECT_EQ(match(4, ten, 6, 443), "v4-narrow");
+  EXPECT_EQ(match(4, ten, 17, 1200), "wide-only");
 }
 
 TEST(RuleIndex, ManyRulesStayExact) {
