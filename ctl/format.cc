@@ -3,6 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <initializer_list>
 #include <utility>
 
@@ -12,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/util/proto_time.h"
+#include "ctl/args.h"
 
 namespace nfrctl {
 
@@ -39,7 +42,13 @@ std::string Json(const google::protobuf::Message& m, bool pretty) {
   o.add_whitespace = pretty;
   o.preserve_proto_field_names = true;
   std::string s;
-  (void)google::protobuf::util::MessageToJsonString(m, &s, o);
+  const auto st = google::protobuf::util::MessageToJsonString(m, &s, o);
+  if (!st.ok()) {
+    // Half an object on stdout would pass for an answer: say why and stop.
+    std::fprintf(stderr, "nfrctl: cannot print the agent's %s as JSON: %s\n",
+                 m.GetTypeName().c_str(), std::string(st.message()).c_str());
+    std::exit(kExitRpc);
+  }
   return s;
 }
 

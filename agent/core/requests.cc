@@ -156,8 +156,8 @@ nfr::v1::AgentStatus AgentStatusReport(Core& core, absl::Time api_started, uint6
   resp.set_compat_backend(st.compat_backend);
   for (const std::string& i : st.interfaces) resp.add_interfaces(i);
   for (uint32_t q : st.queues) resp.add_queues(q);
-  const absl::Time started =
-      st.started == absl::UnixEpoch() || st.started == absl::Time() ? api_started : st.started;
+  // An agent not started (API tests) reports InfinitePast: not a valid Timestamp.
+  const absl::Time started = st.started <= absl::UnixEpoch() ? api_started : st.started;
   resp.mutable_started()->set_seconds(absl::ToUnixSeconds(started));
   resp.set_uptime_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(absl::Now() - started)));
   resp.set_policy_version(core.policy().CurrentVersion());

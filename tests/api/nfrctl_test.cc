@@ -4,12 +4,19 @@
 
 #include <fstream>
 #include <future>
+#include <regex>
 
 #include "absl/strings/str_split.h"
 #include "tests/api/api_test_support.h"
 
 namespace nfr::test {
 namespace {
+
+// `nfrctl status -o json` (pretty-printed) shows exactly one open watch stream.
+bool OneWatcher(const std::string& json) {
+  static const std::regex re(R"("watchers":\s*"1")");
+  return std::regex_search(json, re);
+}
 
 class NfrctlTest : public ApiFixture {
  protected:
@@ -138,10 +145,12 @@ TEST_F(NfrctlTest, WatchListAndDecide) {
   control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80), &first);
   // Watch in the background: snapshot line, then two live events.
   auto watch = std::async(std::launch::async, [&] { return Ctl("pending watch --count 2"); });
-  for (int i = 0; i < 200 && server_ != nullptr; ++i) {
-    if (Ctl("status -o json").out.find("\"watchers\":\"1\"") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  bool watching = false;
+  for (int i = 0; i < 200 && !watching; ++i) {
+    watching = OneWatcher(Ctl("status -o json").out);
+    if (!watching) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  ASSERT_TRUE(watching) << Ctl("status -o json").out;
   uint64_t second = 0;
   control_->Offer(MakeFlow("fd77::2", "fd77:1::2", 443), &second);
   CommandResult r = Ctl("pending list");
@@ -214,7 +223,7 @@ TEST_F(NfrctlTest, PendingWatchOnATerminalRedrawsATable) {
                       "/agent.sock pending watch --count 1' /dev/null");
   });
   for (int i = 0; i < 200; ++i) {
-    if (Ctl("status -o json").out.find("\"watchers\":\"1\"") != std::string::npos) break;
+    if (OneWatcher(Ctl("status -o json").out)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   control_->Offer(MakeFlow("10.77.0.3", "10.77.1.2", 443));
@@ -229,7 +238,7 @@ TEST_F(NfrctlTest, PendingWatchOnATerminalRedrawsATable) {
 TEST_F(NfrctlTest, DecisionsWatch) {
   auto watch = std::async(std::launch::async, [&] { return Ctl("decisions watch --count 1"); });
   for (int i = 0; i < 200; ++i) {
-    if (Ctl("status -o json").out.find("\"watchers\":\"1\"") != std::string::npos) break;
+    if (OneWatcher(Ctl("status -o json").out)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   uint64_t id = 0;
