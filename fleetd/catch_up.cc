@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/util/log.h"
 #include "agent/util/proto_time.h"
+#include "fleetd/rollout_result.h"
 #include "fleetd/selector.h"
 
 namespace nfr {
@@ -47,13 +48,7 @@ void GroupCatchUp::Attached(const std::string& id, const nfr::v1::Hello& hello) 
         const uint32_t ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(absl::Now() - sent));
         r->set_latency_ms(ms);
         resp.set_elapsed_ms(ms);
-        if (out.ok()) {
-          r->set_ok(true);
-          r->set_applied_version(out->apply_policy().policy().version());
-        } else {
-          r->set_code(static_cast<int32_t>(out.status().code()));
-          r->set_error(std::string(out.status().message()));
-        }
+        SetRolloutOutcome(out, r);
         nfr::v1::RolloutRecord rec;
         rec.set_selector(head.selector);
         rec.set_group_version(head.version);

@@ -4,6 +4,7 @@
 #include "agent/util/log.h"
 #include "agent/util/proto_time.h"
 #include "fleetd/event_stream.h"
+#include "fleetd/rollout_result.h"
 
 namespace nfr {
 namespace {
@@ -245,13 +246,7 @@ grpc::ServerUnaryReactor* FleetServiceImpl::Rollout(grpc::CallbackServerContext*
             nfr::v1::RolloutResult* r = st->out.add_results();
             r->set_agent_id(id);
             r->set_latency_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(absl::Now() - sent)));
-            if (out.ok()) {
-              r->set_ok(true);
-              r->set_applied_version(out->apply_policy().policy().version());
-            } else {
-              r->set_code(static_cast<int32_t>(out.status().code()));
-              r->set_error(std::string(out.status().message()));
-            }
+            SetRolloutOutcome(out, r);
             last = --st->remaining == 0;
           }
           if (last) finish();

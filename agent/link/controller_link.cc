@@ -1,11 +1,9 @@
 #include "agent/link/controller_link.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "agent/api/tls_credentials.h"
 #include "agent/link/link_session.h"
 #include "agent/util/log.h"
 #include "agent/util/proto_time.h"
@@ -26,14 +24,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, const char* field)
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": required with controller.target (PEM file; see docs/fleet.md)"));
   }
-  std::ifstream in(path);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": cannot read ", path, "; check the path and its permissions"));
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return ReadPemFile(path, field);
 }
 
 }  // namespace
