@@ -106,7 +106,7 @@ absl::StatusOr<nfr::v1::ListFlowsResponse> FlowTable::List(
     if (page.size() > size + 1) page.erase(std::prev(page.end()));
   });
   if (!s.ok()) return s;
-  const nfr::v1::Policy policy = agent_->GetPolicy();
+  const nfr::v1::Policy policy = agent_->GetPolicyRules();  // rule ids only
   nfr::v1::ListFlowsResponse out;
   std::string last;
   for (const auto& [k, c] : page) {

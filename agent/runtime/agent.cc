@@ -131,6 +131,7 @@ void Agent::Shutdown() {
 }
 
 nfr::v1::Policy Agent::GetPolicy() const { return engine_->GetPolicy(); }
+nfr::v1::Policy Agent::GetPolicyRules() const { return engine_->GetPolicyRules(); }
 
 absl::Status Agent::InstallPolicy(const nfr::v1::Policy& policy) {
   auto compiled = CompiledPolicy::Compile(policy);

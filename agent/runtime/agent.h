@@ -42,6 +42,7 @@ class Agent : public AgentControl {
 
   // AgentControl.
   nfr::v1::Policy GetPolicy() const override;
+  nfr::v1::Policy GetPolicyRules() const override;
   absl::Status InstallPolicy(const nfr::v1::Policy& policy) override;
   void InstallCompiled(std::shared_ptr<const CompiledPolicy> policy) override;
   uint64_t PolicyVersion() const override;

@@ -111,6 +111,8 @@ class AgentControl {
   virtual ~AgentControl() = default;
 
   virtual nfr::v1::Policy GetPolicy() const = 0;
+  // The policy's rules and settings with its sets' prefixes left out: cheap with 1M-prefix sets.
+  virtual nfr::v1::Policy GetPolicyRules() const = 0;
   // Validates, compiles and swaps in `policy` (version already assigned by
   // the caller). INVALID_ARGUMENT naming the field; nothing changes on error.
   virtual absl::Status InstallPolicy(const nfr::v1::Policy& policy) = 0;

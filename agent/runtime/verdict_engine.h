@@ -78,6 +78,7 @@ class VerdictEngine : public PacketHandler {
   };
   Reevaluation Reevaluate();
   nfr::v1::Policy GetPolicy() const { return policy_.Get()->FullPolicy(); }
+  nfr::v1::Policy GetPolicyRules() const { return policy_.Get()->policy(); }
   uint64_t policy_version() const { return policy_.Get()->version(); }
   absl::Duration pending_timeout() const { return policy_.Get()->pending_timeout(); }
   nfr::v1::Verdict default_verdict() const { return policy_.Get()->default_verdict(); }

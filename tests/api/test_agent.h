@@ -35,6 +35,7 @@ class TestAgent : public AgentControl {
   std::optional<nfr::v1::Verdict> CachedVerdict(const nfr::v1::Flow& flow) const;
 
   nfr::v1::Policy GetPolicy() const override { return agent_->GetPolicy(); }
+  nfr::v1::Policy GetPolicyRules() const override { return agent_->GetPolicyRules(); }
   absl::Status InstallPolicy(const nfr::v1::Policy& policy) override;
   void InstallCompiled(std::shared_ptr<const CompiledPolicy> policy) override {
     agent_->InstallCompiled(std::move(policy));
