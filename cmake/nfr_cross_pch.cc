@@ -1,0 +1,1 @@
+// Owner of the cross test build's precompiled header (NfrCrossTestBuild.cmake).
