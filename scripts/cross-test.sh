@@ -21,8 +21,9 @@ export CCACHE_NOHASHDIR=1
 # ccache caches compiles that use a precompiled header only with these.
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 
-if [[ ! -f "$build/CMakeCache.txt" ]] || ! grep -q "^NFR_SYSROOT:.*=$sysroot\$" "$build/CMakeCache.txt" ||
-  ! grep -q "^NFR_CROSS_TEST_BUILD:BOOL=ON" "$build/CMakeCache.txt"; then
+cache_file=$build/CMakeCache.txt
+if [[ ! -f "$cache_file" ]] || ! grep -q "^NFR_SYSROOT:.*=$sysroot\$" "$cache_file" ||
+  ! grep -q "^NFR_CROSS_TEST_BUILD:BOOL=ON" "$cache_file"; then
   rm -rf "$build"
   mkdir -p "$build"
   # -O1 without -g: a cold build is what CI pays for each architecture; -O1 compiles a third
@@ -30,7 +31,8 @@ if [[ ! -f "$build/CMakeCache.txt" ]] || ! grep -q "^NFR_SYSROOT:.*=$sysroot\$" 
   # falsely in vector::insert; debug info only slows the links).
   # Tests are listed when ctest runs (PRE_TEST), not by running them under qemu while building.
   cmake -S . -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="cmake/toolchains/$arch.cmake" \
-    -DNFR_SYSROOT="$sysroot" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -DNDEBUG" \
+    -DNFR_SYSROOT="$sysroot" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -DNDEBUG" \
     -DNFR_CROSS_TEST_BUILD=ON -DNFR_STATIC_GRPC=OFF -DNFR_MANPAGES=OFF \
     -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
     -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST >"$build/configure.log" 2>&1 || {
