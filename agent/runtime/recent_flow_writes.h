@@ -107,8 +107,15 @@ class RecentFlowWrites {
     }
     return {&slots_[((HashOf(k) >> 1) & bucket_mask_) * (kWays + 1)], tag};
   }
+  // 64 bits everywhere: absl's hash is a size_t, so a 32-bit target adds a second, salted one
+  // above it (the tag is the high half; with the high half 0 every key had the same tag).
   static uint64_t HashOf(const nfr_flow_key& k) {
-    return absl::HashOf(absl::string_view(reinterpret_cast<const char*>(&k), sizeof(k)));
+    const absl::string_view bytes(reinterpret_cast<const char*>(&k), sizeof(k));
+    uint64_t h = absl::HashOf(bytes);
+    if constexpr (sizeof(size_t) < sizeof(uint64_t)) {
+      h |= uint64_t{absl::HashOf(bytes, uint32_t{0x9e3779b9})} << 32;
+    }
+    return h;
   }
   static uint32_t NowMs() {
     timespec ts;
