@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cinttypes>
 #include <thread>
 
 #include "tests/api/api_test_support.h"
@@ -202,7 +203,8 @@ TEST_F(PendingApiTest, SlowWatcherIsToldHowManyEventsItLost) {
   EXPECT_EQ(added + lost, static_cast<uint64_t>(kEvents));
   EXPECT_GT(lost, 0u);
   EXPECT_GE(notices, 1u);
-  std::printf("slow watcher: %d events produced in %s, delivered %lu, lost %lu (%lu notices)\n",
+  std::printf("slow watcher: %d events produced in %s, delivered %" PRIu64 ", lost %" PRIu64
+              " (%" PRIu64 " notices)\n",
               kEvents, absl::FormatDuration(produce).c_str(), added, lost, notices);
   // Still live after the loss.
   // Still live after the loss: a new connection is delivered once the

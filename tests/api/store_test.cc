@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cinttypes>
+
 #include "agent/config/config_defaults.h"
 #include "agent/store/sqlite_db.h"
 #include "tests/api/api_test_support.h"
@@ -141,7 +143,8 @@ TEST_F(StoreTest, AsyncWriterNeverBlocksAndCountsOverflow) {
   const StoreStats st = (*s)->stats();
   EXPECT_EQ(st.decisions_logged + st.decision_log_overflow, 200000u);
   EXPECT_EQ(st.decisions_logged, static_cast<uint64_t>(accepted));
-  std::printf("async log: 200000 enqueued in %s (%.2f us each), %lu written, %lu overflow\n",
+  std::printf("async log: 200000 enqueued in %s (%.2f us each), %" PRIu64 " written, %" PRIu64
+              " overflow\n",
               absl::FormatDuration(took).c_str(), absl::ToDoubleMicroseconds(took) / 200000,
               st.decisions_logged, st.decision_log_overflow);
 }
