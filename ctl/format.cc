@@ -291,9 +291,10 @@ std::string StatusText(const nfr::v1::AgentStatus& s) {
       top.push_back(
           absl::StrCat(rules[i].first.empty() ? "default" : rules[i].first, "=", rules[i].second));
     }
-    absl::StrAppend(&out, "sampled:     ", c.policy_decisions_unlogged(),
-                    " policy decisions counted, not logged one by one (over 1000/s): ",
-                    absl::StrJoin(top, " "), rules.size() > 5 ? " ..." : "", "\n");
+    absl::StrAppend(
+        &out, "sampled:     ", c.policy_decisions_unlogged(),
+        " policy decisions counted, not logged one by one (over decision_log.records_per_second): ",
+        absl::StrJoin(top, " "), rules.size() > 5 ? " ..." : "", "\n");
   }
   std::vector<std::pair<std::string, uint64_t>> bpf(c.bpf().begin(), c.bpf().end());
   std::sort(bpf.begin(), bpf.end());
