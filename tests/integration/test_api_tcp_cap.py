@@ -9,10 +9,9 @@ import os
 import signal
 import subprocess
 import time
-import unittest
 
 import harness
-from harness import CLI4, CLI6, RTR_CLI4, RTR_CLI6, Ctl, LabTestCase
+from harness import CtlLabTestCase, CLI4, CLI6, RTR_CLI4, RTR_CLI6, Ctl
 from test_api_tls import make_ca, make_cert
 
 PORT = 50561
@@ -43,14 +42,12 @@ def kernel_can_count(backend):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-class ApiTcpCapTest(LabTestCase):
+class ApiTcpCapTest(CtlLabTestCase):
     TCP_PORTS = ()
     UDP_PORTS = ()
 
     @classmethod
     def setUpClass(cls):
-        if not harness.ctl_binary():
-            raise unittest.SkipTest("NFR_CTL is not an executable nfrctl (ctest sets it)")
         super().setUpClass()
         cls.lab.run(cls.lab.cli, ["ip", "addr", "add", "10.77.0.3/24", "dev", "c0"], check=True)
 
