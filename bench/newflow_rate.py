@@ -291,9 +291,10 @@ def main():
             un = sum(r["uninspected"] for r in v)
             sent = sum(r["sent"] for r in v)
             offered = bench_lib.median([r["sent"] / r["seconds"] for r in v])
+            decided = sum(r["verdicts"] for r in v) / max(1, sent)
             print(f"{k:6s}: median {med[k] / 1000:.1f}k verdicts/s (runs "
                   f"{', '.join('%.1fk' % (r['rate'] / 1000) for r in v)}); offered "
-                  f"{offered / 1000:.1f}k/s; uninspected "
+                  f"{offered / 1000:.1f}k/s, decided {100 * decided:.1f} % of it; uninspected "
                   f"{un} of {sent} ({100 * un / max(1, sent):.1f} %)")
         # CPU per verdict: on a machine where sender, router and consumer share the cores, a
         # consumer that costs more slows the sender too; this ratio does not depend on that.
