@@ -374,8 +374,29 @@ absl::StatusOr<RuleIndex> RuleIndex::Build(const std::vector<IndexRule>& rules,
 
 int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
                      nfr::v1::Direction direction) const {
+  return MatchImpl<false>(p, interface, direction, nullptr);
+}
+
+int RuleIndex::MatchWithStats(const PacketInfo& p, absl::string_view interface,
+                              nfr::v1::Direction direction, MatchStats* stats) const {
+  *stats = {};
+  return MatchImpl<true>(p, interface, direction, stats);
+}
+
+template <bool kStats>
+int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
+                         nfr::v1::Direction direction, MatchStats* stats) const {
   std::array<uint32_t, kNumFields> cls{};
-  // The lookups below are independent: start their first cache misses together.
+  GroupMask candidates = nonempty_groups_;
+  // Class 0 has no candidates: only the groups not constraining the field remain, and
+  // its ClassInfo need not be read.
+  auto narrow = [&](int f) {
+    if (!(active_fields_ & (1 << f))) return;
+    candidates &= cls[f] == 0 ? unconstrained_[f] : tables_[f].classes[cls[f]].groups | unconstrained_[f];
+  };
+  // The address lookups are the expensive ones (radix bucket, then entries) and usually
+  // decide alone that nothing matches: start their cache misses together, with the
+  // port tables', and narrow by them first.
   uint32_t src4 = 0, dst4 = 0;
   Uint128 src6 = 0, dst6 = 0;
   if (p.family == 4) {
@@ -393,18 +414,6 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
     if (!sport_class_.empty()) __builtin_prefetch(&sport_class_[p.src_port]);
     if (!dport_class_.empty()) __builtin_prefetch(&dport_class_[p.dst_port]);
   }
-  if (active_fields_ & (1 << kIface)) {
-    auto it = iface_class_.find(interface);
-    cls[kIface] = it == iface_class_.end() ? 0 : it->second;
-  }
-  if (direction == nfr::v1::DIRECTION_INGRESS || direction == nfr::v1::DIRECTION_EGRESS) {
-    cls[kDir] = dir_class_[direction];
-  }
-  cls[kProto] = proto_class_[p.protocol];
-  if (p.has_ports) {
-    if (!sport_class_.empty()) cls[kSport] = sport_class_[p.src_port];
-    if (!dport_class_.empty()) cls[kDport] = dport_class_[p.dst_port];
-  }
   if (p.family == 4) {
     cls[kSrc] = src_v4_.Find(src4);
     cls[kDst] = dst_v4_.Find(dst4);
@@ -412,18 +421,36 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
     cls[kSrc] = src_v6_.Find(src6);
     cls[kDst] = dst_v6_.Find(dst6);
   }
-  for (int f = kSport; f < kNumFields; ++f) __builtin_prefetch(&tables_[f].classes[cls[f]]);
-  GroupMask candidates = nonempty_groups_;
-  for (int f = 0; f < kNumFields; ++f) {
-    if (active_fields_ & (1 << f)) {
-      candidates &= tables_[f].classes[cls[f]].groups | unconstrained_[f];
-    }
+  if (cls[kSrc]) __builtin_prefetch(&tables_[kSrc].classes[cls[kSrc]]);
+  if (cls[kDst]) __builtin_prefetch(&tables_[kDst].classes[cls[kDst]]);
+  cls[kProto] = proto_class_[p.protocol];
+  if (direction == nfr::v1::DIRECTION_INGRESS || direction == nfr::v1::DIRECTION_EGRESS) {
+    cls[kDir] = dir_class_[direction];
+  }
+  narrow(kDst);
+  narrow(kSrc);
+  narrow(kProto);
+  narrow(kDir);
+  if (candidates == 0) return -1;
+  if (p.has_ports) {
+    if (!sport_class_.empty()) cls[kSport] = sport_class_[p.src_port];
+    if (!dport_class_.empty()) cls[kDport] = dport_class_[p.dst_port];
+  }
+  narrow(kDport);
+  narrow(kSport);
+  if (candidates == 0) return -1;
+  if (active_fields_ & (1 << kIface)) {
+    auto it = iface_class_.find(interface);
+    cls[kIface] = it == iface_class_.end() ? 0 : it->second;
+    narrow(kIface);
   }
   uint32_t best = kNone;
+  if constexpr (kStats) stats->groups = PopCount(candidates);
   while (candidates != 0) {
     const int g = Lowest(candidates);
     candidates &= candidates - 1;
     if (group_first_[g] >= best) continue;
+    if constexpr (kStats) ++stats->groups_tried;
     if (g == 0) {
       for (uint32_t r : group_rules_[0]) {
         if (r >= best) break;
@@ -447,6 +474,7 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
       begin[k] = t.words.data() + s.offset;
       end[k] = begin[k] + s.size;
       ++k;
+      if constexpr (kStats) ++stats->lists;
     }
     // The group's first candidate is its only chance: later ones are later rules.
     const auto& members = group_rules_[g];
@@ -457,7 +485,9 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
       if (best != kNone && (uint64_t{w} * 64 >= members.size() || members[w * 64] >= best)) break;
       bool agree = true;
       for (int i = 0; i < k; ++i) {
+        if constexpr (kStats) ++stats->words;
         if (begin[i] != end[i] && begin[i]->index < w) {
+          if constexpr (kStats) ++stats->searches;
           begin[i] = std::lower_bound(begin[i], end[i], w,
                                       [](const Word& x, uint32_t v) { return x.index < v; });
         }
@@ -480,6 +510,7 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
       bool stop = false;
       for (; bits != 0 && !found && !stop; bits &= bits - 1) {
         const uint32_t l = w * 64 + absl::countr_zero(bits);
+        if constexpr (kStats) ++stats->rules;
         if (members[l] >= best) {
           stop = true;
         } else if (PortsMatch(members[l], p)) {

@@ -60,6 +60,18 @@ class RuleIndex {
   int Match(const PacketInfo& packet, absl::string_view interface,
             nfr::v1::Direction direction) const;
 
+  // What one lookup touched, for bench/classify --explain.
+  struct MatchStats {
+    int groups = 0;       // groups whose field classes all have candidates
+    int groups_tried = 0; // of those, not skipped because an earlier rule already won
+    int lists = 0;        // candidate lists (spans) read
+    int words = 0;        // words read from those lists
+    int searches = 0;     // binary searches within a list
+    int rules = 0;        // candidate rules checked
+  };
+  int MatchWithStats(const PacketInfo& packet, absl::string_view interface,
+                     nfr::v1::Direction direction, MatchStats* stats) const;
+
   size_t MemoryBytes() const;
 
  private:
@@ -68,6 +80,9 @@ class RuleIndex {
     uint32_t sport_begin, sport_end, dport_begin, dport_end;  // into checked_ports_
   };
   bool PortsMatch(uint32_t rule, const PacketInfo& p) const;
+  template <bool kStats>
+  int MatchImpl(const PacketInfo& packet, absl::string_view interface,
+                nfr::v1::Direction direction, MatchStats* stats) const;
   enum Field { kIface, kDir, kProto, kSport, kDport, kSrc, kDst, kNumFields };
   using GroupMask = Uint128;  // bit g: constraint group g (a mask of Fields)
   static constexpr int kNumGroups = 1 << kNumFields;
