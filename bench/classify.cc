@@ -321,6 +321,7 @@ void RunCase(const char* name, int rules, int set_size, const Options& o) {
       100.0 * idx_matched / idx_ns.size(), disagree);
   std::printf("%-12s   (of the compile time, validation alone: %.1f ms)\n", "", validate_ms);
   if (o.explain) {
+    std::printf("%-12s   index: %s\n", "", c.index().MemoryBreakdown().c_str());
     // idx_ns[i] timed flows[(i % per_round) % flows.size()] in round i / per_round.
     const size_t per_round = o.packets / o.rounds;
     std::vector<RuleIndex::MatchStats> per_flow(flows.size());

@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/numeric/bits.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace nfr {
 namespace {
@@ -61,6 +62,7 @@ class RuleIndexBuilder {
     for (auto field : {RuleIndex::kSrc, RuleIndex::kDst}) {
       if (auto s = BuildAddresses(field); !s.ok()) return s;
     }
+    BuildRecords();
     return absl::OkStatus();
   }
 
@@ -147,14 +149,19 @@ class RuleIndexBuilder {
         const uint32_t w = keyed[i].second / 64;
         const uint64_t bit = uint64_t{1} << (keyed[i].second % 64);
         if (t.words.size() > offset && t.words.back().index == w) {
-          t.words.back().bits |= bit;
+          t.words.back().Or(bit);
         } else {
-          t.words.push_back({bit, w});
+          RuleIndex::Word word{0, 0, w};
+          word.Or(bit);
+          t.words.push_back(word);
         }
       }
       t.spans.push_back({offset, static_cast<uint32_t>(t.words.size() - offset)});
     }
-    t.classes.push_back({groups, first_span});
+    RuleIndex::ClassInfo info{};
+    for (int i = 0; i < 4; ++i) info.group_words[i] = static_cast<uint32_t>(groups >> (32 * i));
+    info.first_span = first_span;
+    t.classes.push_back(info);
     return id;
   }
 
@@ -186,6 +193,52 @@ class RuleIndexBuilder {
     for (int p = 1; p < 256; ++p) {
       if (!by_proto[p].empty()) out_.proto_class_[p] = AddClass(RuleIndex::kProto, by_proto[p]);
     }
+  }
+
+  // Which of a group's fields its records can check: protocol, direction and
+  // interface always; ports when every rule of the group lists its own (no set).
+  // Every rule outside group 0 gets a record; it also says whether the rule has a
+  // PortCheck, so check_of_ is read only for those.
+  void BuildRecords() {
+    constexpr uint8_t kCheap = 1 << RuleIndex::kIface | 1 << RuleIndex::kDir |
+                               1 << RuleIndex::kProto | 1 << RuleIndex::kSport |
+                               1 << RuleIndex::kDport;
+    size_t total = 0;
+    for (int g = 0; g < RuleIndex::kNumGroups; ++g) {
+      uint8_t fields = g & kCheap;
+      for (uint32_t r : out_.group_rules_[g]) {
+        const IndexRule& rule = rules_[r];
+        if (rule.sport_set >= 0 || rule.sports.size() > 255) fields &= ~(1 << RuleIndex::kSport);
+        if (rule.dport_set >= 0 || rule.dports.size() > 255) fields &= ~(1 << RuleIndex::kDport);
+      }
+      out_.record_fields_[g] = fields;
+      out_.record_base_[g] = static_cast<uint32_t>(total);
+      if (g != 0) total += out_.group_rules_[g].size();
+    }
+    out_.records_.reserve(total);
+    for (int g = 1; g < RuleIndex::kNumGroups; ++g) {
+      const uint8_t fields = out_.record_fields_[g];
+      for (uint32_t r : out_.group_rules_[g]) {
+        const IndexRule& rule = rules_[r];
+        RuleIndex::RuleRecord rec{};
+        rec.protocol = rule.protocol;
+        rec.dir_flags = static_cast<uint8_t>(rule.direction) |
+                        (checked_[r] ? RuleIndex::RuleRecord::kChecked : 0);
+        if (!rule.interface.empty()) rec.iface_class = out_.iface_class_.at(rule.interface);
+        rec.ports = static_cast<uint32_t>(out_.record_ports_.size());
+        auto& ports = out_.record_ports_;
+        if (fields & (1 << RuleIndex::kSport)) {
+          rec.num_sports = static_cast<uint8_t>(rule.sports.size());
+          ports.insert(ports.end(), rule.sports.begin(), rule.sports.end());
+        }
+        if (fields & (1 << RuleIndex::kDport)) {
+          rec.num_dports = static_cast<uint8_t>(rule.dports.size());
+          ports.insert(ports.end(), rule.dports.begin(), rule.dports.end());
+        }
+        out_.records_.push_back(rec);
+      }
+    }
+    out_.record_ports_.shrink_to_fit();
   }
 
   // Labels of one field: which rules each stands for.
@@ -392,7 +445,8 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
   // its ClassInfo need not be read.
   auto narrow = [&](int f) {
     if (!(active_fields_ & (1 << f))) return;
-    candidates &= cls[f] == 0 ? unconstrained_[f] : tables_[f].classes[cls[f]].groups | unconstrained_[f];
+    candidates &= cls[f] == 0 ? unconstrained_[f]
+                              : tables_[f].classes[cls[f]].groups() | unconstrained_[f];
   };
   // The address lookups are the expensive ones (radix bucket, then entries) and usually
   // decide alone that nothing matches: start their cache misses together, with the
@@ -461,21 +515,45 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
       }
       continue;
     }
-    // Lists of the group's fields; the group's candidates are their intersection.
+    // Lists of the group's fields; the group's candidates are their intersection. The
+    // shortest drives it; fields the records check are not searched.
     const Word* begin[kNumFields];
     const Word* end[kNumFields];
-    int k = 0;
+    int k = 0, driver = 0, driver_field = 0;
+    uint32_t driver_size = kNone;
+    uint8_t listed = 0;
     const GroupMask below = (GroupMask{1} << g) - 1;
     for (int f = 0; f < kNumFields; ++f) {
       if (!(g & (1 << f))) continue;
       const ClassTable& t = tables_[f];
       const ClassInfo& ci = t.classes[cls[f]];
-      const Span s = t.spans[ci.first_span + PopCount(ci.groups & below)];
+      const Span s = t.spans[ci.first_span + PopCount(ci.groups() & below)];
+      if constexpr (kStats) ++stats->lists;
+      if (s.size < driver_size) {
+        driver_size = s.size;
+        driver_field = f;
+      }
+      if (record_fields_[g] & (1 << f)) continue;
+      listed |= 1 << f;
       begin[k] = t.words.data() + s.offset;
       end[k] = begin[k] + s.size;
       ++k;
-      if constexpr (kStats) ++stats->lists;
     }
+    if (!(listed & (1 << driver_field))) {
+      // The driver is a record field: search it first, its list instead of its record.
+      const ClassTable& t = tables_[driver_field];
+      const ClassInfo& ci = t.classes[cls[driver_field]];
+      const Span s = t.spans[ci.first_span + PopCount(ci.groups() & below)];
+      begin[k] = t.words.data() + s.offset;
+      end[k] = begin[k] + s.size;
+      driver = k++;
+    } else {
+      driver = absl::popcount(static_cast<uint32_t>(listed & ((1u << driver_field) - 1)));
+    }
+    std::swap(begin[0], begin[driver]);
+    std::swap(end[0], end[driver]);
+    const uint8_t by_record = record_fields_[g] & ~(1 << driver_field);
+    const RuleRecord* records = records_.data() + record_base_[g];
     // The group's first candidate is its only chance: later ones are later rules.
     const auto& members = group_rules_[g];
     uint32_t w = 0;
@@ -505,15 +583,18 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
       if (w == kNone) break;
       if (!agree) continue;
       uint64_t bits = ~uint64_t{0};
-      for (int i = 0; i < k; ++i) bits &= begin[i]->bits;
-      // The lowest candidate whose ports (if checked) match; past `best` nothing can win.
+      for (int i = 0; i < k; ++i) bits &= begin[i]->bits();
+      // The lowest candidate whose records and ports (if checked) match; past `best`
+      // nothing can win.
       bool stop = false;
       for (; bits != 0 && !found && !stop; bits &= bits - 1) {
         const uint32_t l = w * 64 + absl::countr_zero(bits);
         if constexpr (kStats) ++stats->rules;
         if (members[l] >= best) {
           stop = true;
-        } else if (PortsMatch(members[l], p)) {
+        } else if (RecordMatches(records[l], by_record, p, direction, cls[kIface]) &&
+                   (!(records[l].dir_flags & RuleRecord::kChecked) ||
+                    PortsMatch(members[l], p))) {
           local = l;
           found = true;
         }
@@ -524,6 +605,23 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
     if (found) best = members[local];
   }
   return best == kNone ? -1 : static_cast<int>(best);
+}
+
+bool RuleIndex::RecordMatches(const RuleRecord& r, uint8_t fields, const PacketInfo& p,
+                              nfr::v1::Direction direction, uint32_t iface_class) const {
+  if ((fields & (1 << kProto)) && r.protocol != p.protocol) return false;
+  if ((fields & (1 << kDir)) && (r.dir_flags & 3) != direction) return false;
+  if ((fields & (1 << kIface)) && r.iface_class != iface_class) return false;
+  if (!(fields & (1 << kSport | 1 << kDport))) return true;
+  if (!p.has_ports) return false;
+  auto in = [&](uint32_t begin, uint32_t n, uint16_t port) {
+    for (uint32_t i = begin; i < begin + n; ++i) {
+      if (port >= record_ports_[i].first && port <= record_ports_[i].last) return true;
+    }
+    return false;
+  };
+  if ((fields & (1 << kSport)) && !in(r.ports, r.num_sports, p.src_port)) return false;
+  return !(fields & (1 << kDport)) || in(r.ports + r.num_sports, r.num_dports, p.dst_port);
 }
 
 bool RuleIndex::PortsMatch(uint32_t rule, const PacketInfo& p) const {
@@ -540,12 +638,40 @@ bool RuleIndex::PortsMatch(uint32_t rule, const PacketInfo& p) const {
   return in(c.sport_begin, c.sport_end, p.src_port) && in(c.dport_begin, c.dport_end, p.dst_port);
 }
 
+std::string RuleIndex::MemoryBreakdown() const {
+  auto mib = [](size_t b) { return absl::StrFormat("%.2f", b / 1048576.0); };
+  std::string out;
+  static constexpr const char* kNames[] = {"iface", "dir", "proto", "sport", "dport", "src", "dst"};
+  for (int f = 0; f < kNumFields; ++f) {
+    const ClassTable& t = tables_[f];
+    if (t.classes.size() <= 1) continue;
+    absl::StrAppend(&out, kNames[f], ": ", t.classes.size(), " classes ",
+                    mib(t.classes.capacity() * sizeof(ClassInfo)), ", spans ",
+                    mib(t.spans.capacity() * sizeof(Span)), ", words ",
+                    mib(t.words.capacity() * sizeof(Word)), " MiB; ");
+  }
+  size_t members = 0;
+  for (const auto& g : group_rules_) members += g.capacity() * 4;
+  absl::StrAppend(&out, "intervals src ", mib(src_v4_.MemoryBytes()), "+", mib(src_v6_.MemoryBytes()),
+                  " dst ", mib(dst_v4_.MemoryBytes()), "+", mib(dst_v6_.MemoryBytes()),
+                  " MiB (v4+v6); members ", mib(members), ", records ",
+                  mib(records_.capacity() * sizeof(RuleRecord) +
+                      record_ports_.capacity() * sizeof(PortInterval)),
+                  ", checks ",
+                  mib(check_of_.capacity() * 4 + checks_.capacity() * sizeof(PortCheck) +
+                      checked_ports_.capacity() * sizeof(PortInterval)),
+                  ", port tables ", mib((sport_class_.capacity() + dport_class_.capacity()) * 4),
+                  " MiB");
+  return out;
+}
+
 size_t RuleIndex::MemoryBytes() const {
   size_t n = sizeof(*this);
   for (const auto& t : tables_) n += t.MemoryBytes();
   for (const auto& g : group_rules_) n += g.capacity() * 4;
   n += check_of_.capacity() * 4 + checks_.capacity() * sizeof(PortCheck) +
        checked_ports_.capacity() * sizeof(PortInterval);
+  n += records_.capacity() * sizeof(RuleRecord) + record_ports_.capacity() * sizeof(PortInterval);
   n += (sport_class_.capacity() + dport_class_.capacity()) * 4;
   n +=
       src_v4_.MemoryBytes() + dst_v4_.MemoryBytes() + src_v6_.MemoryBytes() + dst_v6_.MemoryBytes();

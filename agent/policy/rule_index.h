@@ -4,6 +4,9 @@
 // bitmaps, one per constraint group (the set of fields a rule constrains).
 // Within a group the lowest rule present in every list of its fields matches;
 // the lowest such rule over all groups wins, exactly as a linear scan would.
+// A group's intersection is driven by its shortest list; protocol, direction,
+// interface and a rule's own ports are then checked against a 12-byte record
+// of each candidate instead of searching their (long) lists.
 // A rule's own port range wider than kMaxIndexedPortSpan is not listed under
 // every port it covers (100k rules with such ranges made a 70 MiB index): the
 // rule is indexed as if its ports were any and its ports are checked once its
@@ -44,7 +47,7 @@ struct IndexSet {
   std::vector<PortInterval> ports;
 };
 
-// Upper bound on candidate-list entries (16 bytes each) the index may hold;
+// Upper bound on candidate-list entries (12 bytes each) the index may hold;
 // only pathological overlap (many wide prefixes or port ranges each containing
 // many narrow ones) reaches it.
 inline constexpr int64_t kMaxIndexEntries = 8 << 20;
@@ -73,6 +76,8 @@ class RuleIndex {
                      nfr::v1::Direction direction, MatchStats* stats) const;
 
   size_t MemoryBytes() const;
+  // Bytes per part, for bench/classify --explain.
+  std::string MemoryBreakdown() const;
 
  private:
   // A rule's wide port ranges, checked after its indexed fields agree.
@@ -87,17 +92,29 @@ class RuleIndex {
   using GroupMask = Uint128;  // bit g: constraint group g (a mask of Fields)
   static constexpr int kNumGroups = 1 << kNumFields;
 
+  // 12 bytes, not 16: the bits as two halves so the struct needs only 4-byte alignment.
   struct Word {
-    uint64_t bits;
-    uint32_t index;  // bit i of `bits` stands for the group's rule 64 * index + i
+    uint32_t lo, hi;  // bit i of the 64 stands for the group's rule 64 * index + i
+    uint32_t index;
+    uint64_t bits() const { return uint64_t{hi} << 32 | lo; }
+    void Or(uint64_t b) {
+      lo |= static_cast<uint32_t>(b);
+      hi |= static_cast<uint32_t>(b >> 32);
+    }
   };
   struct Span {
     uint32_t offset, size;
   };
-  // Per class: the groups with candidates, and their word lists.
+  // Per class: the groups with candidates, and their word lists. 20 bytes (a
+  // Uint128 member would align it to 32).
   struct ClassInfo {
-    GroupMask groups;     // groups with candidates in this class
-    uint32_t first_span;  // their word lists: spans[first_span + rank of the group]
+    uint32_t group_words[4];  // groups with candidates in this class, low word first
+    uint32_t first_span;      // their word lists: spans[first_span + rank of the group]
+    GroupMask groups() const {
+      GroupMask m = 0;
+      for (int i = 3; i >= 0; --i) m = m << 32 | group_words[i];
+      return m;
+    }
   };
   struct ClassTable {
     std::vector<ClassInfo> classes;
@@ -105,6 +122,16 @@ class RuleIndex {
     std::vector<Word> words;
     size_t MemoryBytes() const;
   };
+  // What a candidate rule's cheap fields must be, so that one read of it replaces a
+  // binary search in a long protocol, direction, interface or port list.
+  struct RuleRecord {
+    static constexpr uint8_t kChecked = 0x80;  // in dir_flags: the rule has a PortCheck
+    uint8_t protocol, dir_flags, num_sports, num_dports;
+    uint32_t iface_class;
+    uint32_t ports;  // record_ports_[ports, + num_sports): source ports, then destination
+  };
+  bool RecordMatches(const RuleRecord& r, uint8_t fields, const PacketInfo& p,
+                     nfr::v1::Direction direction, uint32_t iface_class) const;
   friend class RuleIndexBuilder;
 
   uint8_t active_fields_ = 0;
@@ -116,6 +143,12 @@ class RuleIndex {
   std::vector<uint32_t> check_of_;  // per rule: index into checks_ or ~0u; empty: no checks
   std::vector<PortCheck> checks_;
   std::vector<PortInterval> checked_ports_;
+  // Records of each group's rules (but group 0's) in group order:
+  // records_[record_base_[g] + local].
+  std::vector<RuleRecord> records_;
+  std::vector<PortInterval> record_ports_;
+  std::array<uint32_t, kNumGroups> record_base_{};
+  std::array<uint8_t, kNumGroups> record_fields_{};  // fields of group g checked by record
 
   absl::flat_hash_map<std::string, uint32_t> iface_class_;
   std::array<uint32_t, 3> dir_class_{};
