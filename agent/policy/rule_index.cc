@@ -62,8 +62,7 @@ class RuleIndexBuilder {
     for (auto field : {RuleIndex::kSrc, RuleIndex::kDst}) {
       if (auto s = BuildAddresses(field); !s.ok()) return s;
     }
-    BuildRecords();
-    return absl::OkStatus();
+    return BuildRecords();
   }
 
  private:
@@ -75,24 +74,11 @@ class RuleIndexBuilder {
     });
   }
 
-  // Rules with wide port ranges get a PortCheck instead of port-class entries.
+  // Rules with wide port ranges are not listed under their ports (their records check them).
   void AssignChecks() {
     checked_.assign(rules_.size(), 0);
     for (size_t r = 0; r < rules_.size(); ++r) {
-      const IndexRule& rule = rules_[r];
-      const bool s = Wide(rule.sports), d = Wide(rule.dports);
-      if (!s && !d) continue;
-      checked_[r] = (s ? 1 : 0) | (d ? 2 : 0);
-      if (out_.check_of_.empty()) out_.check_of_.assign(rules_.size(), kNone);
-      out_.check_of_[r] = static_cast<uint32_t>(out_.checks_.size());
-      auto& ports = out_.checked_ports_;
-      RuleIndex::PortCheck c{};
-      c.sport_begin = static_cast<uint32_t>(ports.size());
-      if (s) ports.insert(ports.end(), rule.sports.begin(), rule.sports.end());
-      c.sport_end = c.dport_begin = static_cast<uint32_t>(ports.size());
-      if (d) ports.insert(ports.end(), rule.dports.begin(), rule.dports.end());
-      c.dport_end = static_cast<uint32_t>(ports.size());
-      out_.checks_.push_back(c);
+      checked_[r] = (Wide(rules_[r].sports) ? 1 : 0) | (Wide(rules_[r].dports) ? 2 : 0);
     }
   }
 
@@ -197,48 +183,49 @@ class RuleIndexBuilder {
 
   // Which of a group's fields its records can check: protocol, direction and
   // interface always; ports when every rule of the group lists its own (no set).
-  // Every rule outside group 0 gets a record; it also says whether the rule has a
-  // PortCheck, so check_of_ is read only for those.
-  void BuildRecords() {
-    constexpr uint8_t kCheap = 1 << RuleIndex::kIface | 1 << RuleIndex::kDir |
-                               1 << RuleIndex::kProto | 1 << RuleIndex::kSport |
-                               1 << RuleIndex::kDport;
+  absl::Status BuildRecords() {
+    constexpr uint8_t kCheap =
+        1 << RuleIndex::kIface | 1 << RuleIndex::kDir | 1 << RuleIndex::kProto;
     size_t total = 0;
     for (int g = 0; g < RuleIndex::kNumGroups; ++g) {
-      uint8_t fields = g & kCheap;
+      uint8_t fields = g & (kCheap | 1 << RuleIndex::kSport | 1 << RuleIndex::kDport);
       for (uint32_t r : out_.group_rules_[g]) {
-        const IndexRule& rule = rules_[r];
-        if (rule.sport_set >= 0 || rule.sports.size() > 255) fields &= ~(1 << RuleIndex::kSport);
-        if (rule.dport_set >= 0 || rule.dports.size() > 255) fields &= ~(1 << RuleIndex::kDport);
+        if (rules_[r].sport_set >= 0) fields &= ~(1 << RuleIndex::kSport);
+        if (rules_[r].dport_set >= 0) fields &= ~(1 << RuleIndex::kDport);
       }
       out_.record_fields_[g] = fields;
       out_.record_base_[g] = static_cast<uint32_t>(total);
-      if (g != 0) total += out_.group_rules_[g].size();
+      total += out_.group_rules_[g].size();
     }
     out_.records_.reserve(total);
-    for (int g = 1; g < RuleIndex::kNumGroups; ++g) {
-      const uint8_t fields = out_.record_fields_[g];
+    auto& ports = out_.record_ports_;
+    for (int g = 0; g < RuleIndex::kNumGroups; ++g) {
       for (uint32_t r : out_.group_rules_[g]) {
         const IndexRule& rule = rules_[r];
+        if (rule.sports.size() > 255 || rule.dports.size() > 255) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "rules[", r, "]: more than 255 port ranges on one side; merge them or use a set"));
+        }
         RuleIndex::RuleRecord rec{};
         rec.protocol = rule.protocol;
-        rec.dir_flags = static_cast<uint8_t>(rule.direction) |
-                        (checked_[r] ? RuleIndex::RuleRecord::kChecked : 0);
+        rec.direction = static_cast<uint8_t>(rule.direction);
         if (!rule.interface.empty()) rec.iface_class = out_.iface_class_.at(rule.interface);
-        rec.ports = static_cast<uint32_t>(out_.record_ports_.size());
-        auto& ports = out_.record_ports_;
-        if (fields & (1 << RuleIndex::kSport)) {
-          rec.num_sports = static_cast<uint8_t>(rule.sports.size());
+        rec.num_sports = static_cast<uint8_t>(rule.sports.size());
+        rec.num_dports = static_cast<uint8_t>(rule.dports.size());
+        if (rule.sports.size() + rule.dports.size() <= 2) {
+          int i = 0;
+          for (const auto& p : rule.sports) rec.inline_ports[i++] = p;
+          for (const auto& p : rule.dports) rec.inline_ports[i++] = p;
+        } else {
+          rec.ports = static_cast<uint32_t>(ports.size());
           ports.insert(ports.end(), rule.sports.begin(), rule.sports.end());
-        }
-        if (fields & (1 << RuleIndex::kDport)) {
-          rec.num_dports = static_cast<uint8_t>(rule.dports.size());
           ports.insert(ports.end(), rule.dports.begin(), rule.dports.end());
         }
         out_.records_.push_back(rec);
       }
     }
-    out_.record_ports_.shrink_to_fit();
+    ports.shrink_to_fit();
+    return absl::OkStatus();
   }
 
   // Labels of one field: which rules each stands for.
@@ -506,9 +493,11 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
     if (group_first_[g] >= best) continue;
     if constexpr (kStats) ++stats->groups_tried;
     if (g == 0) {
-      for (uint32_t r : group_rules_[0]) {
+      const RuleRecord* records = records_.data() + record_base_[0];
+      for (size_t l = 0; l < group_rules_[0].size(); ++l) {
+        const uint32_t r = group_rules_[0][l];
         if (r >= best) break;
-        if (PortsMatch(r, p)) {
+        if (RecordMatches(records[l], 0, p, direction, 0)) {
           best = r;
           break;
         }
@@ -584,7 +573,7 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
       if (!agree) continue;
       uint64_t bits = ~uint64_t{0};
       for (int i = 0; i < k; ++i) bits &= begin[i]->bits();
-      // The lowest candidate whose records and ports (if checked) match; past `best`
+      // The lowest candidate whose record matches; past `best`
       // nothing can win.
       bool stop = false;
       for (; bits != 0 && !found && !stop; bits &= bits - 1) {
@@ -592,9 +581,7 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
         if constexpr (kStats) ++stats->rules;
         if (members[l] >= best) {
           stop = true;
-        } else if (RecordMatches(records[l], by_record, p, direction, cls[kIface]) &&
-                   (!(records[l].dir_flags & RuleRecord::kChecked) ||
-                    PortsMatch(members[l], p))) {
+        } else if (RecordMatches(records[l], by_record, p, direction, cls[kIface])) {
           local = l;
           found = true;
         }
@@ -607,35 +594,27 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
   return best == kNone ? -1 : static_cast<int>(best);
 }
 
+// `fields`: which of protocol, direction, interface the record must check; the
+// rule's own ports it always checks.
 bool RuleIndex::RecordMatches(const RuleRecord& r, uint8_t fields, const PacketInfo& p,
                               nfr::v1::Direction direction, uint32_t iface_class) const {
   if ((fields & (1 << kProto)) && r.protocol != p.protocol) return false;
-  if ((fields & (1 << kDir)) && (r.dir_flags & 3) != direction) return false;
+  if ((fields & (1 << kDir)) && r.direction != direction) return false;
   if ((fields & (1 << kIface)) && r.iface_class != iface_class) return false;
-  if (!(fields & (1 << kSport | 1 << kDport))) return true;
+  if ((r.num_sports | r.num_dports) == 0) return true;
   if (!p.has_ports) return false;
-  auto in = [&](uint32_t begin, uint32_t n, uint16_t port) {
-    for (uint32_t i = begin; i < begin + n; ++i) {
-      if (port >= record_ports_[i].first && port <= record_ports_[i].last) return true;
+  const PortInterval* ports = r.num_sports + r.num_dports <= 2
+                                  ? r.inline_ports
+                                  : record_ports_.data() + r.ports;
+  auto in = [](const PortInterval* begin, uint32_t n, uint16_t port) {
+    if (n == 0) return true;
+    for (const PortInterval* i = begin; i < begin + n; ++i) {
+      if (port >= i->first && port <= i->last) return true;
     }
     return false;
   };
-  if ((fields & (1 << kSport)) && !in(r.ports, r.num_sports, p.src_port)) return false;
-  return !(fields & (1 << kDport)) || in(r.ports + r.num_sports, r.num_dports, p.dst_port);
-}
-
-bool RuleIndex::PortsMatch(uint32_t rule, const PacketInfo& p) const {
-  if (check_of_.empty() || check_of_[rule] == kNone) return true;
-  const PortCheck& c = checks_[check_of_[rule]];
-  auto in = [&](uint32_t begin, uint32_t end, uint16_t port) {
-    if (begin == end) return true;  // this field is indexed (or any)
-    if (!p.has_ports) return false;
-    for (uint32_t i = begin; i < end; ++i) {
-      if (port >= checked_ports_[i].first && port <= checked_ports_[i].last) return true;
-    }
-    return false;
-  };
-  return in(c.sport_begin, c.sport_end, p.src_port) && in(c.dport_begin, c.dport_end, p.dst_port);
+  return in(ports, r.num_sports, p.src_port) &&
+         in(ports + r.num_sports, r.num_dports, p.dst_port);
 }
 
 std::string RuleIndex::MemoryBreakdown() const {
@@ -657,9 +636,6 @@ std::string RuleIndex::MemoryBreakdown() const {
                   " MiB (v4+v6); members ", mib(members), ", records ",
                   mib(records_.capacity() * sizeof(RuleRecord) +
                       record_ports_.capacity() * sizeof(PortInterval)),
-                  ", checks ",
-                  mib(check_of_.capacity() * 4 + checks_.capacity() * sizeof(PortCheck) +
-                      checked_ports_.capacity() * sizeof(PortInterval)),
                   ", port tables ", mib((sport_class_.capacity() + dport_class_.capacity()) * 4),
                   " MiB");
   return out;
@@ -669,8 +645,6 @@ size_t RuleIndex::MemoryBytes() const {
   size_t n = sizeof(*this);
   for (const auto& t : tables_) n += t.MemoryBytes();
   for (const auto& g : group_rules_) n += g.capacity() * 4;
-  n += check_of_.capacity() * 4 + checks_.capacity() * sizeof(PortCheck) +
-       checked_ports_.capacity() * sizeof(PortInterval);
   n += records_.capacity() * sizeof(RuleRecord) + record_ports_.capacity() * sizeof(PortInterval);
   n += (sport_class_.capacity() + dport_class_.capacity()) * 4;
   n +=

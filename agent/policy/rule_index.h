@@ -9,8 +9,8 @@
 // of each candidate instead of searching their (long) lists.
 // A rule's own port range wider than kMaxIndexedPortSpan is not listed under
 // every port it covers (100k rules with such ranges made a 70 MiB index): the
-// rule is indexed as if its ports were any and its ports are checked once its
-// other fields agree.
+// rule is indexed as if its ports were any and its ports are checked (from its
+// record) once its other fields agree.
 #pragma once
 
 #include <array>
@@ -80,11 +80,6 @@ class RuleIndex {
   std::string MemoryBreakdown() const;
 
  private:
-  // A rule's wide port ranges, checked after its indexed fields agree.
-  struct PortCheck {
-    uint32_t sport_begin, sport_end, dport_begin, dport_end;  // into checked_ports_
-  };
-  bool PortsMatch(uint32_t rule, const PacketInfo& p) const;
   template <bool kStats>
   int MatchImpl(const PacketInfo& packet, absl::string_view interface,
                 nfr::v1::Direction direction, MatchStats* stats) const;
@@ -123,12 +118,16 @@ class RuleIndex {
     size_t MemoryBytes() const;
   };
   // What a candidate rule's cheap fields must be, so that one read of it replaces a
-  // binary search in a long protocol, direction, interface or port list.
+  // binary search in a long protocol, direction, interface or port list. It holds the
+  // rule's own ports (not a set's), wide ranges included, so they are always checked
+  // here; up to two ranges inline, more in record_ports_.
   struct RuleRecord {
-    static constexpr uint8_t kChecked = 0x80;  // in dir_flags: the rule has a PortCheck
-    uint8_t protocol, dir_flags, num_sports, num_dports;
+    uint8_t protocol, direction, num_sports, num_dports;
     uint32_t iface_class;
-    uint32_t ports;  // record_ports_[ports, + num_sports): source ports, then destination
+    union {
+      PortInterval inline_ports[2];  // num_sports + num_dports <= 2: sources first
+      uint32_t ports;                // else record_ports_[ports, +num_sports + num_dports)
+    };
   };
   bool RecordMatches(const RuleRecord& r, uint8_t fields, const PacketInfo& p,
                      nfr::v1::Direction direction, uint32_t iface_class) const;
@@ -140,11 +139,7 @@ class RuleIndex {
   GroupMask nonempty_groups_ = 0;
   std::array<uint32_t, kNumGroups> group_first_{};  // global index of a group's first rule
   std::array<std::vector<uint32_t>, kNumGroups> group_rules_;  // group-local -> global index
-  std::vector<uint32_t> check_of_;  // per rule: index into checks_ or ~0u; empty: no checks
-  std::vector<PortCheck> checks_;
-  std::vector<PortInterval> checked_ports_;
-  // Records of each group's rules (but group 0's) in group order:
-  // records_[record_base_[g] + local].
+  // Records of each group's rules in group order: records_[record_base_[g] + local].
   std::vector<RuleRecord> records_;
   std::vector<PortInterval> record_ports_;
   std::array<uint32_t, kNumGroups> record_base_{};

@@ -340,6 +340,55 @@ TEST(RuleIndex, WidePortRangesKeepFirstMatch) {
   EXPECT_EQ(match(4, ten, 17, 1200), "wide-only");
 }
 
+// Large groups (every rule constrains the same fields), so a group's candidates
+// span many words: its shortest list drives the intersection (an address list, or a
+// port list when one wide prefix is shared by all) and protocol, direction,
+// interface and ports are checked from each candidate's record: inline (<= 2
+// ranges) or not, a port set in the group (then its port list is searched), and
+// source and destination ports together.
+TEST(RuleIndex, RecordsAndShortestListsKeepFirstMatch) {
+  Generator gen(9009);
+  int matched = 0, total = 0;
+  for (int round = 0; round < 6; ++round) {
+    nfr::v1::Policy policy;
+    policy.set_default_verdict(nfr::v1::VERDICT_DROP);
+    gen.AddPorts((*policy.mutable_sets())["q"].mutable_ports());
+    const bool shared_prefix = round % 2 == 1;  // all rules in 10.0.0.0/8: ports drive
+    for (int i = 0; i < 3000; ++i) {
+      auto* r = policy.add_rules();
+      r->set_id(absl::StrCat("r", i));
+      r->set_action(nfr::v1::ACTION_ACCEPT);
+      r->set_protocol(gen.Chance(50) ? nfr::v1::PROTOCOL_TCP : nfr::v1::PROTOCOL_UDP);
+      r->set_interface(gen.Chance(50) ? "a" : "b");
+      r->set_direction(gen.Chance(50) ? nfr::v1::DIRECTION_INGRESS : nfr::v1::DIRECTION_EGRESS);
+      r->add_dst_prefixes(shared_prefix ? "10.0.0.0/8" : gen.PrefixText());
+      if (round >= 4 && gen.Chance(5)) {
+        r->set_dst_port_set("q");
+      } else {
+        gen.AddPorts(r->mutable_dst_ports());
+      }
+      if (round >= 2 && gen.Chance(30)) gen.AddPorts(r->mutable_src_ports());
+    }
+    auto compiled = CompiledPolicy::Compile(policy);
+    ASSERT_TRUE(compiled.ok()) << compiled.status();
+    for (int i = 0; i < 3000; ++i) {
+      PacketInfo p = gen.Packet();
+      if (shared_prefix && p.family == 4 && gen.Chance(80)) p.dst[0] = 10;
+      const std::string iface = gen.Iface();
+      const nfr::v1::Direction dir = gen.Direction();
+      const int want = RefMatch(policy, p, iface, dir);
+      ASSERT_EQ((*compiled)->Match(p, iface, dir).rule_index, want)
+          << "round " << round << " packet " << i << " family " << int{p.family} << " proto "
+          << int{p.protocol} << " ports " << p.src_port << "->" << p.dst_port << " iface "
+          << iface << " dir " << dir;
+      matched += want >= 0;
+      ++total;
+    }
+  }
+  EXPECT_GT(matched, total / 20);
+  EXPECT_LT(matched, total - total / 20);
+}
+
 TEST(RuleIndex, ManyRulesStayExact) {
   // 100k host rules plus a catch-all: the last rules and the fall-through must still be right.
   nfr::v1::Policy policy;
