@@ -39,8 +39,7 @@ struct Item {
 }  // namespace
 
 size_t RuleIndex::ClassTable::MemoryBytes() const {
-  return classes.capacity() * sizeof(ClassInfo) + spans.capacity() * sizeof(Span) +
-         words.capacity() * sizeof(Word);
+  return classes.capacity() * 4 + words.capacity() * sizeof(Word);
 }
 
 // Builds one RuleIndex; labels are what a field's values can be tagged with:
@@ -126,7 +125,7 @@ class RuleIndexBuilder {
     for (uint32_t r : rules) keyed.emplace_back(group_[r], local_[r]);
     std::sort(keyed.begin(), keyed.end());
     RuleIndex::GroupMask groups = 0;
-    const uint32_t first_span = static_cast<uint32_t>(t.spans.size());
+    t.classes.resize(id + 4);
     for (size_t i = 0; i < keyed.size();) {
       const uint8_t g = keyed[i].first;
       groups |= Uint128{1} << g;
@@ -142,12 +141,11 @@ class RuleIndexBuilder {
           t.words.push_back(word);
         }
       }
-      t.spans.push_back({offset, static_cast<uint32_t>(t.words.size() - offset)});
+      t.classes.push_back(offset);
+      t.classes.push_back(static_cast<uint32_t>(t.words.size() - offset));
     }
-    RuleIndex::ClassInfo info{};
-    for (int i = 0; i < 4; ++i) info.group_words[i] = static_cast<uint32_t>(groups >> (32 * i));
-    info.first_span = first_span;
-    t.classes.push_back(info);
+    for (int i = 0; i < 4; ++i) t.classes[id + i] = static_cast<uint32_t>(groups >> (32 * i));
+    ++t.count;
     return id;
   }
 
@@ -406,7 +404,6 @@ absl::StatusOr<RuleIndex> RuleIndex::Build(const std::vector<IndexRule>& rules,
   if (auto s = builder.Build(); !s.ok()) return s;
   for (auto& t : index.tables_) {
     t.classes.shrink_to_fit();
-    t.spans.shrink_to_fit();
     t.words.shrink_to_fit();
   }
   return index;
@@ -429,11 +426,11 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
   std::array<uint32_t, kNumFields> cls{};
   GroupMask candidates = nonempty_groups_;
   // Class 0 has no candidates: only the groups not constraining the field remain, and
-  // its ClassInfo need not be read.
+  // its groups need not be read.
   auto narrow = [&](int f) {
     if (!(active_fields_ & (1 << f))) return;
     candidates &= cls[f] == 0 ? unconstrained_[f]
-                              : tables_[f].classes[cls[f]].groups() | unconstrained_[f];
+                              : tables_[f].Groups(cls[f]) | unconstrained_[f];
   };
   // The address lookups are the expensive ones (radix bucket, then entries) and usually
   // decide alone that nothing matches: start their cache misses together, with the
@@ -515,8 +512,7 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
     for (int f = 0; f < kNumFields; ++f) {
       if (!(g & (1 << f))) continue;
       const ClassTable& t = tables_[f];
-      const ClassInfo& ci = t.classes[cls[f]];
-      const Span s = t.spans[ci.first_span + PopCount(ci.groups() & below)];
+      const Span s = t.SpanOf(cls[f], PopCount(t.Groups(cls[f]) & below));
       if constexpr (kStats) ++stats->lists;
       if (s.size < driver_size) {
         driver_size = s.size;
@@ -531,8 +527,7 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
     if (!(listed & (1 << driver_field))) {
       // The driver is a record field: search it first, its list instead of its record.
       const ClassTable& t = tables_[driver_field];
-      const ClassInfo& ci = t.classes[cls[driver_field]];
-      const Span s = t.spans[ci.first_span + PopCount(ci.groups() & below)];
+      const Span s = t.SpanOf(cls[driver_field], PopCount(t.Groups(cls[driver_field]) & below));
       begin[k] = t.words.data() + s.offset;
       end[k] = begin[k] + s.size;
       driver = k++;
@@ -623,10 +618,9 @@ std::string RuleIndex::MemoryBreakdown() const {
   static constexpr const char* kNames[] = {"iface", "dir", "proto", "sport", "dport", "src", "dst"};
   for (int f = 0; f < kNumFields; ++f) {
     const ClassTable& t = tables_[f];
-    if (t.classes.size() <= 1) continue;
-    absl::StrAppend(&out, kNames[f], ": ", t.classes.size(), " classes ",
-                    mib(t.classes.capacity() * sizeof(ClassInfo)), ", spans ",
-                    mib(t.spans.capacity() * sizeof(Span)), ", words ",
+    if (t.count <= 1) continue;
+    absl::StrAppend(&out, kNames[f], ": ", t.count, " classes ",
+                    mib(t.classes.capacity() * 4), " with their spans, words ",
                     mib(t.words.capacity() * sizeof(Word)), " MiB; ");
   }
   size_t members = 0;

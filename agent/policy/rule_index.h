@@ -100,21 +100,21 @@ class RuleIndex {
   struct Span {
     uint32_t offset, size;
   };
-  // Per class: the groups with candidates, and their word lists. 20 bytes (a
-  // Uint128 member would align it to 32).
-  struct ClassInfo {
-    uint32_t group_words[4];  // groups with candidates in this class, low word first
-    uint32_t first_span;      // their word lists: spans[first_span + rank of the group]
-    GroupMask groups() const {
-      GroupMask m = 0;
-      for (int i = 3; i >= 0; --i) m = m << 32 | group_words[i];
-      return m;
-    }
-  };
+  // Per class, at its id (an offset into `classes`), so one cache line usually
+  // holds both: the groups with candidates in the class (4 words, low first), then
+  // each such group's word list as (offset, size), in group order.
   struct ClassTable {
-    std::vector<ClassInfo> classes;
-    std::vector<Span> spans;
+    std::vector<uint32_t> classes;
     std::vector<Word> words;
+    uint32_t count = 0;
+    GroupMask Groups(uint32_t c) const {
+      const uint32_t* g = classes.data() + c;
+      return (Uint128{uint64_t{g[3]} << 32 | g[2]} << 64) | (uint64_t{g[1]} << 32 | g[0]);
+    }
+    Span SpanOf(uint32_t c, int rank) const {
+      const uint32_t* s = classes.data() + c + 4 + 2 * rank;
+      return {s[0], s[1]};
+    }
     size_t MemoryBytes() const;
   };
   // What a candidate rule's cheap fields must be, so that one read of it replaces a
