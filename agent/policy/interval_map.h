@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "agent/policy/index_arena.h"
+
 namespace nfr {
 
 template <typename K>
@@ -43,6 +45,10 @@ class IntervalMap {
     // The last entry in [lo, lo + n) starting at or before `key` (branchless halving).
     const Entry* base = entries_.data() + lo;
     if (n == 0) return base[-1].cls;
+    // A bucket's entries usually span one or two cache lines: load both at once
+    // rather than one after the other as the halving reaches them.
+    __builtin_prefetch(base);
+    __builtin_prefetch(base + n - 1);
     while (n > 1) {
       const size_t half = n / 2;
       base = base[half].start() <= key ? base + half : base;
@@ -52,6 +58,11 @@ class IntervalMap {
   }
 
   size_t size() const { return entries_.size(); }
+  size_t ArenaSize() const { return ArenaBytes(entries_) + ArenaBytes(radix_); }
+  void MoveInto(IndexArena* arena) {
+    MoveIntoArena(entries_, arena);
+    MoveIntoArena(radix_, arena);
+  }
   size_t MemoryBytes() const { return entries_.capacity() * sizeof(Entry) + radix_.capacity() * 4; }
 
  private:
@@ -101,11 +112,10 @@ class IntervalMap {
     radix_.shrink_to_fit();
   }
 
-  std::vector<Entry> entries_;
+  IndexVector<Entry> entries_;
   K base_ = 0;
   int shift_ = 0;
-  std::vector<uint32_t>
-      radix_;  // radix_[b]: first i with entries_[i].start >= base_ + (b << shift_)
+  IndexVector<uint32_t> radix_;  // radix_[b]: first i with entries_[i].start >= base_ + (b << shift_)
 };
 
 }  // namespace nfr

@@ -345,7 +345,7 @@ class RuleIndexBuilder {
     if (auto s = Sweep<uint32_t>(f, labels, std::move(items), 65535, &starts, &classes); !s.ok()) {
       return s;
     }
-    std::vector<uint32_t>& table = src ? out_.sport_class_ : out_.dport_class_;
+    IndexVector<uint32_t>& table = src ? out_.sport_class_ : out_.dport_class_;
     table.assign(65536, 0);
     for (size_t i = 0; i < starts.size(); ++i) {
       const uint32_t end = i + 1 < starts.size() ? starts[i + 1] : 65536;
@@ -406,7 +406,32 @@ absl::StatusOr<RuleIndex> RuleIndex::Build(const std::vector<IndexRule>& rules,
     t.classes.shrink_to_fit();
     t.words.shrink_to_fit();
   }
+  index.MoveIntoArena();
   return index;
+}
+
+void RuleIndex::MoveIntoArena() {
+  size_t bytes = ArenaBytes(records_) + ArenaBytes(record_ports_) + ArenaBytes(sport_class_) +
+                 ArenaBytes(dport_class_) + src_v4_.ArenaSize() + dst_v4_.ArenaSize() +
+                 src_v6_.ArenaSize() + dst_v6_.ArenaSize();
+  for (const auto& t : tables_) bytes += ArenaBytes(t.classes) + ArenaBytes(t.words);
+  for (const auto& g : group_rules_) bytes += ArenaBytes(g);
+  if (bytes < IndexArena::kHugePage) return;  // no whole huge page to gain
+  arena_ = IndexArena::Create(bytes);
+  if (!arena_) return;
+  IndexArena* a = arena_.get();
+  // Most read first: each lookup reads the address maps, then classes, words, records.
+  for (auto* m : {&src_v4_, &dst_v4_}) m->MoveInto(a);
+  for (auto* m : {&src_v6_, &dst_v6_}) m->MoveInto(a);
+  nfr::MoveIntoArena(sport_class_, a);
+  nfr::MoveIntoArena(dport_class_, a);
+  for (auto& t : tables_) {
+    nfr::MoveIntoArena(t.classes, a);
+    nfr::MoveIntoArena(t.words, a);
+  }
+  for (auto& g : group_rules_) nfr::MoveIntoArena(g, a);
+  nfr::MoveIntoArena(records_, a);
+  nfr::MoveIntoArena(record_ports_, a);
 }
 
 int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,

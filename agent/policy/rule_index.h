@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "agent/packet/packet_parser.h"
+#include "agent/policy/index_arena.h"
 #include "agent/policy/interval_map.h"
 #include "agent/policy/prefix.h"
 #include "nfr/v1/policy.pb.h"
@@ -104,8 +106,8 @@ class RuleIndex {
   // holds both: the groups with candidates in the class (4 words, low first), then
   // each such group's word list as (offset, size), in group order.
   struct ClassTable {
-    std::vector<uint32_t> classes;
-    std::vector<Word> words;
+    IndexVector<uint32_t> classes;
+    IndexVector<Word> words;
     uint32_t count = 0;
     GroupMask Groups(uint32_t c) const {
       const uint32_t* g = classes.data() + c;
@@ -133,22 +135,25 @@ class RuleIndex {
                      nfr::v1::Direction direction, uint32_t iface_class) const;
   friend class RuleIndexBuilder;
 
+  void MoveIntoArena();
+  // First, so it is destroyed last: the arrays below may live in it.
+  std::unique_ptr<IndexArena> arena_;
   uint8_t active_fields_ = 0;
   std::array<ClassTable, kNumFields> tables_;
   std::array<GroupMask, kNumFields> unconstrained_{};  // groups not constraining a field
   GroupMask nonempty_groups_ = 0;
   std::array<uint32_t, kNumGroups> group_first_{};  // global index of a group's first rule
-  std::array<std::vector<uint32_t>, kNumGroups> group_rules_;  // group-local -> global index
+  std::array<IndexVector<uint32_t>, kNumGroups> group_rules_;  // group-local -> global index
   // Records of each group's rules in group order: records_[record_base_[g] + local].
-  std::vector<RuleRecord> records_;
-  std::vector<PortInterval> record_ports_;
+  IndexVector<RuleRecord> records_;
+  IndexVector<PortInterval> record_ports_;
   std::array<uint32_t, kNumGroups> record_base_{};
   std::array<uint8_t, kNumGroups> record_fields_{};  // fields of group g checked by record
 
   absl::flat_hash_map<std::string, uint32_t> iface_class_;
   std::array<uint32_t, 3> dir_class_{};
   std::array<uint32_t, 256> proto_class_{};
-  std::vector<uint32_t> sport_class_, dport_class_;  // 65536 entries when the field is used
+  IndexVector<uint32_t> sport_class_, dport_class_;  // 65536 entries when the field is used
   IntervalMap<uint32_t> src_v4_, dst_v4_;
   IntervalMap<Uint128> src_v6_, dst_v6_;
 };
