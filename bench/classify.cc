@@ -330,11 +330,13 @@ void RunCase(const char* name, int rules, int set_size, const Options& o) {
     }
     std::vector<size_t> order(idx_ns.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return idx_ns[a] < idx_ns[b]; });
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return idx_ns[a] < idx_ns[b]; });
     std::vector<size_t> seq(idx_ns.size());
     for (size_t i = 0; i < idx_ns.size(); ++i) seq[i] = i % per_round;
     std::vector<size_t> mid, slow;
-    for (size_t k = order.size() * 45 / 100; k < order.size() * 55 / 100; ++k) mid.push_back(order[k]);
+    for (size_t k = order.size() * 45 / 100; k < order.size() * 55 / 100; ++k)
+      mid.push_back(order[k]);
     for (size_t k = order.size() * 99 / 100; k < order.size(); ++k) slow.push_back(order[k]);
     auto flows_of = [&](std::vector<size_t> v) {
       for (auto& x : v) x = seq[x];
@@ -357,8 +359,8 @@ void RunCase(const char* name, int rules, int set_size, const Options& o) {
       std::printf(
           "%-12s   %-9s %6zu calls, mean %6.0f ns: groups %5.1f, tried %5.1f, lists %5.1f, "
           "words %6.1f, searches %5.1f, rules %5.1f\n",
-          "", label, calls.size(), t / n, groups / n, tried / n, lists / n, words / n,
-          searches / n, rules / n);
+          "", label, calls.size(), t / n, groups / n, tried / n, lists / n, words / n, searches / n,
+          rules / n);
     };
     print("p45-p55", mid);
     print(">= p99", slow);
@@ -368,12 +370,13 @@ void RunCase(const char* name, int rules, int set_size, const Options& o) {
     for (size_t x : flows_of(slow)) {
       const Flow& f = flows[x % flows.size()];
       c.Match(f.packet, f.iface, f.dir);
-      Time(std::vector<Flow>{f}, 1,
-           [&](const Flow& g) { return c.Match(g.packet, g.iface, g.dir).rule_index; }, &warm,
-           &unused);
+      Time(
+          std::vector<Flow>{f}, 1,
+          [&](const Flow& g) { return c.Match(g.packet, g.iface, g.dir).rule_index; }, &warm,
+          &unused);
     }
-    std::printf("%-12s   >= p99 flows re-timed warm: p50 %.0f ns, p99 %.0f ns\n", "", Pct(warm, 0.5),
-                Pct(warm, 0.99));
+    std::printf("%-12s   >= p99 flows re-timed warm: p50 %.0f ns, p99 %.0f ns\n", "",
+                Pct(warm, 0.5), Pct(warm, 0.99));
   }
   std::fflush(stdout);
 }

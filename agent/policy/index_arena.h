@@ -22,8 +22,8 @@ class IndexArena {
   // nullptr when the mapping fails (the arrays then stay where they are).
   static std::unique_ptr<IndexArena> Create(size_t bytes) {
     const size_t len = (bytes + 4095) & ~size_t{4095};
-    void* raw = mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* raw =
+        mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return nullptr;
     // Keep the 2 MiB-aligned part only, so whole huge pages fit in it.
     const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
@@ -32,8 +32,7 @@ class IndexArena {
     const uintptr_t end = start + len + kHugePage;
     if (end > aligned + len) munmap(reinterpret_cast<void*>(aligned + len), end - aligned - len);
     madvise(reinterpret_cast<void*>(aligned), len, MADV_HUGEPAGE);
-    return std::unique_ptr<IndexArena>(
-        new IndexArena(reinterpret_cast<char*>(aligned), len));
+    return std::unique_ptr<IndexArena>(new IndexArena(reinterpret_cast<char*>(aligned), len));
   }
   ~IndexArena() { munmap(base_, size_); }
   IndexArena(const IndexArena&) = delete;

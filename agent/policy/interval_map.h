@@ -115,7 +115,8 @@ class IntervalMap {
   IndexVector<Entry> entries_;
   K base_ = 0;
   int shift_ = 0;
-  IndexVector<uint32_t> radix_;  // radix_[b]: first i with entries_[i].start >= base_ + (b << shift_)
+  IndexVector<uint32_t>
+      radix_;  // radix_[b]: first i with entries_[i].start >= base_ + (b << shift_)
 };
 
 }  // namespace nfr

@@ -141,8 +141,14 @@ class RuleIndexBuilder {
           t.words.push_back(word);
         }
       }
-      t.classes.push_back(offset);
-      t.classes.push_back(static_cast<uint32_t>(t.words.size() - offset));
+      if (t.words.size() == offset + 1) {  // one word: kept here, not in `words`
+        const RuleIndex::Word word = t.words.back();
+        t.words.pop_back();
+        t.classes.insert(t.classes.end(), {word.lo, word.hi, word.index | RuleIndex::kSingleWord});
+      } else {
+        t.classes.insert(t.classes.end(),
+                         {offset, static_cast<uint32_t>(t.words.size() - offset), 0});
+      }
     }
     for (int i = 0; i < 4; ++i) t.classes[id + i] = static_cast<uint32_t>(groups >> (32 * i));
     ++t.count;
@@ -454,8 +460,7 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
   // its groups need not be read.
   auto narrow = [&](int f) {
     if (!(active_fields_ & (1 << f))) return;
-    candidates &= cls[f] == 0 ? unconstrained_[f]
-                              : tables_[f].Groups(cls[f]) | unconstrained_[f];
+    candidates &= cls[f] == 0 ? unconstrained_[f] : tables_[f].Groups(cls[f]) | unconstrained_[f];
   };
   // The address lookups are the expensive ones (radix bucket, then entries) and usually
   // decide alone that nothing matches: start their cache misses together, with the
@@ -530,37 +535,40 @@ int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
     // shortest drives it; fields the records check are not searched.
     const Word* begin[kNumFields];
     const Word* end[kNumFields];
-    int k = 0, driver = 0, driver_field = 0;
+    Word single[kNumFields];  // lists of one word, kept in the class itself
+    const Word* field_begin[kNumFields];
+    uint32_t field_size[kNumFields];
+    int driver_field = 0;
     uint32_t driver_size = kNone;
-    uint8_t listed = 0;
     const GroupMask below = (GroupMask{1} << g) - 1;
     for (int f = 0; f < kNumFields; ++f) {
       if (!(g & (1 << f))) continue;
       const ClassTable& t = tables_[f];
-      const Span s = t.SpanOf(cls[f], PopCount(t.Groups(cls[f]) & below));
+      const uint32_t* s = t.SpanOf(cls[f], PopCount(t.Groups(cls[f]) & below));
       if constexpr (kStats) ++stats->lists;
-      if (s.size < driver_size) {
-        driver_size = s.size;
+      if (s[2] & kSingleWord) {
+        single[f] = {s[0], s[1], s[2] & ~kSingleWord};
+        field_begin[f] = &single[f];
+        field_size[f] = 1;
+      } else {
+        field_begin[f] = t.words.data() + s[0];
+        field_size[f] = s[1];
+      }
+      if (field_size[f] < driver_size) {
+        driver_size = field_size[f];
         driver_field = f;
       }
-      if (record_fields_[g] & (1 << f)) continue;
-      listed |= 1 << f;
-      begin[k] = t.words.data() + s.offset;
-      end[k] = begin[k] + s.size;
+    }
+    // The driver first, then the fields the records do not check.
+    begin[0] = field_begin[driver_field];
+    end[0] = begin[0] + driver_size;
+    int k = 1;
+    for (int f = 0; f < kNumFields; ++f) {
+      if (!(g & (1 << f)) || f == driver_field || (record_fields_[g] & (1 << f))) continue;
+      begin[k] = field_begin[f];
+      end[k] = begin[k] + field_size[f];
       ++k;
     }
-    if (!(listed & (1 << driver_field))) {
-      // The driver is a record field: search it first, its list instead of its record.
-      const ClassTable& t = tables_[driver_field];
-      const Span s = t.SpanOf(cls[driver_field], PopCount(t.Groups(cls[driver_field]) & below));
-      begin[k] = t.words.data() + s.offset;
-      end[k] = begin[k] + s.size;
-      driver = k++;
-    } else {
-      driver = absl::popcount(static_cast<uint32_t>(listed & ((1u << driver_field) - 1)));
-    }
-    std::swap(begin[0], begin[driver]);
-    std::swap(end[0], end[driver]);
     const uint8_t by_record = record_fields_[g] & ~(1 << driver_field);
     const RuleRecord* records = records_.data() + record_base_[g];
     // The group's first candidate is its only chance: later ones are later rules.
@@ -623,9 +631,8 @@ bool RuleIndex::RecordMatches(const RuleRecord& r, uint8_t fields, const PacketI
   if ((fields & (1 << kIface)) && r.iface_class != iface_class) return false;
   if ((r.num_sports | r.num_dports) == 0) return true;
   if (!p.has_ports) return false;
-  const PortInterval* ports = r.num_sports + r.num_dports <= 2
-                                  ? r.inline_ports
-                                  : record_ports_.data() + r.ports;
+  const PortInterval* ports =
+      r.num_sports + r.num_dports <= 2 ? r.inline_ports : record_ports_.data() + r.ports;
   auto in = [](const PortInterval* begin, uint32_t n, uint16_t port) {
     if (n == 0) return true;
     for (const PortInterval* i = begin; i < begin + n; ++i) {
@@ -633,8 +640,7 @@ bool RuleIndex::RecordMatches(const RuleRecord& r, uint8_t fields, const PacketI
     }
     return false;
   };
-  return in(ports, r.num_sports, p.src_port) &&
-         in(ports + r.num_sports, r.num_dports, p.dst_port);
+  return in(ports, r.num_sports, p.src_port) && in(ports + r.num_sports, r.num_dports, p.dst_port);
 }
 
 std::string RuleIndex::MemoryBreakdown() const {
@@ -644,15 +650,14 @@ std::string RuleIndex::MemoryBreakdown() const {
   for (int f = 0; f < kNumFields; ++f) {
     const ClassTable& t = tables_[f];
     if (t.count <= 1) continue;
-    absl::StrAppend(&out, kNames[f], ": ", t.count, " classes ",
-                    mib(t.classes.capacity() * 4), " with their spans, words ",
-                    mib(t.words.capacity() * sizeof(Word)), " MiB; ");
+    absl::StrAppend(&out, kNames[f], ": ", t.count, " classes ", mib(t.classes.capacity() * 4),
+                    " with their spans, words ", mib(t.words.capacity() * sizeof(Word)), " MiB; ");
   }
   size_t members = 0;
   for (const auto& g : group_rules_) members += g.capacity() * 4;
-  absl::StrAppend(&out, "intervals src ", mib(src_v4_.MemoryBytes()), "+", mib(src_v6_.MemoryBytes()),
-                  " dst ", mib(dst_v4_.MemoryBytes()), "+", mib(dst_v6_.MemoryBytes()),
-                  " MiB (v4+v6); members ", mib(members), ", records ",
+  absl::StrAppend(&out, "intervals src ", mib(src_v4_.MemoryBytes()), "+",
+                  mib(src_v6_.MemoryBytes()), " dst ", mib(dst_v4_.MemoryBytes()), "+",
+                  mib(dst_v6_.MemoryBytes()), " MiB (v4+v6); members ", mib(members), ", records ",
                   mib(records_.capacity() * sizeof(RuleRecord) +
                       record_ports_.capacity() * sizeof(PortInterval)),
                   ", port tables ", mib((sport_class_.capacity() + dport_class_.capacity()) * 4),

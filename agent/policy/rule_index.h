@@ -67,12 +67,12 @@ class RuleIndex {
 
   // What one lookup touched, for bench/classify --explain.
   struct MatchStats {
-    int groups = 0;       // groups whose field classes all have candidates
-    int groups_tried = 0; // of those, not skipped because an earlier rule already won
-    int lists = 0;        // candidate lists (spans) read
-    int words = 0;        // words read from those lists
-    int searches = 0;     // binary searches within a list
-    int rules = 0;        // candidate rules checked
+    int groups = 0;        // groups whose field classes all have candidates
+    int groups_tried = 0;  // of those, not skipped because an earlier rule already won
+    int lists = 0;         // candidate lists (spans) read
+    int words = 0;         // words read from those lists
+    int searches = 0;      // binary searches within a list
+    int rules = 0;         // candidate rules checked
   };
   int MatchWithStats(const PacketInfo& packet, absl::string_view interface,
                      nfr::v1::Direction direction, MatchStats* stats) const;
@@ -83,8 +83,8 @@ class RuleIndex {
 
  private:
   template <bool kStats>
-  int MatchImpl(const PacketInfo& packet, absl::string_view interface,
-                nfr::v1::Direction direction, MatchStats* stats) const;
+  int MatchImpl(const PacketInfo& packet, absl::string_view interface, nfr::v1::Direction direction,
+                MatchStats* stats) const;
   enum Field { kIface, kDir, kProto, kSport, kDport, kSrc, kDst, kNumFields };
   using GroupMask = Uint128;  // bit g: constraint group g (a mask of Fields)
   static constexpr int kNumGroups = 1 << kNumFields;
@@ -99,12 +99,11 @@ class RuleIndex {
       hi |= static_cast<uint32_t>(b >> 32);
     }
   };
-  struct Span {
-    uint32_t offset, size;
-  };
+  static constexpr uint32_t kSingleWord = 0x80000000u;
   // Per class, at its id (an offset into `classes`), so one cache line usually
   // holds both: the groups with candidates in the class (4 words, low first), then
-  // each such group's word list as (offset, size), in group order.
+  // each such group's word list, in group order, as 3 words: (offset, size, 0) into
+  // `words`, or a list of one word in place: (lo, hi, index | kSingleWord).
   struct ClassTable {
     IndexVector<uint32_t> classes;
     IndexVector<Word> words;
@@ -113,10 +112,7 @@ class RuleIndex {
       const uint32_t* g = classes.data() + c;
       return (Uint128{uint64_t{g[3]} << 32 | g[2]} << 64) | (uint64_t{g[1]} << 32 | g[0]);
     }
-    Span SpanOf(uint32_t c, int rank) const {
-      const uint32_t* s = classes.data() + c + 4 + 2 * rank;
-      return {s[0], s[1]};
-    }
+    const uint32_t* SpanOf(uint32_t c, int rank) const { return classes.data() + c + 4 + 3 * rank; }
     size_t MemoryBytes() const;
   };
   // What a candidate rule's cheap fields must be, so that one read of it replaces a

@@ -379,8 +379,8 @@ TEST(RuleIndex, RecordsAndShortestListsKeepFirstMatch) {
       const int want = RefMatch(policy, p, iface, dir);
       ASSERT_EQ((*compiled)->Match(p, iface, dir).rule_index, want)
           << "round " << round << " packet " << i << " family " << int{p.family} << " proto "
-          << int{p.protocol} << " ports " << p.src_port << "->" << p.dst_port << " iface "
-          << iface << " dir " << dir;
+          << int{p.protocol} << " ports " << p.src_port << "->" << p.dst_port << " iface " << iface
+          << " dir " << dir;
       matched += want >= 0;
       ++total;
     }
