@@ -666,6 +666,7 @@ std::string RuleIndex::MemoryBreakdown() const {
 }
 
 size_t RuleIndex::MemoryBytes() const {
+  static_assert(sizeof(Word) == 12 && sizeof(RuleRecord) == 16);
   size_t n = sizeof(*this);
   for (const auto& t : tables_) n += t.MemoryBytes();
   for (const auto& g : group_rules_) n += g.capacity() * 4;

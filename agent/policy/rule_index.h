@@ -5,7 +5,7 @@
 // Within a group the lowest rule present in every list of its fields matches;
 // the lowest such rule over all groups wins, exactly as a linear scan would.
 // A group's intersection is driven by its shortest list; protocol, direction,
-// interface and a rule's own ports are then checked against a 12-byte record
+// interface and a rule's own ports are then checked against a 16-byte record
 // of each candidate instead of searching their (long) lists.
 // A rule's own port range wider than kMaxIndexedPortSpan is not listed under
 // every port it covers (100k rules with such ranges made a 70 MiB index): the
