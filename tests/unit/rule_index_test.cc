@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/policy/compiled_policy.h"
+#include "agent/policy/index_arena.h"
 #include "agent/policy/prefix.h"
 #include "gtest/gtest.h"
 
@@ -419,6 +420,32 @@ TEST(RuleIndex, ManyRulesStayExact) {
   EXPECT_EQ((*compiled)->Match(p, "x", nfr::v1::DIRECTION_INGRESS).rule_id, "any-tcp");
   p.protocol = 17;
   EXPECT_EQ((*compiled)->Match(p, "x", nfr::v1::DIRECTION_INGRESS).rule_index, -1);
+}
+
+// The arena takes what fits, 2 MiB-aligned; what does not fit comes from the heap
+// and is freed there; moving a vector in keeps its contents.
+TEST(IndexArena, TakesWhatFitsAndFallsBackToTheHeap) {
+  auto arena = IndexArena::Create(64 << 10);
+  ASSERT_NE(arena, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(arena->lo()) % IndexArena::kHugePage, 0u);
+  auto inside = [&](const void* p) {
+    return static_cast<const char*>(p) >= arena->lo() && static_cast<const char*>(p) < arena->hi();
+  };
+  IndexVector<uint32_t> v;
+  for (uint32_t i = 0; i < 10000; ++i) v.push_back(i * 7);
+  EXPECT_FALSE(inside(v.data()));
+  MoveIntoArena(v, arena.get());
+  EXPECT_TRUE(inside(v.data()));
+  ASSERT_EQ(v.size(), 10000u);
+  for (uint32_t i = 0; i < 10000; ++i) ASSERT_EQ(v[i], i * 7);
+  IndexVector<uint64_t> big;
+  big.assign(20000, 5);  // 160 KB: more than is left
+  MoveIntoArena(big, arena.get());
+  EXPECT_FALSE(inside(big.data()));
+  EXPECT_EQ(big[19999], 5u);
+  IndexVector<uint32_t> copy = v;  // a copy lives on the heap
+  EXPECT_FALSE(inside(copy.data()));
+  EXPECT_EQ(copy, v);
 }
 
 }  // namespace
