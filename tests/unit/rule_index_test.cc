@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/policy/compiled_policy.h"
 #include "agent/policy/index_arena.h"
+#include "agent/policy/interval_map.h"
 #include "agent/policy/prefix.h"
 #include "gtest/gtest.h"
 
@@ -420,6 +421,59 @@ TEST(RuleIndex, ManyRulesStayExact) {
   EXPECT_EQ((*compiled)->Match(p, "x", nfr::v1::DIRECTION_INGRESS).rule_id, "any-tcp");
   p.protocol = 17;
   EXPECT_EQ((*compiled)->Match(p, "x", nfr::v1::DIRECTION_INGRESS).rule_index, -1);
+}
+
+// Find against a plain search over random partitions: mostly class 0 with narrow
+// and wide other intervals (the zero-bucket bitmap must not hide any of them),
+// keys at every interval's edges, v4- and v6-sized spans.
+template <typename K>
+void CheckIntervalMap(uint32_t seed, int bits) {
+  std::mt19937_64 rng(seed);
+  const K mask = bits >= static_cast<int>(sizeof(K) * 8) ? ~K{0} : (K{1} << bits) - 1;
+  auto key = [&] { return static_cast<K>(Uint128{rng()} << 64 | Uint128{rng()}) & mask; };
+  for (int round = 0; round < 6; ++round) {
+    std::vector<K> points;
+    const int n = round == 0 ? 40 : 200 << round;
+    for (int i = 0; i < n; ++i) {
+      const K k = key();
+      points.push_back(k);
+      if (rng() % 4 == 0) points.push_back(k + 1);  // one-key intervals
+    }
+    std::sort(points.begin(), points.end());
+    points.erase(std::unique(points.begin(), points.end()), points.end());
+    std::vector<K> starts{0};
+    std::vector<uint32_t> classes{0};
+    for (K p : points) {
+      if (p == 0) continue;
+      const uint32_t c = rng() % 3 == 0 ? 1 + rng() % 50 : 0;
+      if (c == classes.back()) continue;
+      starts.push_back(p);
+      classes.push_back(c);
+    }
+    IntervalMap<K> map;
+    map.Assign(starts, classes);
+    auto want = [&](K k) {
+      return classes[std::upper_bound(starts.begin(), starts.end(), k) - starts.begin() - 1];
+    };
+    std::vector<K> probes{0, mask};
+    for (K s : starts) {
+      probes.push_back(s);
+      if (s != 0) probes.push_back(s - 1);
+      probes.push_back(s + 1);
+    }
+    for (int i = 0; i < 20000; ++i) probes.push_back(key());
+    for (K k : probes) {
+      k &= mask;
+      ASSERT_EQ(map.Find(k), want(k)) << "round " << round << " bits " << bits;
+    }
+  }
+}
+
+TEST(IntervalMap, AgreesWithASearchAcrossZeroBuckets) {
+  CheckIntervalMap<uint32_t>(1, 32);
+  CheckIntervalMap<uint32_t>(2, 20);
+  CheckIntervalMap<Uint128>(3, 128);
+  CheckIntervalMap<Uint128>(4, 40);
 }
 
 // The arena takes what fits, 2 MiB-aligned; what does not fit comes from the heap
