@@ -2,7 +2,7 @@
 // and 100k rules and with a 1M-prefix set: p50/p99 per packet, compared side by
 // side with a plain linear first-match scan (the pre-index matcher); compile
 // time; RSS growth. Each case runs in a forked child so RSS figures start clean.
-// Usage: classify [--packets N] [--rounds R] [--seed S] [--port-ranges PCT] [--case NAME]
+// Usage: see kUsage below.
 #include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -263,6 +263,7 @@ struct Options {
   int rounds = 4;
   uint64_t seed = 9;
   std::string only;  // run just this case
+  bool explain = false;
 };
 
 void RunCase(const char* name, int rules, int set_size, const Options& o) {
@@ -319,6 +320,64 @@ void RunCase(const char* name, int rules, int set_size, const Options& o) {
       rss_proto - rss0, rss2 - rss1, rss2_trim - rss1, c.index_bytes() / 1048576.0,
       100.0 * idx_matched / idx_ns.size(), disagree);
   std::printf("%-12s   (of the compile time, validation alone: %.1f ms)\n", "", validate_ms);
+  if (o.explain) {
+    std::printf("%-12s   index: %s\n", "", c.index().MemoryBreakdown().c_str());
+    // idx_ns[i] timed flows[(i % per_round) % flows.size()] in round i / per_round.
+    const size_t per_round = o.packets / o.rounds;
+    std::vector<RuleIndex::MatchStats> per_flow(flows.size());
+    for (size_t i = 0; i < flows.size(); ++i) {
+      c.index().MatchWithStats(flows[i].packet, flows[i].iface, flows[i].dir, &per_flow[i]);
+    }
+    std::vector<size_t> order(idx_ns.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return idx_ns[a] < idx_ns[b]; });
+    std::vector<size_t> seq(idx_ns.size());
+    for (size_t i = 0; i < idx_ns.size(); ++i) seq[i] = i % per_round;
+    std::vector<size_t> mid, slow;
+    for (size_t k = order.size() * 45 / 100; k < order.size() * 55 / 100; ++k)
+      mid.push_back(order[k]);
+    for (size_t k = order.size() * 99 / 100; k < order.size(); ++k) slow.push_back(order[k]);
+    auto flows_of = [&](std::vector<size_t> v) {
+      for (auto& x : v) x = seq[x];
+      return v;
+    };
+    auto print = [&](const char* label, const std::vector<size_t>& calls) {
+      std::vector<size_t> f = flows_of(calls);
+      double groups = 0, tried = 0, lists = 0, words = 0, searches = 0, rules = 0, t = 0;
+      for (size_t k = 0; k < calls.size(); ++k) {
+        const auto& s = per_flow[f[k] % flows.size()];
+        groups += s.groups;
+        tried += s.groups_tried;
+        lists += s.lists;
+        words += s.words;
+        searches += s.searches;
+        rules += s.rules;
+        t += idx_ns[calls[k]];
+      }
+      const double n = std::max<size_t>(1, calls.size());
+      std::printf(
+          "%-12s   %-9s %6zu calls, mean %6.0f ns: groups %5.1f, tried %5.1f, lists %5.1f, "
+          "words %6.1f, searches %5.1f, rules %5.1f\n",
+          "", label, calls.size(), t / n, groups / n, tried / n, lists / n, words / n, searches / n,
+          rules / n);
+    };
+    print("p45-p55", mid);
+    print(">= p99", slow);
+    // The slow calls' flows again, each timed right after a warm-up call.
+    std::vector<double> warm;
+    int unused = 0;
+    for (size_t x : flows_of(slow)) {
+      const Flow& f = flows[x % flows.size()];
+      c.Match(f.packet, f.iface, f.dir);
+      Time(
+          std::vector<Flow>{f}, 1,
+          [&](const Flow& g) { return c.Match(g.packet, g.iface, g.dir).rule_index; }, &warm,
+          &unused);
+    }
+    std::printf("%-12s   >= p99 flows re-timed warm: p50 %.0f ns, p99 %.0f ns\n", "",
+                Pct(warm, 0.5), Pct(warm, 0.99));
+  }
   std::fflush(stdout);
 }
 
@@ -327,23 +386,59 @@ void RunCase(const char* name, int rules, int set_size, const Options& o) {
 
 int main(int argc, char** argv) {
   nfr::Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--packets"))
-      o.packets = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--rounds"))
-      o.rounds = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--seed"))
-      o.seed = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--port-ranges"))
-      nfr::range_pct = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--case"))
-      o.only = argv[i + 1];
-    else {
-      std::fprintf(stderr,
-                   "usage: classify [--packets N] [--rounds R] [--seed S] [--port-ranges PCT] "
-                   "[--case NAME]\n");
+  static constexpr const char* kUsage =
+      "usage: classify [--packets N] [--rounds R] [--seed S] [--port-ranges PCT] [--case NAME]\n"
+      "                [--explain]\n"
+      "New-flow classification cost (ns per call, p50/p99/p99.9) at 10, 1k, 100k rules and with\n"
+      "a 1M-prefix set, against a linear first-match scan; compile time; RSS growth.\n"
+      "  --packets N       indexed lookups per case (default 200000)\n"
+      "  --rounds R        alternating indexed/linear rounds (default 4)\n"
+      "  --seed S          generator seed (default 9)\n"
+      "  --port-ranges PCT share of destination port specs that are ranges (default 10)\n"
+      "  --case NAME       run one case: \"10 rules\", \"1k rules\", \"100k rules\", \"1M-set\"\n"
+      "  --explain         per case, what the median and the slowest 1% of lookups touched\n"
+      "Run it under `flock /work/bench.lock` on a machine otherwise idle; see bench/README.md.\n";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg == "--explain") {
+      o.explain = true;
+      continue;
+    }
+    const bool takes_value = arg == "--packets" || arg == "--rounds" || arg == "--seed" ||
+                             arg == "--port-ranges" || arg == "--case";
+    if (!takes_value) {
+      std::fprintf(stderr, "classify: unknown option '%s'\n%s", arg.c_str(), kUsage);
       return 2;
     }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "classify: %s needs a value\n%s", arg.c_str(), kUsage);
+      return 2;
+    }
+    const char* v = argv[++i];
+    char* rest = nullptr;
+    const long long n = std::strtoll(v, &rest, 10);
+    const bool number = *v != '\0' && *rest == '\0' && n >= 0;
+    if (arg == "--case") {
+      o.only = v;
+      continue;
+    }
+    if (!number || (arg != "--seed" && arg != "--port-ranges" && (n < 1 || n > 1000000000)) ||
+        (arg == "--port-ranges" && n > 100)) {
+      std::fprintf(stderr, "classify: %s wants %s, not '%s'\n", arg.c_str(),
+                   arg == "--port-ranges" ? "a percentage 0-100"
+                   : arg == "--seed"      ? "a non-negative integer"
+                                          : "a positive integer",
+                   v);
+      return 2;
+    }
+    if (arg == "--packets") o.packets = static_cast<int>(n);
+    if (arg == "--rounds") o.rounds = static_cast<int>(n);
+    if (arg == "--seed") o.seed = static_cast<uint64_t>(n);
+    if (arg == "--port-ranges") nfr::range_pct = static_cast<int>(n);
   }
   std::printf(
       "classification per new flow (ns; timer included), indexed vs linear scan, alternating\n"
@@ -359,6 +454,11 @@ int main(int argc, char** argv) {
                {"1k rules", 1000, 0},
                {"100k rules", 100000, 0},
                {"1M-set", 0, 1 << 20}};
+  if (!o.only.empty() && std::none_of(std::begin(cases), std::end(cases),
+                                      [&](const auto& k) { return o.only == k.name; })) {
+    std::fprintf(stderr, "classify: no case '%s'\n%s", o.only.c_str(), kUsage);
+    return 2;
+  }
   std::fflush(stdout);
   for (const auto& k : cases) {
     if (!o.only.empty() && o.only != k.name) continue;

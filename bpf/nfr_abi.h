@@ -190,4 +190,22 @@ enum nfr_stat {
 	NFR_STAT_MAX,
 };
 
+/*
+ * nfr_write_flows (nfr_flow_writer.bpf.c), run by the agent with
+ * BPF_PROG_RUN: writes up to NFR_FLOW_WRITE_MAX entries read from the
+ * caller's memory at `entries`. Not a map: nothing here is pinned or adopted.
+ */
+#define NFR_FLOW_WRITE_MAX 256
+
+struct nfr_flow_write {
+	struct nfr_flow_key key;
+	struct nfr_flow_value value;
+};
+
+struct nfr_flow_write_args {
+	__u64 entries;		/* user address of count struct nfr_flow_write */
+	__u32 count;
+	__u32 in_place;		/* out: entries overwritten in place */
+};
+
 #endif /* NFR_ABI_H */

@@ -182,6 +182,17 @@ int ReportRpcError(const std::string& what, const grpc::Status& status, const Ar
                      "limit); close idle clients or raise the limit\n");
         return kExitRpc;
       }
+      // Over the agent's TCP connection cap, the kernel resets the SYN: that reads as refused.
+      if (status.error_message().find("Connection refused") != std::string::npos &&
+          args.Get("target", kDefaultTarget).rfind("unix:", 0) != 0) {
+        std::fprintf(stderr,
+                     "nfrctl: the connection to %s was refused: nothing listens there, or the "
+                     "agent's TCP connection cap is full (api.limits.max_connections_per_peer "
+                     "from one address, max_connections in all; `nfrctl status` on the agent's "
+                     "Unix socket shows it); close idle clients or raise the limit\n",
+                     args.Get("target", kDefaultTarget).c_str());
+        return kExitRpc;
+      }
       std::fprintf(stderr,
                    "nfrctl: is nfr-agent running and reachable at %s? (set --target; TCP "
                    "targets need --ca/--cert/--key or --insecure)\n",

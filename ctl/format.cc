@@ -262,8 +262,8 @@ std::string StatusText(const nfr::v1::AgentStatus& s) {
                   " drop; queued packets ", c.queued_packets(), ", enobufs ", c.enobufs(), "\n");
   for (const nfr::v1::QueueStatus& q : s.queue_status()) {
     absl::StrAppend(&out, "queue ", q.num(), ":  ", q.received(), " received, ", q.accepted(),
-                    " accept, ", q.dropped(), " drop, ", q.held(), " held; overflow: ",
-                    q.fail_open() ? "accept" : "drop", ", ");
+                    " accept, ", q.dropped(), " drop, ", q.held(),
+                    " held; overflow: ", q.fail_open() ? "accept" : "drop", ", ");
     if (q.kernel_stats()) {
       absl::StrAppend(&out, q.queue_dropped() + q.user_dropped(), " dropped full (queue ",
                       q.queue_dropped(), ", socket ", q.user_dropped(), "), ", q.waiting(),
@@ -278,6 +278,9 @@ std::string StatusText(const nfr::v1::AgentStatus& s) {
   absl::StrAppend(&out, "api:         ", c.watchers(), " watchers, ", c.events_lost(),
                   " events lost; ", c.decisions_logged(), " decisions logged, ",
                   c.decision_log_overflow(), " not logged (writer full)\n");
+  if (!s.api_tcp_connection_cap().empty()) {
+    absl::StrAppend(&out, "tcp cap:     ", s.api_tcp_connection_cap(), "\n");
+  }
   if (c.policy_decisions_unlogged() > 0) {
     std::vector<std::pair<std::string, uint64_t>> rules(c.unlogged_by_rule().begin(),
                                                         c.unlogged_by_rule().end());
@@ -285,12 +288,13 @@ std::string StatusText(const nfr::v1::AgentStatus& s) {
               [](const auto& a, const auto& b) { return a.second > b.second; });
     std::vector<std::string> top;
     for (size_t i = 0; i < rules.size() && i < 5; ++i) {
-      top.push_back(absl::StrCat(rules[i].first.empty() ? "default" : rules[i].first, "=",
-                                 rules[i].second));
+      top.push_back(
+          absl::StrCat(rules[i].first.empty() ? "default" : rules[i].first, "=", rules[i].second));
     }
-    absl::StrAppend(&out, "sampled:     ", c.policy_decisions_unlogged(),
-                    " policy decisions counted, not logged one by one (over 1000/s): ",
-                    absl::StrJoin(top, " "), rules.size() > 5 ? " ..." : "", "\n");
+    absl::StrAppend(
+        &out, "sampled:     ", c.policy_decisions_unlogged(),
+        " policy decisions counted, not logged one by one (over decision_log.records_per_second): ",
+        absl::StrJoin(top, " "), rules.size() > 5 ? " ..." : "", "\n");
   }
   std::vector<std::pair<std::string, uint64_t>> bpf(c.bpf().begin(), c.bpf().end());
   std::sort(bpf.begin(), bpf.end());

@@ -122,6 +122,11 @@ absl::Status ValidateApiLimits(nfr::v1::ApiLimitsConfig l) {
                       absl::StrCat(l.max_connections_per_peer(), " is over max_connections (",
                                    l.max_connections(), "); lower it"));
   }
+  if (!nfr::v1::TcpConnectionCap_IsValid(l.tcp_connection_cap())) {
+    return FieldError("api.limits.tcp_connection_cap",
+                      absl::StrCat("unknown value ", l.tcp_connection_cap(),
+                                   "; use TCP_CONNECTION_CAP_AUTO, _OFF, _NFTABLES or _IPTABLES"));
+  }
   if (l.max_streams_per_peer() > l.max_streams()) {
     return FieldError("api.limits.max_streams_per_peer",
                       absl::StrCat(l.max_streams_per_peer(), " is over max_streams (",

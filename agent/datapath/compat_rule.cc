@@ -13,35 +13,16 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/datapath/exec.h"
+#include "agent/datapath/xtables.h"
 
 namespace nfr::datapath {
 namespace {
 
 std::string Hex(uint32_t v) { return absl::StrCat("0x", absl::Hex(v, absl::kZeroPad8)); }
 
-// First line of what the tool printed (nft adds the rule and a caret line after it).
-std::string Output(const CommandResult& r) {
-  std::string s(absl::StripAsciiWhitespace(r.err.empty() ? r.out : r.err));
-  s = s.substr(0, s.find('\n'));
-  return s.empty() ? absl::StrCat("exit ", r.exit_code) : s;
-}
-
-absl::Status Run(const std::vector<std::string>& argv) {
-  auto r = RunCommand(argv);
-  if (!r.ok()) return r.status();
-  if (r->exit_code != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("`", JoinArgv(argv), "`: ", Output(*r)));
-  }
-  return absl::OkStatus();
-}
-
 std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
-}
-
-std::string V6Binary(const std::string& flavour) {
-  return absl::StrCat("ip6tables", flavour.substr(strlen("iptables")));
 }
 
 // Both families or nothing; returns the undo argvs.
@@ -51,12 +32,12 @@ absl::StatusOr<std::vector<std::vector<std::string>>> AddIptablesRules(const std
   std::vector<std::vector<std::string>> undo;
   for (const std::string& bin : {flavour, V6Binary(flavour)}) {
     if (!CommandExists(bin)) {
-      for (const auto& u : undo) (void)Run(u);
+      for (const auto& u : undo) (void)RunChecked(u);
       return absl::NotFoundError(absl::StrCat(bin, " not installed"));
     }
-    auto st = Run(Concat({bin, "-w", "5", "-t", "mangle", "-I", "PREROUTING", "1"}, rule));
+    auto st = RunChecked(Concat({bin, "-w", "5", "-t", "mangle", "-I", "PREROUTING", "1"}, rule));
     if (!st.ok()) {
-      for (const auto& u : undo) (void)Run(u);
+      for (const auto& u : undo) (void)RunChecked(u);
       return st;
     }
     undo.push_back(Concat({bin, "-w", "5", "-t", "mangle", "-D", "PREROUTING"}, rule));
@@ -83,32 +64,12 @@ absl::StatusOr<std::vector<std::vector<std::string>>> InstallNft(const CompatRul
        "prerouting", "priority", "mangle", ";", "}"},
       add_rule};
   for (const auto& s : steps) {
-    if (auto st = Run(s); !st.ok()) {
-      (void)Run(del);
+    if (auto st = RunChecked(s); !st.ok()) {
+      (void)RunChecked(del);
       return st;
     }
   }
   return std::vector<std::vector<std::string>>{del};
-}
-
-// Listing a legacy (x_tables) table instantiates it in the network namespace, and with it its
-// hooks: every forwarded packet would then walk an empty mangle table three times. Look only at
-// legacy tables that already exist.
-bool LegacyMangleExists(const std::string& bin) {
-  const bool v6 = absl::StartsWith(bin, "ip6");
-  std::ifstream names(v6 ? "/proc/net/ip6_tables_names" : "/proc/net/ip_tables_names");
-  std::string line;
-  while (std::getline(names, line)) {
-    if (line == "mangle") return true;
-  }
-  return false;
-}
-
-bool IsLegacy(const std::string& bin) {
-  if (absl::EndsWith(bin, "-legacy")) return true;
-  if (absl::EndsWith(bin, "-nft")) return false;
-  auto r = RunCommand({bin, "--version"});
-  return r.ok() && absl::StrContains(r->out, "legacy");
 }
 
 }  // namespace
@@ -126,21 +87,6 @@ std::vector<std::string> IptablesRuleArgs(const CompatRuleSpec& spec) {
   }
   if (spec.bypass) r.push_back("--queue-bypass");
   return r;
-}
-
-std::vector<std::string> IptablesFlavours() {
-  std::vector<std::string> out;
-  char buf[PATH_MAX];
-  std::string preferred = "iptables-nft";
-  if (realpath("/usr/sbin/iptables", buf) != nullptr && absl::StrContains(buf, "legacy")) {
-    preferred = "iptables-legacy";
-  }
-  for (const std::string& f :
-       {preferred, std::string(preferred == "iptables-nft" ? "iptables-legacy" : "iptables-nft")}) {
-    if (CommandExists(f)) out.push_back(f);
-  }
-  if (out.empty() && CommandExists("iptables")) out.push_back("iptables");
-  return out;
 }
 
 absl::StatusOr<std::unique_ptr<CompatRule>> CompatRule::Install(const CompatRuleSpec& spec,
@@ -175,7 +121,7 @@ absl::StatusOr<std::unique_ptr<CompatRule>> CompatRule::InstallIptables(
 absl::Status CompatRule::Remove() {
   absl::Status first;
   for (const auto& u : undo_) {
-    auto st = Run(u);
+    auto st = RunChecked(u);
     if (!st.ok() && first.ok()) first = st;
   }
   undo_.clear();
@@ -200,14 +146,8 @@ StaleCompatRules FindStaleCompatRules() {
       }
     }
   }
-  std::vector<std::string> bins;
-  for (std::string f : {"iptables-nft", "iptables-legacy"}) {
-    if (CommandExists(f)) bins.push_back(f);
-    if (CommandExists(V6Binary(f))) bins.push_back(V6Binary(f));
-  }
-  if (bins.empty()) bins = {"iptables", "ip6tables"};
-  for (const std::string& bin : bins) {
-    if (IsLegacy(bin) && !LegacyMangleExists(bin)) continue;
+  for (const std::string& bin : AllIptablesBinaries()) {
+    if (!IptablesTableListable(bin, "mangle")) continue;
     auto r = RunCommand({bin, "-w", "5", "-t", "mangle", "-S", "PREROUTING"});
     if (!r.ok() || r->exit_code != 0) continue;
     for (absl::string_view line : absl::StrSplit(r->out, '\n')) {
@@ -230,19 +170,20 @@ int RemoveCompatRules(const StaleCompatRules& stale, bool nft_table_in_use) {
   if (stale.nft_table) {
     if (nft_table_in_use) {
       for (const std::string& handle : stale.nft_handles) {
-        if (Run({"nft", "delete", "rule", "inet", kCompatNftTable, "prerouting", "handle", handle})
+        if (RunChecked(
+                {"nft", "delete", "rule", "inet", kCompatNftTable, "prerouting", "handle", handle})
                 .ok()) {
           ++removed;
         }
       }
-    } else if (Run({"nft", "delete", "table", "inet", kCompatNftTable}).ok()) {
+    } else if (RunChecked({"nft", "delete", "table", "inet", kCompatNftTable}).ok()) {
       removed += static_cast<int>(stale.nft_handles.size());
     }
   }
   // An identical new iptables rule sits first (-I 1), so -D by spec may take the new one and
   // leave the old: the same rule either way.
   for (const auto& argv : stale.iptables) {
-    if (Run(argv).ok()) ++removed;
+    if (RunChecked(argv).ok()) ++removed;
   }
   return removed;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/datapath/xtables.h"
 #include "nfr/v1/config.pb.h"
 
 namespace nfr::datapath {
@@ -65,9 +66,6 @@ StaleCompatRules FindStaleCompatRules();
 int RemoveCompatRules(const StaleCompatRules& stale, bool nft_table_in_use);
 // Both at once: leftovers of a crashed agent when no new rule is wanted.
 int RemoveStaleCompatRules();
-
-// The iptables flavours present on this host, the one `iptables` points at first.
-std::vector<std::string> IptablesFlavours();
 
 // argv building blocks, exposed for tests.
 std::vector<std::string> IptablesRuleArgs(const CompatRuleSpec& spec);

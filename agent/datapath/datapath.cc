@@ -134,6 +134,12 @@ absl::Status Datapath::Init(const nfr::v1::AgentConfig& config) {
   prog_ = std::move(*prog);
   adopted_ = previous.adopted();
   flows_ = std::make_unique<datapath::FlowCache>(prog_->flows_fd());
+  if (auto writer = datapath::FlowWriter::Load(prog_->flows_fd()); writer.ok()) {
+    flows_->SetWriter(*std::move(writer));
+  } else {
+    LogLine(absl::StrCat("nfr-agent: ", writer.status().message(),
+                         " (needs Linux >= 5.14); flow-cache writes use BPF_MAP_UPDATE_BATCH"));
+  }
   capability_ = datapath::ProbeWithProgram(prog_->probe_fd());
 
   switch (config.mode()) {

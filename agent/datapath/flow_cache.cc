@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "agent/util/log.h"
 
 namespace nfr::datapath {
 namespace {
@@ -69,7 +70,20 @@ absl::Status FlowCache::SetFlows(absl::Span<const nfr_flow_key> keys,
     return absl::InvalidArgumentError(absl::StrCat("SetFlows: ", keys.size(), " keys, ",
                                                    values.size(), " values, ", ttls.size(), " ttls"));
   }
-  constexpr size_t kChunk = 256;  // on the stack: called from every queue thread at once
+  constexpr size_t kChunk = NFR_FLOW_WRITE_MAX;  // on the stack: called from every queue thread
+  if (writer_ != nullptr && writer_works_.load(std::memory_order_relaxed)) {
+    size_t off = 0;
+    for (; off < keys.size(); off += kChunk) {
+      const size_t n = std::min(kChunk, keys.size() - off);
+      if (!WriteThroughWriter(keys.subspan(off, n), values.subspan(off, n), ttls.subspan(off, n))) {
+        break;
+      }
+    }
+    if (off >= keys.size()) return absl::OkStatus();
+    keys.remove_prefix(off);
+    values.remove_prefix(off);
+    ttls.remove_prefix(off);
+  }
   nfr_flow_key k[kChunk];
   nfr_flow_value v[kChunk];
   LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
@@ -97,6 +111,29 @@ absl::Status FlowCache::SetFlows(absl::Span<const nfr_flow_key> keys,
     }
   }
   return absl::OkStatus();
+}
+
+bool FlowCache::WriteThroughWriter(absl::Span<const nfr_flow_key> keys,
+                                   absl::Span<const nfr_flow_value> values,
+                                   absl::Span<const absl::Duration> ttls) {
+  nfr_flow_write w[NFR_FLOW_WRITE_MAX];
+  for (size_t i = 0; i < keys.size(); ++i) {
+    w[i].key = CanonicalFlowKey(keys[i]);
+    w[i].value = values[i];
+    w[i].value.expires_ns = ExpiryFromTtl(ttls[i]);
+  }
+  absl::StatusOr<uint32_t> in_place = writer_->Write(absl::MakeConstSpan(w, keys.size()));
+  if (!in_place.ok()) {
+    // A partly written chunk is written again below: the same values, so no harm.
+    if (writer_works_.exchange(false, std::memory_order_relaxed)) {
+      LogLine(absl::StrCat("nfr-agent: ", in_place.status().message(),
+                           "; flow-cache writes use BPF_MAP_UPDATE_BATCH from now on"));
+    }
+    writer_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  in_place_.fetch_add(*in_place, std::memory_order_relaxed);
+  return true;
 }
 
 absl::Status FlowCache::SetValue(const nfr_flow_key& key, const nfr_flow_value& value) const {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "agent/datapath/flow_writer.h"
 #include "agent/datapath/verdict_cache.h"
 #include "nfr_abi.h"
 
@@ -34,6 +36,12 @@ class FlowCache : public VerdictCache {
   static constexpr size_t kDefaultChunk = 8192;
 
   explicit FlowCache(int flows_fd) : fd_(flows_fd) {}
+  // SetFlows goes through `writer` (PENDING entries overwritten in place) while it works, and
+  // through BPF_MAP_UPDATE_BATCH after it fails once. Call before the cache is shared.
+  void SetWriter(std::unique_ptr<FlowWriter> writer) { writer_ = std::move(writer); }
+  // Entries SetFlows overwrote in place (the writer), and chunks it wrote without the writer.
+  uint64_t in_place_writes() const { return in_place_.load(std::memory_order_relaxed); }
+  uint64_t writer_fallbacks() const { return writer_fallbacks_.load(std::memory_order_relaxed); }
   // ttl = InfiniteDuration() stores expires_ns 0 (never expires). Origin NONE, no rule.
   absl::Status Set(const nfr_flow_key& key, nfr_verdict verdict, absl::Duration ttl) const;
   // Stores value as given (expires_ns is absolute, see ExpiryFromTtl).
@@ -54,7 +62,8 @@ class FlowCache : public VerdictCache {
   absl::Status SetFlow(const nfr_flow_key& key, const nfr_flow_value& value,
                        absl::Duration ttl) override;
   absl::Status DeleteFlow(const nfr_flow_key& key) override { return Delete(key); }
-  // One BPF_MAP_UPDATE_BATCH (kernel 5.6+) per call; one update per entry where unsupported.
+  // One BPF_PROG_RUN of the writer per 256 entries, else one BPF_MAP_UPDATE_BATCH (kernel 5.6+);
+  // one update per entry where neither works.
   absl::Status SetFlows(absl::Span<const nfr_flow_key> keys,
                         absl::Span<const nfr_flow_value> values,
                         absl::Span<const absl::Duration> ttls) override;
@@ -75,7 +84,14 @@ class FlowCache : public VerdictCache {
 
  private:
   absl::Status DumpOneByOne(ChunkFn fn, size_t chunk, uint64_t now) const;
+  // One chunk (<= NFR_FLOW_WRITE_MAX) through the writer; false if it is gone or failed.
+  bool WriteThroughWriter(absl::Span<const nfr_flow_key> keys,
+                          absl::Span<const nfr_flow_value> values,
+                          absl::Span<const absl::Duration> ttls);
   int fd_;
+  std::unique_ptr<FlowWriter> writer_;
+  std::atomic<bool> writer_works_{true};
+  std::atomic<uint64_t> in_place_{0}, writer_fallbacks_{0};
   std::atomic<bool> update_batch_works_{true};  // false once the kernel refused the command
 };
 

@@ -58,6 +58,7 @@ class CompiledPolicy {
   absl::Duration pending_timeout() const { return pending_timeout_; }
   absl::Duration flow_ttl() const { return flow_ttl_; }
   size_t index_bytes() const { return index_.MemoryBytes(); }  // lookup structures only
+  const RuleIndex& index() const { return index_; }
 
  private:
   struct Outcome {

@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/numeric/bits.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace nfr {
 namespace {
@@ -38,8 +39,7 @@ struct Item {
 }  // namespace
 
 size_t RuleIndex::ClassTable::MemoryBytes() const {
-  return classes.capacity() * sizeof(ClassInfo) + spans.capacity() * sizeof(Span) +
-         words.capacity() * sizeof(Word);
+  return classes.capacity() * 4 + words.capacity() * sizeof(Word);
 }
 
 // Builds one RuleIndex; labels are what a field's values can be tagged with:
@@ -61,7 +61,7 @@ class RuleIndexBuilder {
     for (auto field : {RuleIndex::kSrc, RuleIndex::kDst}) {
       if (auto s = BuildAddresses(field); !s.ok()) return s;
     }
-    return absl::OkStatus();
+    return BuildRecords();
   }
 
  private:
@@ -73,24 +73,11 @@ class RuleIndexBuilder {
     });
   }
 
-  // Rules with wide port ranges get a PortCheck instead of port-class entries.
+  // Rules with wide port ranges are not listed under their ports (their records check them).
   void AssignChecks() {
     checked_.assign(rules_.size(), 0);
     for (size_t r = 0; r < rules_.size(); ++r) {
-      const IndexRule& rule = rules_[r];
-      const bool s = Wide(rule.sports), d = Wide(rule.dports);
-      if (!s && !d) continue;
-      checked_[r] = (s ? 1 : 0) | (d ? 2 : 0);
-      if (out_.check_of_.empty()) out_.check_of_.assign(rules_.size(), kNone);
-      out_.check_of_[r] = static_cast<uint32_t>(out_.checks_.size());
-      auto& ports = out_.checked_ports_;
-      RuleIndex::PortCheck c{};
-      c.sport_begin = static_cast<uint32_t>(ports.size());
-      if (s) ports.insert(ports.end(), rule.sports.begin(), rule.sports.end());
-      c.sport_end = c.dport_begin = static_cast<uint32_t>(ports.size());
-      if (d) ports.insert(ports.end(), rule.dports.begin(), rule.dports.end());
-      c.dport_end = static_cast<uint32_t>(ports.size());
-      out_.checks_.push_back(c);
+      checked_[r] = (Wide(rules_[r].sports) ? 1 : 0) | (Wide(rules_[r].dports) ? 2 : 0);
     }
   }
 
@@ -138,7 +125,7 @@ class RuleIndexBuilder {
     for (uint32_t r : rules) keyed.emplace_back(group_[r], local_[r]);
     std::sort(keyed.begin(), keyed.end());
     RuleIndex::GroupMask groups = 0;
-    const uint32_t first_span = static_cast<uint32_t>(t.spans.size());
+    t.classes.resize(id + 4);
     for (size_t i = 0; i < keyed.size();) {
       const uint8_t g = keyed[i].first;
       groups |= Uint128{1} << g;
@@ -147,14 +134,24 @@ class RuleIndexBuilder {
         const uint32_t w = keyed[i].second / 64;
         const uint64_t bit = uint64_t{1} << (keyed[i].second % 64);
         if (t.words.size() > offset && t.words.back().index == w) {
-          t.words.back().bits |= bit;
+          t.words.back().Or(bit);
         } else {
-          t.words.push_back({bit, w});
+          RuleIndex::Word word{0, 0, w};
+          word.Or(bit);
+          t.words.push_back(word);
         }
       }
-      t.spans.push_back({offset, static_cast<uint32_t>(t.words.size() - offset)});
+      if (t.words.size() == offset + 1) {  // one word: kept here, not in `words`
+        const RuleIndex::Word word = t.words.back();
+        t.words.pop_back();
+        t.classes.insert(t.classes.end(), {word.lo, word.hi, word.index | RuleIndex::kSingleWord});
+      } else {
+        t.classes.insert(t.classes.end(),
+                         {offset, static_cast<uint32_t>(t.words.size() - offset), 0});
+      }
     }
-    t.classes.push_back({groups, first_span});
+    for (int i = 0; i < 4; ++i) t.classes[id + i] = static_cast<uint32_t>(groups >> (32 * i));
+    ++t.count;
     return id;
   }
 
@@ -186,6 +183,53 @@ class RuleIndexBuilder {
     for (int p = 1; p < 256; ++p) {
       if (!by_proto[p].empty()) out_.proto_class_[p] = AddClass(RuleIndex::kProto, by_proto[p]);
     }
+  }
+
+  // Which of a group's fields its records can check: protocol, direction and
+  // interface always; ports when every rule of the group lists its own (no set).
+  absl::Status BuildRecords() {
+    constexpr uint8_t kCheap =
+        1 << RuleIndex::kIface | 1 << RuleIndex::kDir | 1 << RuleIndex::kProto;
+    size_t total = 0;
+    for (int g = 0; g < RuleIndex::kNumGroups; ++g) {
+      uint8_t fields = g & (kCheap | 1 << RuleIndex::kSport | 1 << RuleIndex::kDport);
+      for (uint32_t r : out_.group_rules_[g]) {
+        if (rules_[r].sport_set >= 0) fields &= ~(1 << RuleIndex::kSport);
+        if (rules_[r].dport_set >= 0) fields &= ~(1 << RuleIndex::kDport);
+      }
+      out_.record_fields_[g] = fields;
+      out_.record_base_[g] = static_cast<uint32_t>(total);
+      total += out_.group_rules_[g].size();
+    }
+    out_.records_.reserve(total);
+    auto& ports = out_.record_ports_;
+    for (int g = 0; g < RuleIndex::kNumGroups; ++g) {
+      for (uint32_t r : out_.group_rules_[g]) {
+        const IndexRule& rule = rules_[r];
+        if (rule.sports.size() > 255 || rule.dports.size() > 255) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "rules[", r, "]: more than 255 port ranges on one side; merge them or use a set"));
+        }
+        RuleIndex::RuleRecord rec{};
+        rec.protocol = rule.protocol;
+        rec.direction = static_cast<uint8_t>(rule.direction);
+        if (!rule.interface.empty()) rec.iface_class = out_.iface_class_.at(rule.interface);
+        rec.num_sports = static_cast<uint8_t>(rule.sports.size());
+        rec.num_dports = static_cast<uint8_t>(rule.dports.size());
+        if (rule.sports.size() + rule.dports.size() <= 2) {
+          int i = 0;
+          for (const auto& p : rule.sports) rec.inline_ports[i++] = p;
+          for (const auto& p : rule.dports) rec.inline_ports[i++] = p;
+        } else {
+          rec.ports = static_cast<uint32_t>(ports.size());
+          ports.insert(ports.end(), rule.sports.begin(), rule.sports.end());
+          ports.insert(ports.end(), rule.dports.begin(), rule.dports.end());
+        }
+        out_.records_.push_back(rec);
+      }
+    }
+    ports.shrink_to_fit();
+    return absl::OkStatus();
   }
 
   // Labels of one field: which rules each stands for.
@@ -307,7 +351,7 @@ class RuleIndexBuilder {
     if (auto s = Sweep<uint32_t>(f, labels, std::move(items), 65535, &starts, &classes); !s.ok()) {
       return s;
     }
-    std::vector<uint32_t>& table = src ? out_.sport_class_ : out_.dport_class_;
+    IndexVector<uint32_t>& table = src ? out_.sport_class_ : out_.dport_class_;
     table.assign(65536, 0);
     for (size_t i = 0; i < starts.size(); ++i) {
       const uint32_t end = i + 1 < starts.size() ? starts[i + 1] : 65536;
@@ -366,16 +410,61 @@ absl::StatusOr<RuleIndex> RuleIndex::Build(const std::vector<IndexRule>& rules,
   if (auto s = builder.Build(); !s.ok()) return s;
   for (auto& t : index.tables_) {
     t.classes.shrink_to_fit();
-    t.spans.shrink_to_fit();
     t.words.shrink_to_fit();
   }
+  index.MoveIntoArena();
   return index;
+}
+
+void RuleIndex::MoveIntoArena() {
+  size_t bytes = ArenaBytes(records_) + ArenaBytes(record_ports_) + ArenaBytes(sport_class_) +
+                 ArenaBytes(dport_class_) + src_v4_.ArenaSize() + dst_v4_.ArenaSize() +
+                 src_v6_.ArenaSize() + dst_v6_.ArenaSize();
+  for (const auto& t : tables_) bytes += ArenaBytes(t.classes) + ArenaBytes(t.words);
+  for (const auto& g : group_rules_) bytes += ArenaBytes(g);
+  if (bytes < IndexArena::kHugePage) return;  // no whole huge page to gain
+  arena_ = IndexArena::Create(bytes);
+  if (!arena_) return;
+  IndexArena* a = arena_.get();
+  // Most read first: each lookup reads the address maps, then classes, words, records.
+  for (auto* m : {&src_v4_, &dst_v4_}) m->MoveInto(a);
+  for (auto* m : {&src_v6_, &dst_v6_}) m->MoveInto(a);
+  nfr::MoveIntoArena(sport_class_, a);
+  nfr::MoveIntoArena(dport_class_, a);
+  for (auto& t : tables_) {
+    nfr::MoveIntoArena(t.classes, a);
+    nfr::MoveIntoArena(t.words, a);
+  }
+  for (auto& g : group_rules_) nfr::MoveIntoArena(g, a);
+  nfr::MoveIntoArena(records_, a);
+  nfr::MoveIntoArena(record_ports_, a);
 }
 
 int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
                      nfr::v1::Direction direction) const {
+  return MatchImpl<false>(p, interface, direction, nullptr);
+}
+
+int RuleIndex::MatchWithStats(const PacketInfo& p, absl::string_view interface,
+                              nfr::v1::Direction direction, MatchStats* stats) const {
+  *stats = {};
+  return MatchImpl<true>(p, interface, direction, stats);
+}
+
+template <bool kStats>
+int RuleIndex::MatchImpl(const PacketInfo& p, absl::string_view interface,
+                         nfr::v1::Direction direction, MatchStats* stats) const {
   std::array<uint32_t, kNumFields> cls{};
-  // The lookups below are independent: start their first cache misses together.
+  GroupMask candidates = nonempty_groups_;
+  // Class 0 has no candidates: only the groups not constraining the field remain, and
+  // its groups need not be read.
+  auto narrow = [&](int f) {
+    if (!(active_fields_ & (1 << f))) return;
+    candidates &= cls[f] == 0 ? unconstrained_[f] : tables_[f].Groups(cls[f]) | unconstrained_[f];
+  };
+  // The address lookups are the expensive ones (radix bucket, then entries) and usually
+  // decide alone that nothing matches: start their cache misses together, with the
+  // port tables', and narrow by them first.
   uint32_t src4 = 0, dst4 = 0;
   Uint128 src6 = 0, dst6 = 0;
   if (p.family == 4) {
@@ -393,18 +482,6 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
     if (!sport_class_.empty()) __builtin_prefetch(&sport_class_[p.src_port]);
     if (!dport_class_.empty()) __builtin_prefetch(&dport_class_[p.dst_port]);
   }
-  if (active_fields_ & (1 << kIface)) {
-    auto it = iface_class_.find(interface);
-    cls[kIface] = it == iface_class_.end() ? 0 : it->second;
-  }
-  if (direction == nfr::v1::DIRECTION_INGRESS || direction == nfr::v1::DIRECTION_EGRESS) {
-    cls[kDir] = dir_class_[direction];
-  }
-  cls[kProto] = proto_class_[p.protocol];
-  if (p.has_ports) {
-    if (!sport_class_.empty()) cls[kSport] = sport_class_[p.src_port];
-    if (!dport_class_.empty()) cls[kDport] = dport_class_[p.dst_port];
-  }
   if (p.family == 4) {
     cls[kSrc] = src_v4_.Find(src4);
     cls[kDst] = dst_v4_.Find(dst4);
@@ -412,42 +489,88 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
     cls[kSrc] = src_v6_.Find(src6);
     cls[kDst] = dst_v6_.Find(dst6);
   }
-  for (int f = kSport; f < kNumFields; ++f) __builtin_prefetch(&tables_[f].classes[cls[f]]);
-  GroupMask candidates = nonempty_groups_;
-  for (int f = 0; f < kNumFields; ++f) {
-    if (active_fields_ & (1 << f)) {
-      candidates &= tables_[f].classes[cls[f]].groups | unconstrained_[f];
-    }
+  if (cls[kSrc]) __builtin_prefetch(&tables_[kSrc].classes[cls[kSrc]]);
+  if (cls[kDst]) __builtin_prefetch(&tables_[kDst].classes[cls[kDst]]);
+  cls[kProto] = proto_class_[p.protocol];
+  if (direction == nfr::v1::DIRECTION_INGRESS || direction == nfr::v1::DIRECTION_EGRESS) {
+    cls[kDir] = dir_class_[direction];
+  }
+  narrow(kDst);
+  narrow(kSrc);
+  narrow(kProto);
+  narrow(kDir);
+  if (candidates == 0) return -1;
+  if (p.has_ports) {
+    if (!sport_class_.empty()) cls[kSport] = sport_class_[p.src_port];
+    if (!dport_class_.empty()) cls[kDport] = dport_class_[p.dst_port];
+  }
+  narrow(kDport);
+  narrow(kSport);
+  if (candidates == 0) return -1;
+  if (active_fields_ & (1 << kIface)) {
+    auto it = iface_class_.find(interface);
+    cls[kIface] = it == iface_class_.end() ? 0 : it->second;
+    narrow(kIface);
   }
   uint32_t best = kNone;
+  if constexpr (kStats) stats->groups = PopCount(candidates);
   while (candidates != 0) {
     const int g = Lowest(candidates);
     candidates &= candidates - 1;
     if (group_first_[g] >= best) continue;
+    if constexpr (kStats) ++stats->groups_tried;
     if (g == 0) {
-      for (uint32_t r : group_rules_[0]) {
+      const RuleRecord* records = records_.data() + record_base_[0];
+      for (size_t l = 0; l < group_rules_[0].size(); ++l) {
+        const uint32_t r = group_rules_[0][l];
         if (r >= best) break;
-        if (PortsMatch(r, p)) {
+        if (RecordMatches(records[l], 0, p, direction, 0)) {
           best = r;
           break;
         }
       }
       continue;
     }
-    // Lists of the group's fields; the group's candidates are their intersection.
+    // Lists of the group's fields; the group's candidates are their intersection. The
+    // shortest drives it; fields the records check are not searched.
     const Word* begin[kNumFields];
     const Word* end[kNumFields];
-    int k = 0;
+    Word single[kNumFields];  // lists of one word, kept in the class itself
+    const Word* field_begin[kNumFields];
+    uint32_t field_size[kNumFields];
+    int driver_field = 0;
+    uint32_t driver_size = kNone;
     const GroupMask below = (GroupMask{1} << g) - 1;
     for (int f = 0; f < kNumFields; ++f) {
       if (!(g & (1 << f))) continue;
       const ClassTable& t = tables_[f];
-      const ClassInfo& ci = t.classes[cls[f]];
-      const Span s = t.spans[ci.first_span + PopCount(ci.groups & below)];
-      begin[k] = t.words.data() + s.offset;
-      end[k] = begin[k] + s.size;
+      const uint32_t* s = t.SpanOf(cls[f], PopCount(t.Groups(cls[f]) & below));
+      if constexpr (kStats) ++stats->lists;
+      if (s[2] & kSingleWord) {
+        single[f] = {s[0], s[1], s[2] & ~kSingleWord};
+        field_begin[f] = &single[f];
+        field_size[f] = 1;
+      } else {
+        field_begin[f] = t.words.data() + s[0];
+        field_size[f] = s[1];
+      }
+      if (field_size[f] < driver_size) {
+        driver_size = field_size[f];
+        driver_field = f;
+      }
+    }
+    // The driver first, then the fields the records do not check.
+    begin[0] = field_begin[driver_field];
+    end[0] = begin[0] + driver_size;
+    int k = 1;
+    for (int f = 0; f < kNumFields; ++f) {
+      if (!(g & (1 << f)) || f == driver_field || (record_fields_[g] & (1 << f))) continue;
+      begin[k] = field_begin[f];
+      end[k] = begin[k] + field_size[f];
       ++k;
     }
+    const uint8_t by_record = record_fields_[g] & ~(1 << driver_field);
+    const RuleRecord* records = records_.data() + record_base_[g];
     // The group's first candidate is its only chance: later ones are later rules.
     const auto& members = group_rules_[g];
     uint32_t w = 0;
@@ -457,7 +580,9 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
       if (best != kNone && (uint64_t{w} * 64 >= members.size() || members[w * 64] >= best)) break;
       bool agree = true;
       for (int i = 0; i < k; ++i) {
+        if constexpr (kStats) ++stats->words;
         if (begin[i] != end[i] && begin[i]->index < w) {
+          if constexpr (kStats) ++stats->searches;
           begin[i] = std::lower_bound(begin[i], end[i], w,
                                       [](const Word& x, uint32_t v) { return x.index < v; });
         }
@@ -475,14 +600,16 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
       if (w == kNone) break;
       if (!agree) continue;
       uint64_t bits = ~uint64_t{0};
-      for (int i = 0; i < k; ++i) bits &= begin[i]->bits;
-      // The lowest candidate whose ports (if checked) match; past `best` nothing can win.
+      for (int i = 0; i < k; ++i) bits &= begin[i]->bits();
+      // The lowest candidate whose record matches; past `best`
+      // nothing can win.
       bool stop = false;
       for (; bits != 0 && !found && !stop; bits &= bits - 1) {
         const uint32_t l = w * 64 + absl::countr_zero(bits);
+        if constexpr (kStats) ++stats->rules;
         if (members[l] >= best) {
           stop = true;
-        } else if (PortsMatch(members[l], p)) {
+        } else if (RecordMatches(records[l], by_record, p, direction, cls[kIface])) {
           local = l;
           found = true;
         }
@@ -495,26 +622,55 @@ int RuleIndex::Match(const PacketInfo& p, absl::string_view interface,
   return best == kNone ? -1 : static_cast<int>(best);
 }
 
-bool RuleIndex::PortsMatch(uint32_t rule, const PacketInfo& p) const {
-  if (check_of_.empty() || check_of_[rule] == kNone) return true;
-  const PortCheck& c = checks_[check_of_[rule]];
-  auto in = [&](uint32_t begin, uint32_t end, uint16_t port) {
-    if (begin == end) return true;  // this field is indexed (or any)
-    if (!p.has_ports) return false;
-    for (uint32_t i = begin; i < end; ++i) {
-      if (port >= checked_ports_[i].first && port <= checked_ports_[i].last) return true;
+// `fields`: which of protocol, direction, interface the record must check; the
+// rule's own ports it always checks.
+bool RuleIndex::RecordMatches(const RuleRecord& r, uint8_t fields, const PacketInfo& p,
+                              nfr::v1::Direction direction, uint32_t iface_class) const {
+  if ((fields & (1 << kProto)) && r.protocol != p.protocol) return false;
+  if ((fields & (1 << kDir)) && r.direction != direction) return false;
+  if ((fields & (1 << kIface)) && r.iface_class != iface_class) return false;
+  if ((r.num_sports | r.num_dports) == 0) return true;
+  if (!p.has_ports) return false;
+  const PortInterval* ports =
+      r.num_sports + r.num_dports <= 2 ? r.inline_ports : record_ports_.data() + r.ports;
+  auto in = [](const PortInterval* begin, uint32_t n, uint16_t port) {
+    if (n == 0) return true;
+    for (const PortInterval* i = begin; i < begin + n; ++i) {
+      if (port >= i->first && port <= i->last) return true;
     }
     return false;
   };
-  return in(c.sport_begin, c.sport_end, p.src_port) && in(c.dport_begin, c.dport_end, p.dst_port);
+  return in(ports, r.num_sports, p.src_port) && in(ports + r.num_sports, r.num_dports, p.dst_port);
+}
+
+std::string RuleIndex::MemoryBreakdown() const {
+  auto mib = [](size_t b) { return absl::StrFormat("%.2f", b / 1048576.0); };
+  std::string out;
+  static constexpr const char* kNames[] = {"iface", "dir", "proto", "sport", "dport", "src", "dst"};
+  for (int f = 0; f < kNumFields; ++f) {
+    const ClassTable& t = tables_[f];
+    if (t.count <= 1) continue;
+    absl::StrAppend(&out, kNames[f], ": ", t.count, " classes ", mib(t.classes.capacity() * 4),
+                    " with their spans, words ", mib(t.words.capacity() * sizeof(Word)), " MiB; ");
+  }
+  size_t members = 0;
+  for (const auto& g : group_rules_) members += g.capacity() * 4;
+  absl::StrAppend(&out, "intervals src ", mib(src_v4_.MemoryBytes()), "+",
+                  mib(src_v6_.MemoryBytes()), " dst ", mib(dst_v4_.MemoryBytes()), "+",
+                  mib(dst_v6_.MemoryBytes()), " MiB (v4+v6); members ", mib(members), ", records ",
+                  mib(records_.capacity() * sizeof(RuleRecord) +
+                      record_ports_.capacity() * sizeof(PortInterval)),
+                  ", port tables ", mib((sport_class_.capacity() + dport_class_.capacity()) * 4),
+                  " MiB");
+  return out;
 }
 
 size_t RuleIndex::MemoryBytes() const {
+  static_assert(sizeof(Word) == 12 && sizeof(RuleRecord) == 16);
   size_t n = sizeof(*this);
   for (const auto& t : tables_) n += t.MemoryBytes();
   for (const auto& g : group_rules_) n += g.capacity() * 4;
-  n += check_of_.capacity() * 4 + checks_.capacity() * sizeof(PortCheck) +
-       checked_ports_.capacity() * sizeof(PortInterval);
+  n += records_.capacity() * sizeof(RuleRecord) + record_ports_.capacity() * sizeof(PortInterval);
   n += (sport_class_.capacity() + dport_class_.capacity()) * 4;
   n +=
       src_v4_.MemoryBytes() + dst_v4_.MemoryBytes() + src_v6_.MemoryBytes() + dst_v6_.MemoryBytes();

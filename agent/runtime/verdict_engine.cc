@@ -129,6 +129,11 @@ void VerdictEngine::OnBatchEnd() {
 }
 
 void VerdictEngine::FlushBatch(Batch& b) {
+  FlushWrites(b);
+  FlushUnlogged(b);
+}
+
+void VerdictEngine::FlushWrites(Batch& b) {
   if (!b.keys.empty()) {
     // A policy installed meanwhile has re-evaluated the cache already: decisions of the old one
     // are not written (the flows' packets come up again and meet the new policy).
@@ -142,6 +147,10 @@ void VerdictEngine::FlushBatch(Batch& b) {
     b.values.clear();
     b.ttls.clear();
   }
+  b.staged_policy.reset();
+}
+
+void VerdictEngine::FlushUnlogged(Batch& b) {
   if (!b.unlogged.empty()) {
     for (const auto& [rule, n] : b.unlogged) {
       sampler_.CountUnlogged(b.counted_policy->rule_id(rule), n);
@@ -149,7 +158,6 @@ void VerdictEngine::FlushBatch(Batch& b) {
     b.unlogged.clear();
   }
   b.counted_policy.reset();
-  b.staged_policy.reset();
 }
 
 void VerdictEngine::CacheVerdict(const nfr_flow_key& key, const nfr_flow_value& value,
@@ -315,7 +323,7 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
     if (!looked_up && batch != nullptr) ++batch->skipped;
     if (!looked_up && batch == nullptr) ++lookups_skipped_;
     if (batch != nullptr && batch->staged_policy != policy) {
-      FlushBatch(*batch);  // one policy per staged batch
+      FlushWrites(*batch);  // one policy per staged batch
       batch->staged_policy = policy;
     }
     CacheDecision(key, accept, hit.ttl,
@@ -342,7 +350,7 @@ QueueAction VerdictEngine::Evaluate(const QueuedPacket& q, const PacketInfo& p) 
                                         nfr::v1::DECISION_SOURCE_POLICY, hit.ttl, rule_id, 0));
     } else if (batch != nullptr) {
       if (batch->counted_policy != policy) {
-        FlushBatch(*batch);
+        FlushUnlogged(*batch);  // the staged writes stay for the end of the batch
         batch->counted_policy = policy;
       }
       auto it = std::find_if(batch->unlogged.begin(), batch->unlogged.end(),

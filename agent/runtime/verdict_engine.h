@@ -121,7 +121,9 @@ class VerdictEngine : public PacketHandler {
   // ALLOW/DENY already written for `key` (cache hit), from the batch or the map.
   // The verdict we wrote for key, if any; with `replies`, only one that covers its replies.
   std::optional<QueueAction> Written(const nfr_flow_key& key, Batch* batch, bool replies = false);
-  void FlushBatch(Batch& batch);
+  void FlushBatch(Batch& batch);     // both of:
+  void FlushWrites(Batch& batch);    // the staged flow-cache writes (one SetFlows)
+  void FlushUnlogged(Batch& batch);  // the per-rule counts of unrecorded decisions
   void ApplyToHeld(const std::vector<PacketRef>& packets, bool accept);
   void CacheVerdict(const nfr_flow_key& key, const nfr_flow_value& value, absl::Duration ttl);
   // ALLOW/DENY for `key`; an accepted UDP flow also allows its replies.

@@ -451,6 +451,76 @@ TEST_F(DatapathTest, FlowValuesWithOriginAndBatchOps) {
               absl::StatusCode::kInvalidArgument);
 }
 
+// SetFlows (the verdict engine's batch write) through the writer program: PENDING entries are
+// overwritten in place, missing and decided ones are updated; a second FlowCache on the same map
+// without the writer writes the same values with BPF_MAP_UPDATE_BATCH.
+TEST_F(DatapathTest, SetFlowsOverwritesPendingInPlaceAndUpdatesTheRest) {
+  auto dp = Datapath::Start(config_);
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  datapath::FlowCache& cache = (*dp)->flows();
+  ASSERT_EQ(cache.in_place_writes(), 0u);
+  // 600 flows (three writer runs): even ones PENDING as the program inserts them, every third
+  // one of the rest already decided (DENY), the others absent.
+  std::vector<nfr_flow_key> keys;
+  std::vector<nfr_flow_value> values;
+  std::vector<absl::Duration> ttls;
+  uint64_t pending = 0;
+  for (uint32_t i = 0; i < 600; ++i) {
+    nfr_flow_key k =
+        Key4(IPPROTO_UDP, "10.77.0.2", static_cast<uint16_t>(1000 + i), "10.77.1.2", 53);
+    k.pad = 7;  // not canonical: SetFlows must canonicalize for the writer too
+    nfr_flow_value old = {};
+    old.expires_ns = datapath::ExpiryFromTtl(absl::Seconds(30));
+    old.verdict = i % 2 == 0 ? NFR_VERDICT_PENDING : NFR_VERDICT_DENY;
+    old.origin = i % 2 == 0 ? NFR_ORIGIN_NONE : NFR_ORIGIN_POLICY;
+    if (i % 2 == 0 || i % 3 == 0) {
+      ASSERT_TRUE(cache.SetValue(k, old).ok());
+      pending += i % 2 == 0;
+    }
+    nfr_flow_value v = {};
+    v.verdict = NFR_VERDICT_ALLOW;
+    v.origin = NFR_ORIGIN_POLICY;
+    v.flags = NFR_FLOW_F_REPLIES;
+    v.ifindex = static_cast<uint32_t>(ifindex_);
+    v.rule = i + 1;
+    v.origin_id = 99;
+    keys.push_back(k);
+    values.push_back(v);
+    ttls.push_back(i == 5 ? absl::InfiniteDuration() : absl::Seconds(60));
+  }
+  ASSERT_TRUE(cache.SetFlows(keys, values, ttls).ok());
+  EXPECT_EQ(cache.writer_fallbacks(), 0u) << "the writer program did not load or run here";
+  EXPECT_EQ(cache.in_place_writes(), pending);
+  const uint64_t soon = datapath::ExpiryFromTtl(absl::Seconds(50));
+  for (uint32_t i = 0; i < 600; ++i) {
+    auto got = cache.Lookup(keys[i]);
+    ASSERT_TRUE(got.has_value()) << i;
+    EXPECT_EQ(got->verdict, uint32_t{NFR_VERDICT_ALLOW}) << i;
+    EXPECT_EQ(got->origin, NFR_ORIGIN_POLICY) << i;
+    EXPECT_EQ(got->flags, NFR_FLOW_F_REPLIES) << i;
+    EXPECT_EQ(got->ifindex, static_cast<uint32_t>(ifindex_)) << i;
+    EXPECT_EQ(got->rule, i + 1) << i;
+    EXPECT_EQ(got->origin_id, 99u) << i;
+    if (i == 5) {
+      EXPECT_EQ(got->expires_ns, 0u);
+    } else {
+      EXPECT_GT(got->expires_ns, soon) << i;
+    }
+  }
+
+  // The same through the map syscalls (no writer): same result, nothing in place.
+  int fd = bpf_obj_get((pin_dir_ + "/" NFR_MAP_FLOWS).c_str());
+  ASSERT_GE(fd, 0);
+  datapath::FlowCache plain(fd);
+  for (auto& v : values) v.origin_id = 100;
+  ASSERT_TRUE(plain.SetFlows(keys, values, ttls).ok());
+  EXPECT_EQ(plain.in_place_writes(), 0u);
+  EXPECT_EQ(cache.Lookup(keys[599])->origin_id, 100u);
+  close(fd);
+  ASSERT_EQ(cache.SetFlows(keys, values, absl::MakeConstSpan(ttls).subspan(1)).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(DatapathTest, UpdateSelectionWritesMapsAndFlags) {
   config_.mutable_selection()->add_dst_ports(443);
   auto dp = Datapath::Start(config_);

@@ -561,6 +561,16 @@ def parse_json_values(text):
         values.append(v)
 
 
+class CtlLabTestCase(LabTestCase):
+    """A LabTestCase whose tests also run nfrctl (skipped when NFR_CTL is not set)."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not ctl_binary():
+            raise unittest.SkipTest("NFR_CTL is not an executable nfrctl (ctest sets it)")
+        super().setUpClass()
+
+
 class Ctl:
     """nfrctl (the real binary, a subprocess) against one agent's Unix socket."""
 

@@ -2,10 +2,9 @@
 """Control plane end to end: nfrctl (subprocess) decides held connections of real traffic over gRPC."""
 import json
 import os
-import unittest
 
 import harness
-from harness import SRV4, Ctl, LabTestCase, rule
+from harness import CtlLabTestCase, SRV4, Ctl, rule
 
 ASK = [rule("ask-web", "ask", "tcp", 8001)]
 PENDING_MS = 6000
@@ -15,13 +14,7 @@ def added_for(port):
     return lambda ev: "added" in ev and ev["added"]["flow"].get("dst_port") == port
 
 
-class ApiTest(LabTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        if not harness.ctl_binary():
-            raise unittest.SkipTest("NFR_CTL is not an executable nfrctl (ctest sets it)")
-        super().setUpClass()
+class ApiTest(CtlLabTestCase):
 
     def start_agent(self, rules=ASK, default="drop"):
         a = self.agent(rules, default=default, policy={"pendingTimeoutMs": PENDING_MS}).start()

@@ -8,10 +8,9 @@ import resource
 import socket
 import subprocess
 import time
-import unittest
 
 import harness
-from harness import Ctl, LabTestCase
+from harness import CtlLabTestCase, Ctl
 
 IDLE = 1100
 
@@ -27,13 +26,7 @@ def rss_kib(pid):
     return -1
 
 
-class ApiLimitsTest(LabTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        if not harness.ctl_binary():
-            raise unittest.SkipTest("NFR_CTL is not an executable nfrctl (ctest sets it)")
-        super().setUpClass()
+class ApiLimitsTest(CtlLabTestCase):
 
     def status_within(self, argv, seconds):
         t0 = time.monotonic()

@@ -3,10 +3,9 @@
 (OU=nfr-viewer / nfr-decider / nfr-admin); refused calls say which role is missing."""
 import os
 import subprocess
-import unittest
 
 import harness
-from harness import SRV4, LabTestCase, rule
+from harness import CtlLabTestCase, SRV4, rule
 
 PORT = 50551
 
@@ -32,15 +31,9 @@ def make_cert(d, ca, name, subject, san=None):
             cwd=d)
 
 
-class ApiTlsTest(LabTestCase):
+class ApiTlsTest(CtlLabTestCase):
     TCP_PORTS = (8001,)
     UDP_PORTS = ()
-
-    @classmethod
-    def setUpClass(cls):
-        if not harness.ctl_binary():
-            raise unittest.SkipTest("NFR_CTL is not an executable nfrctl (ctest sets it)")
-        super().setUpClass()
 
     def setUp(self):
         super().setUp()

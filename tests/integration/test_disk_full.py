@@ -5,19 +5,12 @@ durable log record failed; the agent keeps enforcing, and it recovers when space
 import os
 import subprocess
 import time
-import unittest
 
 import harness
-from harness import SRV4, Ctl, LabTestCase, rule
+from harness import CtlLabTestCase, SRV4, Ctl, rule
 
 
-class DiskFullTest(LabTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        if not harness.ctl_binary():
-            raise unittest.SkipTest("NFR_CTL is not an executable nfrctl (ctest sets it)")
-        super().setUpClass()
+class DiskFullTest(CtlLabTestCase):
 
     def fill(self, directory):
         filler = os.path.join(directory, "filler")

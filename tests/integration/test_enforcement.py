@@ -5,22 +5,15 @@ decisions that survive unrelated changes, pending connections resolved by a new 
 import json
 import subprocess
 import time
-import unittest
 
 import harness
-from harness import PYTHON, SRV4, Ctl, LabTestCase, rule
+from harness import CtlLabTestCase, PYTHON, SRV4, Ctl, rule
 
 STREAM = harness.HERE / "stream_client.py"
 WEB = 8005
 
 
-class EnforcementTest(LabTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        if not harness.ctl_binary():
-            raise unittest.SkipTest("NFR_CTL is not an executable nfrctl (ctest sets it)")
-        super().setUpClass()
+class EnforcementTest(CtlLabTestCase):
 
     def stream(self, port, seconds=8.0):
         p = self.lab.popen(self.lab.cli, [PYTHON, str(STREAM), SRV4, str(port), "--seconds",

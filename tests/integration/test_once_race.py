@@ -10,23 +10,16 @@ import json
 import os
 import subprocess
 import time
-import unittest
 
 import harness
-from harness import PYTHON, SRV4, Ctl, LabTestCase, rule
+from harness import CtlLabTestCase, PYTHON, SRV4, Ctl, rule
 
 CLIENT = harness.HERE / "syn_replay_client.py"
 PORT = 8006
 ROUNDS = int(os.environ.get("NFR_ONCE_RACE_ROUNDS", "50"))
 
 
-class OnceRaceTest(LabTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        if not harness.ctl_binary():
-            raise unittest.SkipTest("NFR_CTL is not an executable nfrctl (ctest sets it)")
-        super().setUpClass()
+class OnceRaceTest(CtlLabTestCase):
 
     def pending(self, ctl):
         return ctl.ok("pending", "list")

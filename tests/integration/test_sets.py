@@ -1,21 +1,14 @@
 #!/usr/bin/env python3
 """Named sets (issue 9): a set change by delta (nfrctl set add|rm|import) takes effect on real
 traffic through the lab router, and is a new policy version."""
-import unittest
 
 import harness
-from harness import SRV4, Ctl, LabTestCase, rule
+from harness import CtlLabTestCase, SRV4, Ctl, rule
 
 PORT = 8007
 
 
-class SetsTest(LabTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        if not harness.ctl_binary():
-            raise unittest.SkipTest("NFR_CTL is not an executable nfrctl (ctest sets it)")
-        super().setUpClass()
+class SetsTest(CtlLabTestCase):
 
     def test_a_set_change_takes_effect_on_traffic(self):
         a = self.agent([rule("blocklist", "drop", dstSet="block"),

@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/policy/compiled_policy.h"
+#include "agent/policy/index_arena.h"
+#include "agent/policy/interval_map.h"
 #include "agent/policy/prefix.h"
 #include "gtest/gtest.h"
 
@@ -340,6 +342,55 @@ TEST(RuleIndex, WidePortRangesKeepFirstMatch) {
   EXPECT_EQ(match(4, ten, 17, 1200), "wide-only");
 }
 
+// Large groups (every rule constrains the same fields), so a group's candidates
+// span many words: its shortest list drives the intersection (an address list, or a
+// port list when one wide prefix is shared by all) and protocol, direction,
+// interface and ports are checked from each candidate's record: inline (<= 2
+// ranges) or not, a port set in the group (then its port list is searched), and
+// source and destination ports together.
+TEST(RuleIndex, RecordsAndShortestListsKeepFirstMatch) {
+  Generator gen(9009);
+  int matched = 0, total = 0;
+  for (int round = 0; round < 6; ++round) {
+    nfr::v1::Policy policy;
+    policy.set_default_verdict(nfr::v1::VERDICT_DROP);
+    gen.AddPorts((*policy.mutable_sets())["q"].mutable_ports());
+    const bool shared_prefix = round % 2 == 1;  // all rules in 10.0.0.0/8: ports drive
+    for (int i = 0; i < 3000; ++i) {
+      auto* r = policy.add_rules();
+      r->set_id(absl::StrCat("r", i));
+      r->set_action(nfr::v1::ACTION_ACCEPT);
+      r->set_protocol(gen.Chance(50) ? nfr::v1::PROTOCOL_TCP : nfr::v1::PROTOCOL_UDP);
+      r->set_interface(gen.Chance(50) ? "a" : "b");
+      r->set_direction(gen.Chance(50) ? nfr::v1::DIRECTION_INGRESS : nfr::v1::DIRECTION_EGRESS);
+      r->add_dst_prefixes(shared_prefix ? "10.0.0.0/8" : gen.PrefixText());
+      if (round >= 4 && gen.Chance(5)) {
+        r->set_dst_port_set("q");
+      } else {
+        gen.AddPorts(r->mutable_dst_ports());
+      }
+      if (round >= 2 && gen.Chance(30)) gen.AddPorts(r->mutable_src_ports());
+    }
+    auto compiled = CompiledPolicy::Compile(policy);
+    ASSERT_TRUE(compiled.ok()) << compiled.status();
+    for (int i = 0; i < 3000; ++i) {
+      PacketInfo p = gen.Packet();
+      if (shared_prefix && p.family == 4 && gen.Chance(80)) p.dst[0] = 10;
+      const std::string iface = gen.Iface();
+      const nfr::v1::Direction dir = gen.Direction();
+      const int want = RefMatch(policy, p, iface, dir);
+      ASSERT_EQ((*compiled)->Match(p, iface, dir).rule_index, want)
+          << "round " << round << " packet " << i << " family " << int{p.family} << " proto "
+          << int{p.protocol} << " ports " << p.src_port << "->" << p.dst_port << " iface " << iface
+          << " dir " << dir;
+      matched += want >= 0;
+      ++total;
+    }
+  }
+  EXPECT_GT(matched, total / 20);
+  EXPECT_LT(matched, total - total / 20);
+}
+
 TEST(RuleIndex, ManyRulesStayExact) {
   // 100k host rules plus a catch-all: the last rules and the fall-through must still be right.
   nfr::v1::Policy policy;
@@ -370,6 +421,85 @@ TEST(RuleIndex, ManyRulesStayExact) {
   EXPECT_EQ((*compiled)->Match(p, "x", nfr::v1::DIRECTION_INGRESS).rule_id, "any-tcp");
   p.protocol = 17;
   EXPECT_EQ((*compiled)->Match(p, "x", nfr::v1::DIRECTION_INGRESS).rule_index, -1);
+}
+
+// Find against a plain search over random partitions: mostly class 0 with narrow
+// and wide other intervals (the zero-bucket bitmap must not hide any of them),
+// keys at every interval's edges, v4- and v6-sized spans.
+template <typename K>
+void CheckIntervalMap(uint32_t seed, int bits) {
+  std::mt19937_64 rng(seed);
+  const K mask = bits >= static_cast<int>(sizeof(K) * 8) ? ~K{0} : (K{1} << bits) - 1;
+  auto key = [&] { return static_cast<K>(Uint128{rng()} << 64 | Uint128{rng()}) & mask; };
+  for (int round = 0; round < 6; ++round) {
+    std::vector<K> points;
+    const int n = round == 0 ? 40 : 200 << round;
+    for (int i = 0; i < n; ++i) {
+      const K k = key();
+      points.push_back(k);
+      if (rng() % 4 == 0) points.push_back(k + 1);  // one-key intervals
+    }
+    std::sort(points.begin(), points.end());
+    points.erase(std::unique(points.begin(), points.end()), points.end());
+    std::vector<K> starts{0};
+    std::vector<uint32_t> classes{0};
+    for (K p : points) {
+      if (p == 0) continue;
+      const uint32_t c = rng() % 3 == 0 ? 1 + rng() % 50 : 0;
+      if (c == classes.back()) continue;
+      starts.push_back(p);
+      classes.push_back(c);
+    }
+    IntervalMap<K> map;
+    map.Assign(starts, classes);
+    auto want = [&](K k) {
+      return classes[std::upper_bound(starts.begin(), starts.end(), k) - starts.begin() - 1];
+    };
+    std::vector<K> probes{0, mask};
+    for (K s : starts) {
+      probes.push_back(s);
+      if (s != 0) probes.push_back(s - 1);
+      probes.push_back(s + 1);
+    }
+    for (int i = 0; i < 20000; ++i) probes.push_back(key());
+    for (K k : probes) {
+      k &= mask;
+      ASSERT_EQ(map.Find(k), want(k)) << "round " << round << " bits " << bits;
+    }
+  }
+}
+
+TEST(IntervalMap, AgreesWithASearchAcrossZeroBuckets) {
+  CheckIntervalMap<uint32_t>(1, 32);
+  CheckIntervalMap<uint32_t>(2, 20);
+  CheckIntervalMap<Uint128>(3, 128);
+  CheckIntervalMap<Uint128>(4, 40);
+}
+
+// The arena takes what fits, 2 MiB-aligned; what does not fit comes from the heap
+// and is freed there; moving a vector in keeps its contents.
+TEST(IndexArena, TakesWhatFitsAndFallsBackToTheHeap) {
+  auto arena = IndexArena::Create(64 << 10);
+  ASSERT_NE(arena, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(arena->lo()) % IndexArena::kHugePage, 0u);
+  auto inside = [&](const void* p) {
+    return static_cast<const char*>(p) >= arena->lo() && static_cast<const char*>(p) < arena->hi();
+  };
+  IndexVector<uint32_t> v;
+  for (uint32_t i = 0; i < 10000; ++i) v.push_back(i * 7);
+  EXPECT_FALSE(inside(v.data()));
+  MoveIntoArena(v, arena.get());
+  EXPECT_TRUE(inside(v.data()));
+  ASSERT_EQ(v.size(), 10000u);
+  for (uint32_t i = 0; i < 10000; ++i) ASSERT_EQ(v[i], i * 7);
+  IndexVector<uint64_t> big;
+  big.assign(20000, 5);  // 160 KB: more than is left
+  MoveIntoArena(big, arena.get());
+  EXPECT_FALSE(inside(big.data()));
+  EXPECT_EQ(big[19999], 5u);
+  IndexVector<uint32_t> copy = v;  // a copy lives on the heap
+  EXPECT_FALSE(inside(copy.data()));
+  EXPECT_EQ(copy, v);
 }
 
 }  // namespace

@@ -183,6 +183,38 @@ TEST_F(EngineTest, BatchedPacketsWriteTheCacheOnceAtBatchEndAndSkipLookups) {
   engine->SetCache(&cache);
 }
 
+// Over the record budget (here 0: counts only) a batch still writes the cache once: counting a
+// decision per rule must not flush the staged writes (it did, one SetFlows per packet).
+TEST(EngineBatching, CountedDecisionsStillWriteTheCacheOncePerBatch) {
+  RecordingSink sink;
+  CountingCache counting;
+  VerdictEngine engine(*CompiledPolicy::Compile(PolicyFromText(kPolicy)),
+                       {.max_flows = 16, .max_packets_per_flow = 4}, &sink,
+                       /*policy_records_per_second=*/0);
+  engine.SetCache(&counting);
+  std::deque<std::vector<uint8_t>> packets;
+  for (uint16_t i = 0; i < 40; ++i) {
+    packets.push_back(testing::Ipv4({10, 77, 0, 2}, {10, 77, 1, 2}, 17,
+                                    testing::UdpHeader(8000 + i, i % 2 ? 53 : 5353)));
+    QueuedPacket q;
+    q.queue = 4200;
+    q.id = i + 1;
+    q.in_ifindex = 1;
+    q.batched = true;
+    q.payload = absl::MakeConstSpan(packets.back());
+    engine.OnPacket(q);
+  }
+  EXPECT_EQ(counting.set_flows, 0) << "written before the batch ended";
+  engine.OnBatchEnd();
+  EXPECT_EQ(counting.set_flows, 1);
+  EXPECT_EQ(counting.set_flow, 40);
+  EXPECT_TRUE(sink.decided.empty());
+  EXPECT_EQ(engine.counters().unlogged_decisions, 40u);
+  uint64_t counted = 0;
+  for (const auto& [rule, n] : engine.UnloggedByRule()) counted += n;
+  EXPECT_EQ(counted, 40u);
+}
+
 TEST_F(EngineTest, AskFlowsAreAlwaysLookedUp) {
   CountingCache counting;
   engine->SetCache(&counting);

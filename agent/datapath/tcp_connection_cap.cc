@@ -1,0 +1,199 @@
+#include "agent/datapath/tcp_connection_cap.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "agent/datapath/exec.h"
+#include "agent/datapath/xtables.h"
+
+namespace nfr::datapath {
+namespace {
+
+pid_t Owner(const TcpCapSpec& spec) { return spec.owner != 0 ? spec.owner : getpid(); }
+
+std::string NftTable(pid_t owner) { return absl::StrCat(kTcpCapNftTablePrefix, owner); }
+
+bool Alive(pid_t pid) { return kill(pid, 0) == 0 || errno == EPERM; }
+
+absl::StatusOr<std::vector<std::vector<std::string>>> InstallNft(const TcpCapSpec& spec) {
+  if (!CommandExists("nft")) return absl::NotFoundError("nft not installed");
+  std::vector<std::string> del = {"nft", "delete", "table", "inet", NftTable(Owner(spec))};
+  (void)RunChecked(del);  // a table of a previous process with our pid
+  for (const auto& cmd : TcpCapNftCommands(spec)) {
+    if (auto st = RunChecked(cmd); !st.ok()) {
+      (void)RunChecked(del);
+      return st;
+    }
+  }
+  return std::vector<std::vector<std::string>>{del};
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> InstallIptables(const TcpCapSpec& spec,
+                                                                      const std::string& flavour) {
+  std::vector<std::vector<std::string>> undo;
+  auto fail = [&](absl::Status st) {
+    for (const auto& u : undo) (void)RunChecked(u);
+    return st;
+  };
+  for (const bool v6 : {false, true}) {
+    const std::string bin = v6 ? V6Binary(flavour) : flavour;
+    if (!CommandExists(bin)) return fail(absl::NotFoundError(absl::StrCat(bin, " not installed")));
+    // Inserted first: the total ends up behind the per-peer rule, both ahead of other rules.
+    for (const bool per_peer : {false, true}) {
+      std::vector<std::string> rule = TcpCapIptablesArgs(spec, v6, per_peer);
+      std::vector<std::string> add = {bin, "-w", "5", "-I", "INPUT", "1"};
+      add.insert(add.end(), rule.begin(), rule.end());
+      if (auto st = RunChecked(add); !st.ok()) return fail(st);
+      std::vector<std::string> del = {bin, "-w", "5", "-D", "INPUT"};
+      del.insert(del.end(), rule.begin(), rule.end());
+      undo.push_back(std::move(del));
+    }
+  }
+  return undo;
+}
+
+// The owner pid in "nfr_agent_api_123" or "nfr-agent-api:123" after `prefix`, or 0.
+pid_t OwnerAfter(absl::string_view s, absl::string_view prefix) {
+  const size_t at = s.find(prefix);
+  if (at == absl::string_view::npos) return 0;
+  s.remove_prefix(at + prefix.size());
+  size_t n = 0;
+  while (n < s.size() && absl::ascii_isdigit(s[n])) ++n;
+  int pid = 0;
+  return absl::SimpleAtoi(s.substr(0, n), &pid) ? pid : 0;
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> TcpCapNftCommands(const TcpCapSpec& spec) {
+  const std::string table = NftTable(Owner(spec));
+  const std::string port = absl::StrCat(spec.port);
+  auto rule = [&](std::vector<std::string> match) {
+    std::vector<std::string> r = {"nft", "add",   "rule", "inet", table,   "input",
+                                  "tcp", "dport", port,   "ct",   "state", "new"};
+    r.insert(r.end(), match.begin(), match.end());
+    r.insert(r.end(), {"counter", "reject", "with", "tcp", "reset"});
+    return r;
+  };
+  const std::string n = absl::StrCat(spec.per_peer);
+  return {
+      {"nft", "add", "table", "inet", table},
+      {"nft", "add", "chain", "inet", table, "input",
+       "{ type filter hook input priority filter ; }"},
+      rule({"meter", "peers4", "{", "ip", "saddr", "ct", "count", "over", n, "}"}),
+      rule({"meter", "peers6", "{", "ip6", "saddr", "ct", "count", "over", n, "}"}),
+      rule({"ct", "count", "over", absl::StrCat(spec.total)}),
+  };
+}
+
+std::vector<std::string> TcpCapIptablesArgs(const TcpCapSpec& spec, bool v6, bool per_peer) {
+  return {"-p",
+          "tcp",
+          "--syn",
+          "--dport",
+          absl::StrCat(spec.port),
+          "-m",
+          "connlimit",
+          "--connlimit-above",
+          absl::StrCat(per_peer ? spec.per_peer : spec.total),
+          "--connlimit-mask",
+          per_peer ? (v6 ? "128" : "32") : "0",
+          "-m",
+          "comment",
+          "--comment",
+          absl::StrCat(kTcpCapCommentPrefix, Owner(spec)),
+          "-j",
+          "REJECT",
+          "--reject-with",
+          "tcp-reset"};
+}
+
+absl::StatusOr<std::unique_ptr<TcpConnectionCap>> TcpConnectionCap::Install(
+    const TcpCapSpec& spec, nfr::v1::TcpConnectionCap backend) {
+  std::vector<std::string> errors;
+  std::unique_ptr<TcpConnectionCap> cap;
+  if (backend != nfr::v1::TCP_CONNECTION_CAP_IPTABLES) {
+    auto undo = InstallNft(spec);
+    if (undo.ok()) {
+      cap.reset(new TcpConnectionCap("nftables", spec, *undo));
+    } else {
+      errors.push_back(absl::StrCat("nftables: ", undo.status().message()));
+    }
+  }
+  if (cap == nullptr && backend != nfr::v1::TCP_CONNECTION_CAP_NFTABLES) {
+    const std::vector<std::string> flavours = IptablesFlavours();
+    for (const std::string& flavour : flavours) {
+      auto undo = InstallIptables(spec, flavour);
+      if (undo.ok()) {
+        cap.reset(new TcpConnectionCap(flavour, spec, *undo));
+        break;
+      }
+      errors.push_back(absl::StrCat(flavour, ": ", undo.status().message()));
+    }
+    if (flavours.empty()) errors.push_back("iptables: not installed");
+  }
+  if (cap == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot cap connections to API TCP port ", spec.port, " (", absl::StrJoin(errors, "; "),
+        "); the kernel needs nft_connlimit (nftables `ct count`) or xt_connlimit + xt_comment + "
+        "xt_REJECT with iptables, or set api.limits.tcp_connection_cap to OFF and limit "
+        "connections to the port yourself"));
+  }
+  RemoveOrphanedTcpCaps(Owner(spec));
+  return cap;
+}
+
+std::string TcpConnectionCap::Describe() const {
+  return absl::StrCat(backend_, ": ", spec_.per_peer, " per source address, ", spec_.total,
+                      " in all, port ", spec_.port);
+}
+
+TcpConnectionCap::~TcpConnectionCap() {
+  for (const auto& u : undo_) (void)RunChecked(u);
+}
+
+int RemoveOrphanedTcpCaps(pid_t self) {
+  int removed = 0;
+  auto orphaned = [self](pid_t owner) { return owner != 0 && owner != self && !Alive(owner); };
+  if (CommandExists("nft")) {
+    auto r = RunCommand({"nft", "list", "tables", "inet"});
+    if (r.ok() && r->exit_code == 0) {
+      for (absl::string_view line : absl::StrSplit(r->out, '\n')) {
+        const pid_t owner = OwnerAfter(line, kTcpCapNftTablePrefix);
+        if (!orphaned(owner)) continue;
+        if (RunChecked({"nft", "delete", "table", "inet", NftTable(owner)}).ok()) ++removed;
+      }
+    }
+  }
+  for (const std::string& bin : AllIptablesBinaries()) {
+    if (!IptablesTableListable(bin, "filter")) continue;
+    auto r = RunCommand({bin, "-w", "5", "-S", "INPUT"});
+    if (!r.ok() || r->exit_code != 0) continue;
+    for (absl::string_view line : absl::StrSplit(r->out, '\n')) {
+      if (!absl::StartsWith(line, "-A INPUT ") ||
+          !orphaned(OwnerAfter(line, kTcpCapCommentPrefix))) {
+        continue;
+      }
+      std::vector<std::string> argv = {bin, "-w", "5"};
+      for (absl::string_view tok : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+        argv.emplace_back(tok == "-A"
+                              ? "-D"
+                              : std::string(absl::StripSuffix(absl::StripPrefix(tok, "\""), "\"")));
+      }
+      if (RunChecked(argv).ok()) ++removed;
+    }
+  }
+  return removed;
+}
+
+}  // namespace nfr::datapath

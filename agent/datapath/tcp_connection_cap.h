@@ -1,0 +1,61 @@
+// The kernel-side cap on connections to the API's TCP port. gRPC 1.51's TCP listener has no
+// connection limit (and does not recover from EMFILE), so the agent adds netfilter rules that reset
+// a new connection over `per_peer` from one source address (/32, /128) or over `total` in all:
+// nftables `ct count` in table inet nfr_agent_api_<pid>, else iptables/ip6tables connlimit in
+// filter INPUT commented nfr-agent-api:<pid>. The pid keeps one agent's removal from taking a
+// newer agent's rules during a restart; rules of agents no longer running are removed at start.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nfr/v1/config.pb.h"
+
+namespace nfr::datapath {
+
+struct TcpCapSpec {
+  uint16_t port = 0;
+  uint32_t per_peer = 64;
+  uint32_t total = 512;
+  pid_t owner = 0;  // 0: this process
+};
+
+inline constexpr const char* kTcpCapNftTablePrefix = "nfr_agent_api_";
+inline constexpr const char* kTcpCapCommentPrefix = "nfr-agent-api:";
+
+class TcpConnectionCap {
+ public:
+  // AUTO tries nftables, then each iptables flavour; NFTABLES/IPTABLES only that one. Rules of
+  // other owners that are no longer running go once this one is in. OFF is the caller's business.
+  static absl::StatusOr<std::unique_ptr<TcpConnectionCap>> Install(
+      const TcpCapSpec& spec, nfr::v1::TcpConnectionCap backend);
+  ~TcpConnectionCap();  // removes the rules
+  TcpConnectionCap(const TcpConnectionCap&) = delete;
+  TcpConnectionCap& operator=(const TcpConnectionCap&) = delete;
+
+  // "nftables", "iptables-nft" or "iptables-legacy".
+  const std::string& backend() const { return backend_; }
+  // For status: "nftables: 64 per source address, 512 in all, port 50051".
+  std::string Describe() const;
+
+ private:
+  TcpConnectionCap(std::string backend, TcpCapSpec spec, std::vector<std::vector<std::string>> undo)
+      : backend_(std::move(backend)), spec_(spec), undo_(std::move(undo)) {}
+  std::string backend_;
+  TcpCapSpec spec_;
+  std::vector<std::vector<std::string>> undo_;  // argvs that delete what we added
+};
+
+// Removes cap rules whose owner process is gone (a crashed agent's); returns how many went.
+int RemoveOrphanedTcpCaps(pid_t self);
+
+// argv building blocks, exposed for tests.
+std::vector<std::string> TcpCapIptablesArgs(const TcpCapSpec& spec, bool v6, bool per_peer);
+std::vector<std::vector<std::string>> TcpCapNftCommands(const TcpCapSpec& spec);
+
+}  // namespace nfr::datapath
