@@ -22,15 +22,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "nfr_abi.h"
+#include "nfr_flows_map.h"
 
 #define WRITE_ONCE(x, v) (*(volatile typeof(x) *)&(x) = (v))
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, NFR_FLOWS_MAX);
-	__type(key, struct nfr_flow_key);
-	__type(value, struct nfr_flow_value);
-} nfr_flows SEC(".maps");
 
 /* Returns how many entries were written (stops at the first that fails), or -1. */
 SEC("syscall")

@@ -15,6 +15,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "nfr_abi.h"
+#include "nfr_flows_map.h"
 #include "parse.h"
 
 #define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
@@ -26,13 +27,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct nfr_config);
 } nfr_config SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, NFR_FLOWS_MAX);
-	__type(key, struct nfr_flow_key);
-	__type(value, struct nfr_flow_value);
-} nfr_flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "agent/packet/flow_key.h"
 #include "agent/datapath/memory_verdict_cache.h"
+#include "agent/packet/flow_key.h"
 #include "gtest/gtest.h"
 #include "tests/unit/packet_builder.h"
 
@@ -153,8 +153,8 @@ TEST_F(EngineTest, BatchedPacketsWriteTheCacheOnceAtBatchEndAndSkipLookups) {
   engine->SetCache(&counting);
   std::vector<std::vector<uint8_t>> flows;
   for (uint16_t i = 0; i < 10; ++i) {
-    flows.push_back(testing::Ipv4({10, 77, 0, 2}, {10, 77, 1, 2}, 17,
-                                  testing::UdpHeader(6000 + i, 53)));
+    flows.push_back(
+        testing::Ipv4({10, 77, 0, 2}, {10, 77, 1, 2}, 17, testing::UdpHeader(6000 + i, 53)));
     EXPECT_EQ(Send(flows.back(), i + 1, 0, 1, 0, /*batched=*/true), QueueAction::kAccept);
   }
   // A second packet of a flow decided in this batch: answered from the staged write.
@@ -183,6 +183,25 @@ TEST_F(EngineTest, BatchedPacketsWriteTheCacheOnceAtBatchEndAndSkipLookups) {
   engine->SetCache(&cache);
 }
 
+// COUNT new UDP flows from source ports FIRST_SPORT.., one batch, alternating the "dns" rule
+// (port 53) and the default verdict (5353). The packets stay alive in what it returns.
+std::deque<std::vector<uint8_t>> FeedNewUdpFlows(VerdictEngine& engine, uint16_t first_sport,
+                                                 uint16_t count) {
+  std::deque<std::vector<uint8_t>> packets;
+  for (uint16_t i = 0; i < count; ++i) {
+    packets.push_back(testing::Ipv4({10, 77, 0, 2}, {10, 77, 1, 2}, 17,
+                                    testing::UdpHeader(first_sport + i, i % 2 ? 53 : 5353)));
+    QueuedPacket q;
+    q.queue = 4200;
+    q.id = i + 1;
+    q.in_ifindex = 1;
+    q.batched = true;
+    q.payload = absl::MakeConstSpan(packets.back());
+    engine.OnPacket(q);
+  }
+  return packets;
+}
+
 // Over the record budget (here 0: counts only) a batch still writes the cache once: counting a
 // decision per rule must not flush the staged writes (it did, one SetFlows per packet).
 TEST(EngineBatching, CountedDecisionsStillWriteTheCacheOncePerBatch) {
@@ -192,18 +211,7 @@ TEST(EngineBatching, CountedDecisionsStillWriteTheCacheOncePerBatch) {
                        {.max_flows = 16, .max_packets_per_flow = 4}, &sink,
                        /*policy_records_per_second=*/0);
   engine.SetCache(&counting);
-  std::deque<std::vector<uint8_t>> packets;
-  for (uint16_t i = 0; i < 40; ++i) {
-    packets.push_back(testing::Ipv4({10, 77, 0, 2}, {10, 77, 1, 2}, 17,
-                                    testing::UdpHeader(8000 + i, i % 2 ? 53 : 5353)));
-    QueuedPacket q;
-    q.queue = 4200;
-    q.id = i + 1;
-    q.in_ifindex = 1;
-    q.batched = true;
-    q.payload = absl::MakeConstSpan(packets.back());
-    engine.OnPacket(q);
-  }
+  const auto packets = FeedNewUdpFlows(engine, 8000, 40);
   EXPECT_EQ(counting.set_flows, 0) << "written before the batch ended";
   engine.OnBatchEnd();
   EXPECT_EQ(counting.set_flows, 1);
@@ -238,19 +246,7 @@ TEST(EngineSampling, PolicyDecisionsOverTheBudgetAreCountedPerRule) {
                        {.max_flows = 16, .max_packets_per_flow = 4}, &sink,
                        /*policy_records_per_second=*/5);
   engine.SetCache(&cache);
-  std::deque<std::vector<uint8_t>> packets;
-  for (uint16_t i = 0; i < 40; ++i) {
-    // Alternate the "dns" rule and the default verdict.
-    packets.push_back(testing::Ipv4({10, 77, 0, 2}, {10, 77, 1, 2}, 17,
-                                    testing::UdpHeader(7000 + i, i % 2 ? 53 : 5353)));
-    QueuedPacket q;
-    q.queue = 4200;
-    q.id = i + 1;
-    q.in_ifindex = 1;
-    q.batched = true;
-    q.payload = absl::MakeConstSpan(packets.back());
-    engine.OnPacket(q);
-  }
+  const auto packets = FeedNewUdpFlows(engine, 7000, 40);
   engine.OnBatchEnd();
   // Within one second (the test runs far faster), 5 records, the other 35 counted.
   ASSERT_LE(sink.decided.size(), 10u);  // a second boundary may add another 5
@@ -520,7 +516,8 @@ TEST(RecentFlowWrites, ConcurrentWritersLoseNoKey) {
   }
   for (auto& w : writers) w.join();
   for (uint32_t t = 0; t < 2; ++t) {
-    for (uint32_t i = 0; i < 3000; ++i) ASSERT_TRUE(recent.MaybeWritten(key(t, i))) << t << " " << i;
+    for (uint32_t i = 0; i < 3000; ++i)
+      ASSERT_TRUE(recent.MaybeWritten(key(t, i))) << t << " " << i;
   }
 }
 
