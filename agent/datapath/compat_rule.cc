@@ -2,10 +2,6 @@
 
 #include <unistd.h>
 
-#include <climits>
-#include <cstdlib>
-#include <fstream>
-
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -146,22 +142,10 @@ StaleCompatRules FindStaleCompatRules() {
       }
     }
   }
-  for (const std::string& bin : AllIptablesBinaries()) {
-    if (!IptablesTableListable(bin, "mangle")) continue;
-    auto r = RunCommand({bin, "-w", "5", "-t", "mangle", "-S", "PREROUTING"});
-    if (!r.ok() || r->exit_code != 0) continue;
-    for (absl::string_view line : absl::StrSplit(r->out, '\n')) {
-      if (!absl::StartsWith(line, "-A PREROUTING ") ||
-          !absl::StrContains(line, absl::StrCat("--comment ", kCompatComment))) {
-        continue;
-      }
-      std::vector<std::string> argv = {bin, "-w", "5", "-t", "mangle"};
-      for (absl::string_view tok : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
-        argv.emplace_back(tok == "-A" ? "-D" : std::string(tok));
-      }
-      stale.iptables.push_back(std::move(argv));
-    }
-  }
+  const std::string comment = absl::StrCat("--comment ", kCompatComment);
+  stale.iptables = IptablesRuleDeletions("mangle", "PREROUTING", [&](absl::string_view line) {
+    return absl::StrContains(line, comment);
+  });
   return stale;
 }
 

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -175,23 +174,10 @@ int RemoveOrphanedTcpCaps(pid_t self) {
       }
     }
   }
-  for (const std::string& bin : AllIptablesBinaries()) {
-    if (!IptablesTableListable(bin, "filter")) continue;
-    auto r = RunCommand({bin, "-w", "5", "-S", "INPUT"});
-    if (!r.ok() || r->exit_code != 0) continue;
-    for (absl::string_view line : absl::StrSplit(r->out, '\n')) {
-      if (!absl::StartsWith(line, "-A INPUT ") ||
-          !orphaned(OwnerAfter(line, kTcpCapCommentPrefix))) {
-        continue;
-      }
-      std::vector<std::string> argv = {bin, "-w", "5"};
-      for (absl::string_view tok : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
-        argv.emplace_back(tok == "-A"
-                              ? "-D"
-                              : std::string(absl::StripSuffix(absl::StripPrefix(tok, "\""), "\"")));
-      }
-      if (RunChecked(argv).ok()) ++removed;
-    }
+  for (const auto& argv : IptablesRuleDeletions("filter", "INPUT", [&](absl::string_view line) {
+         return orphaned(OwnerAfter(line, kTcpCapCommentPrefix));
+       })) {
+    if (RunChecked(argv).ok()) ++removed;
   }
   return removed;
 }

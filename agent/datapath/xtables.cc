@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/datapath/exec.h"
 
@@ -76,6 +77,28 @@ bool IptablesTableListable(const std::string& bin, const std::string& table) {
     if (line == table) return true;
   }
   return false;
+}
+
+std::vector<std::vector<std::string>> IptablesRuleDeletions(
+    const std::string& table, const std::string& chain,
+    const std::function<bool(absl::string_view rule_line)>& select) {
+  std::vector<std::vector<std::string>> deletions;
+  const std::string append = absl::StrCat("-A ", chain, " ");
+  for (const std::string& bin : AllIptablesBinaries()) {
+    if (!IptablesTableListable(bin, table)) continue;
+    auto r = RunCommand({bin, "-w", "5", "-t", table, "-S", chain});
+    if (!r.ok() || r->exit_code != 0) continue;
+    for (absl::string_view line : absl::StrSplit(r->out, '\n')) {
+      if (!absl::StartsWith(line, append) || !select(line)) continue;
+      std::vector<std::string> argv = {bin, "-w", "5", "-t", table};
+      for (absl::string_view tok : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+        argv.emplace_back(tok == "-A" ? "-D"
+                                      : absl::StripSuffix(absl::StripPrefix(tok, "\""), "\""));
+      }
+      deletions.push_back(std::move(argv));
+    }
+  }
+  return deletions;
 }
 
 }  // namespace nfr::datapath

@@ -3,10 +3,12 @@
 // exist (listing a legacy table creates it, and its hooks, in the namespace).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace nfr::datapath {
 
@@ -25,5 +27,12 @@ std::vector<std::string> AllIptablesBinaries();
 // False for a legacy binary whose `table` does not exist yet in this namespace: listing it would
 // create it.
 bool IptablesTableListable(const std::string& bin, const std::string& table);
+
+// The rules of `chain` in `table`, over every iptables and ip6tables binary present, whose `-S`
+// line `select` picks, each as the argv that deletes it (the quotes iptables puts around a
+// comment dropped).
+std::vector<std::vector<std::string>> IptablesRuleDeletions(
+    const std::string& table, const std::string& chain,
+    const std::function<bool(absl::string_view rule_line)>& select);
 
 }  // namespace nfr::datapath
