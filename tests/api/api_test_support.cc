@@ -2,9 +2,11 @@
 
 #include <stdlib.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "agent/config/config_defaults.h"
 
@@ -153,6 +155,30 @@ std::unique_ptr<nfr::v1::DecisionService::Stub> ApiFixture::DecisionStub() {
 }
 std::unique_ptr<nfr::v1::AgentService::Stub> ApiFixture::AgentStub() {
   return nfr::v1::AgentService::NewStub(UnixChannel());
+}
+
+void ApiFixture::WaitForWatchers(uint64_t n) {
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(10000 * TimeScale()));
+  uint64_t seen = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    nfr::v1::AgentStatus st;
+    grpc::ClientContext ctx;
+    const grpc::Status s = AgentStub()->GetStatus(&ctx, {}, &st);
+    if (!s.ok()) {
+      ADD_FAILURE() << "GetStatus: " << s.error_message();
+      return;
+    }
+    seen = st.counters().watchers();
+    if (seen == n) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ADD_FAILURE() << "the agent reports " << seen << " watchers, expected " << n;
+}
+
+void ApiFixture::SetWatchDeadline(grpc::ClientContext* ctx) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(30000 * TimeScale())));
 }
 
 }  // namespace nfr::test

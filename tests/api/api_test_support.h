@@ -68,6 +68,12 @@ class ApiFixture : public ::testing::Test {
   std::unique_ptr<nfr::v1::ConnectionService::Stub> ConnStub();
   std::unique_ptr<nfr::v1::DecisionService::Stub> DecisionStub();
   std::unique_ptr<nfr::v1::AgentService::Stub> AgentStub();
+  // A watch stream is registered only once the server has the call: waits
+  // until the agent reports `n` watchers (adds a failure if it never does).
+  void WaitForWatchers(uint64_t n);
+  // A deadline for a watch stream, so an event that never comes fails the
+  // test instead of hanging it.
+  static void SetWatchDeadline(grpc::ClientContext* ctx);
 
   std::string dir_;
   nfr::v1::ApiConfig api_config_;

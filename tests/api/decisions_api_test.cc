@@ -121,15 +121,9 @@ TEST_F(DecisionsApiTest, WatchStreamsNewDecisionsFiltered) {
   grpc::ClientContext ctx;
   nfr::v1::WatchDecisionsRequest req;
   req.mutable_filter()->set_verdict(nfr::v1::VERDICT_DROP);
+  SetWatchDeadline(&ctx);
   auto reader = stub->WatchDecisions(&ctx, req);
-  // The stream is registered once the server has the call; wait for it.
-  for (int i = 0; i < 100; ++i) {
-    nfr::v1::AgentStatus st;
-    grpc::ClientContext sctx;
-    ASSERT_TRUE(AgentStub()->GetStatus(&sctx, {}, &st).ok());
-    if (st.counters().watchers() == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitForWatchers(1);
   control_->Offer(MakeFlow("10.77.0.2", "10.77.1.2", 80));  // accept: filtered out
   control_->Offer(MakeFlow("10.77.0.2", "10.77.7.7", 80));  // drop
   nfr::v1::DecisionEvent e;

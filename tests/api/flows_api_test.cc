@@ -251,7 +251,9 @@ TEST_F(FlowsApiTest, DenyCutsWritesOperatorEntriesLogsAndPublishes) {
   grpc::ClientContext wctx;
   nfr::v1::WatchDecisionsRequest wreq;
   wreq.mutable_filter()->set_source(nfr::v1::DECISION_SOURCE_OPERATOR);
+  SetWatchDeadline(&wctx);
   auto watch = DecisionStub()->WatchDecisions(&wctx, wreq);
+  WaitForWatchers(1);
 
   nfr::v1::FlowEntryFilter f;
   f.set_prefix("10.77.1.2");  // web, dns (+reply entry), block

@@ -266,14 +266,9 @@ TEST_F(PendingApiTest, DecideOnceFlowAndRule) {
   control_->Offer(f2, &id);
   core_->Flush();  // earlier decisions reached the hub's subscribers before the watch starts
   grpc::ClientContext wctx;
+  SetWatchDeadline(&wctx);
   auto watch = DecisionStub()->WatchDecisions(&wctx, {});
-  for (int i = 0; i < 200 && server_ != nullptr; ++i) {
-    nfr::v1::AgentStatus st;
-    grpc::ClientContext sctx;
-    ASSERT_TRUE(AgentStub()->GetStatus(&sctx, {}, &st).ok());
-    if (st.counters().watchers() == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitForWatchers(1);
   ASSERT_TRUE(Decide(id, nfr::v1::VERDICT_ACCEPT, nfr::v1::DECISION_SCOPE_RULE, &resp).ok());
   nfr::v1::DecisionEvent streamed;
   ASSERT_TRUE(watch->Read(&streamed));
