@@ -82,32 +82,44 @@ int Fail(int code, absl::string_view message) {
   return code;
 }
 
-// Text shared between the main thread and status calls.
-class SharedText {
+// The API TCP cap as status calls see it: its description and, once installed, the cap itself
+// (for its reset counter). Dropping the cap removes its rules.
+class TcpCapStatus {
  public:
-  void Set(std::string text) {
+  void Set(std::string text, std::shared_ptr<nfr::datapath::TcpConnectionCap> cap = nullptr) {
     absl::MutexLock l(&mu_);
     text_ = std::move(text);
+    cap_ = std::move(cap);
   }
-  std::string Get() const {
+  void Fill(nfr::v1::AgentStatus* s) const {
+    std::shared_ptr<nfr::datapath::TcpConnectionCap> cap;
+    {
+      absl::MutexLock l(&mu_);
+      s->set_api_tcp_connection_cap(text_);
+      cap = cap_;
+    }
+    if (cap != nullptr) s->mutable_counters()->set_api_tcp_connections_reset(cap->Resets());
+  }
+  void Remove() {
+    std::shared_ptr<nfr::datapath::TcpConnectionCap> cap;
     absl::MutexLock l(&mu_);
-    return text_;
+    cap.swap(cap_);
   }
 
  private:
   mutable absl::Mutex mu_;
   std::string text_;
+  std::shared_ptr<nfr::datapath::TcpConnectionCap> cap_;
 };
 
 // gRPC 1.51's TCP listener has no connection cap of its own: netfilter rules give it one
 // (docs/security.md "Limits"). AUTO goes on without a cap when no backend works, and says so.
-absl::StatusOr<std::unique_ptr<nfr::datapath::TcpConnectionCap>> CapTcpConnections(
-    const nfr::v1::ApiConfig& api, int port, SharedText* status) {
-  if (port == 0) return nullptr;
+absl::Status CapTcpConnections(const nfr::v1::ApiConfig& api, int port, TcpCapStatus* status) {
+  if (port == 0) return absl::OkStatus();
   const nfr::v1::ApiLimitsConfig& limits = api.limits();
   if (limits.tcp_connection_cap() == nfr::v1::TCP_CONNECTION_CAP_OFF) {
     status->Set(absl::StrCat("off (api.limits.tcp_connection_cap), port ", port));
-    return nullptr;
+    return absl::OkStatus();
   }
   nfr::datapath::TcpCapSpec spec;
   spec.port = static_cast<uint16_t>(port);
@@ -120,11 +132,12 @@ absl::StatusOr<std::unique_ptr<nfr::datapath::TcpConnectionCap>> CapTcpConnectio
                               "; the API's TCP listener runs without a connection cap"));
     status->Set(
         absl::StrCat("none: no netfilter backend could install it (agent log), port ", port));
-    return nullptr;
+    return absl::OkStatus();
   }
   nfr::LogLine(absl::StrCat("nfr-agent: API TCP connections capped by ", (*cap)->Describe()));
-  status->Set((*cap)->Describe());
-  return cap;
+  const std::string text = (*cap)->Describe();
+  status->Set(text, *std::move(cap));
+  return absl::OkStatus();
 }
 
 // glibc gives every thread that allocates its own malloc arena (up to 8 per core). A large policy
@@ -220,19 +233,18 @@ int main(int argc, char** argv) {
     link = *std::move(started);
   }
   nfr::ApiServerOptions api_options;
-  SharedText tcp_cap_status;
-  api_options.status_extra = [l = link.get(), &tcp_cap_status](nfr::v1::AgentStatus* s) {
+  TcpCapStatus tcp_cap;
+  api_options.status_extra = [l = link.get(), &tcp_cap](nfr::v1::AgentStatus* s) {
     if (l != nullptr) l->FillStatus(s);
-    s->set_api_tcp_connection_cap(tcp_cap_status.Get());
+    tcp_cap.Fill(s);
   };
   auto api = nfr::ApiServer::Start(core->get(), config.api(), api_options);
   if (!api.ok()) return Fail(1, api.status().message());
-  auto tcp_cap = CapTcpConnections(config.api(), (*api)->tcp_port(), &tcp_cap_status);
-  if (!tcp_cap.ok()) {
+  if (auto st = CapTcpConnections(config.api(), (*api)->tcp_port(), &tcp_cap); !st.ok()) {
     if (link != nullptr) link->Stop();
     (*core)->Stop();
     (*api)->Stop();
-    return Fail(1, tcp_cap.status().message());
+    return Fail(1, st.message());
   }
   const absl::Time process_started = absl::Now();
   const nfr::MetricsServer::Render render = [c = core->get(), l = link.get(), process_started] {
@@ -272,6 +284,6 @@ int main(int argc, char** argv) {
   (*agent)->Shutdown();
   (*core)->Stop();
   (*api)->Stop();
-  tcp_cap->reset();
+  tcp_cap.Remove();
   return 0;
 }

@@ -279,7 +279,11 @@ std::string StatusText(const nfr::v1::AgentStatus& s) {
                   " events lost; ", c.decisions_logged(), " decisions logged, ",
                   c.decision_log_overflow(), " not logged (writer full)\n");
   if (!s.api_tcp_connection_cap().empty()) {
-    absl::StrAppend(&out, "tcp cap:     ", s.api_tcp_connection_cap(), "\n");
+    absl::StrAppend(&out, "tcp cap:     ", s.api_tcp_connection_cap());
+    if (c.api_tcp_connections_reset() > 0) {
+      absl::StrAppend(&out, "; ", c.api_tcp_connections_reset(), " connections reset");
+    }
+    absl::StrAppend(&out, "\n");
   }
   if (c.policy_decisions_unlogged() > 0) {
     std::vector<std::pair<std::string, uint64_t>> rules(c.unlogged_by_rule().begin(),

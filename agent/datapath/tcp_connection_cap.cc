@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "agent/datapath/exec.h"
 #include "agent/datapath/xtables.h"
 
@@ -155,6 +156,64 @@ absl::StatusOr<std::unique_ptr<TcpConnectionCap>> TcpConnectionCap::Install(
 std::string TcpConnectionCap::Describe() const {
   return absl::StrCat(backend_, ": ", spec_.per_peer, " per source address, ", spec_.total,
                       " in all, port ", spec_.port);
+}
+
+uint64_t SumNftCounterPackets(absl::string_view listing) {
+  uint64_t sum = 0;
+  constexpr absl::string_view kCounter = "counter packets ";
+  for (size_t at = listing.find(kCounter); at != absl::string_view::npos;
+       at = listing.find(kCounter, at + 1)) {
+    absl::string_view rest = listing.substr(at + kCounter.size());
+    uint64_t n = 0;
+    if (absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &n)) sum += n;
+  }
+  return sum;
+}
+
+uint64_t SumIptablesCommentPackets(absl::string_view listing, absl::string_view comment) {
+  const std::string marker = absl::StrCat("/* ", comment, " */");
+  uint64_t sum = 0;
+  for (absl::string_view line : absl::StrSplit(listing, '\n')) {
+    if (!absl::StrContains(line, marker)) continue;
+    std::vector<absl::string_view> cols = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    uint64_t n = 0;
+    if (!cols.empty() && absl::SimpleAtoi(cols[0], &n)) sum += n;
+  }
+  return sum;
+}
+
+absl::StatusOr<uint64_t> TcpConnectionCap::ReadResets() const {
+  std::vector<std::vector<std::string>> listings;
+  if (backend_ == "nftables") {
+    listings.push_back({"nft", "list", "table", "inet", NftTable(Owner(spec_))});
+  } else {
+    for (const std::string& bin : {backend_, V6Binary(backend_)}) {
+      listings.push_back({bin, "-w", "5", "-L", "INPUT", "-v", "-x", "-n"});
+    }
+  }
+  uint64_t sum = 0;
+  for (const auto& argv : listings) {
+    auto r = RunCommand(argv);
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) {
+      return absl::InternalError(absl::StrCat(JoinArgv(argv), ": ", r->err));
+    }
+    sum += backend_ == "nftables"
+               ? SumNftCounterPackets(r->out)
+               : SumIptablesCommentPackets(r->out,
+                                           absl::StrCat(kTcpCapCommentPrefix, Owner(spec_)));
+  }
+  return sum;
+}
+
+uint64_t TcpConnectionCap::Resets() {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  if (now - resets_read_ >= absl::Seconds(1)) {
+    resets_read_ = now;
+    if (auto n = ReadResets(); n.ok()) resets_ = *n;
+  }
+  return resets_;
 }
 
 TcpConnectionCap::~TcpConnectionCap() {

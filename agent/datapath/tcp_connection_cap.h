@@ -13,7 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "nfr/v1/config.pb.h"
 
 namespace nfr::datapath {
@@ -42,14 +46,26 @@ class TcpConnectionCap {
   const std::string& backend() const { return backend_; }
   // For status: "nftables: 64 per source address, 512 in all, port 50051".
   std::string Describe() const;
+  // New connections the rules have reset (their packet counters: one SYN each), read from the
+  // kernel at most once a second; the last value read when the rules cannot be listed.
+  uint64_t Resets() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   TcpConnectionCap(std::string backend, TcpCapSpec spec, std::vector<std::vector<std::string>> undo)
       : backend_(std::move(backend)), spec_(spec), undo_(std::move(undo)) {}
+  absl::StatusOr<uint64_t> ReadResets() const;
   std::string backend_;
   TcpCapSpec spec_;
   std::vector<std::vector<std::string>> undo_;  // argvs that delete what we added
+  absl::Mutex mu_;
+  absl::Time resets_read_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  uint64_t resets_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+// The sum of "counter packets N" in `nft list table` output.
+uint64_t SumNftCounterPackets(absl::string_view listing);
+// The sum of the packet column of `iptables -L -v -x -n` lines carrying comment `comment`.
+uint64_t SumIptablesCommentPackets(absl::string_view listing, absl::string_view comment);
 
 // Removes cap rules whose owner process is gone (a crashed agent's); returns how many went.
 int RemoveOrphanedTcpCaps(pid_t self);

@@ -93,6 +93,10 @@ class ApiTcpCapTest(CtlLabTestCase):
                 "--cert", f"{d}/admin.pem", "--key", f"{d}/admin.key", "--timeout", "5s"]
         return self.lab.run(self.lab.cli, argv + list(args), timeout=20)
 
+    @staticmethod
+    def resets(agent):
+        return int(Ctl(agent).ok("status")[0]["counters"].get("api_tcp_connections_reset", 0))
+
     def wait_until(self, pred, what, timeout=10):
         deadline = time.monotonic() + timeout * harness.TIME_SCALE
         while time.monotonic() < deadline:
@@ -127,6 +131,9 @@ class ApiTcpCapTest(CtlLabTestCase):
         self.release(v6)
         # The Unix socket is not behind the cap.
         self.assertEqual(Ctl(a).ok("status")[0]["policy_version"], status["policy_version"])
+        # Status counts what the kernel reset: at least the three connections and nfrctl's call.
+        self.wait_until(lambda: self.resets(a) >= 4, "api_tcp_connections_reset >= 4")
+        self.assertIn("connections reset", Ctl(a).ok("status", json_out=False))
 
         # Closed connections free their slots; a real mTLS call then gets through.
         self.release(first)
@@ -162,6 +169,7 @@ class ApiTcpCapTest(CtlLabTestCase):
         outcomes, held = self.hold(RTR_CLI4, PER_PEER + 1, src=CLI4)
         self.assertEqual(outcomes, ["ok"] * PER_PEER + ["refused"], "per-address cap")
         self.release(held)
+        self.wait_until(lambda: self.resets(a) == 1, "api_tcp_connections_reset == 1")
         a.stop()
         for binary in ("iptables", "ip6tables"):
             rules = self.lab.run(self.lab.rtr, [binary, "-S", "INPUT"]).stdout
