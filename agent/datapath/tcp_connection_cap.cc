@@ -91,7 +91,8 @@ std::vector<std::vector<std::string>> TcpCapNftCommands(const TcpCapSpec& spec) 
       {"nft", "add", "chain", "inet", table, "input",
        "{ type filter hook input priority filter ; }"},
       rule({"meter", "peers4", "{", "ip", "saddr", "ct", "count", "over", n, "}"}),
-      rule({"meter", "peers6", "{", "ip6", "saddr", "ct", "count", "over", n, "}"}),
+      rule({"meter", "peers6", "{", "ip6", "saddr", "and", "ffff:ffff:ffff:ffff::", "ct", "count",
+            "over", n, "}"}),
       rule({"ct", "count", "over", absl::StrCat(spec.total)}),
   };
 }
@@ -107,7 +108,7 @@ std::vector<std::string> TcpCapIptablesArgs(const TcpCapSpec& spec, bool v6, boo
           "--connlimit-above",
           absl::StrCat(per_peer ? spec.per_peer : spec.total),
           "--connlimit-mask",
-          per_peer ? (v6 ? "128" : "32") : "0",
+          per_peer ? (v6 ? "64" : "32") : "0",
           "-m",
           "comment",
           "--comment",
@@ -154,7 +155,7 @@ absl::StatusOr<std::unique_ptr<TcpConnectionCap>> TcpConnectionCap::Install(
 }
 
 std::string TcpConnectionCap::Describe() const {
-  return absl::StrCat(backend_, ": ", spec_.per_peer, " per source address, ", spec_.total,
+  return absl::StrCat(backend_, ": ", spec_.per_peer, " per source (IPv4 address or IPv6 /64), ", spec_.total,
                       " in all, port ", spec_.port);
 }
 

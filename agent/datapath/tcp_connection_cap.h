@@ -1,6 +1,7 @@
 // The kernel-side cap on connections to the API's TCP port. gRPC 1.51's TCP listener has no
 // connection limit (and does not recover from EMFILE), so the agent adds netfilter rules that reset
-// a new connection over `per_peer` from one source address (/32, /128) or over `total` in all:
+// a new connection over `per_peer` from one source (an IPv4 address, an IPv6 /64: one host's
+// usual allocation) or over `total` in all:
 // nftables `ct count` in table inet nfr_agent_api_<pid>, else iptables/ip6tables connlimit in
 // filter INPUT commented nfr-agent-api:<pid>. The pid keeps one agent's removal from taking a
 // newer agent's rules during a restart; rules of agents no longer running are removed at start.
@@ -44,7 +45,7 @@ class TcpConnectionCap {
 
   // "nftables", "iptables-nft" or "iptables-legacy".
   const std::string& backend() const { return backend_; }
-  // For status: "nftables: 64 per source address, 512 in all, port 50051".
+  // For status: "nftables: 64 per source (IPv4 address or IPv6 /64), 512 in all, port 50051".
   std::string Describe() const;
   // New connections the rules have reset (their packet counters: one SYN each), read from the
   // kernel at most once a second; the last value read when the rules cannot be listed.

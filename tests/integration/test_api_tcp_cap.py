@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The API's TCP (mTLS) listener under a client that opens connections and never speaks (issue 12):
 the agent caps them in the kernel (nftables `ct count`, or iptables connlimit) at
-api.limits.max_connections_per_peer per source address and max_connections in all. Connections
+api.limits.max_connections_per_peer per source (an IPv4 address, an IPv6 /64) and max_connections in
+all. Connections
 over the cap are reset; the agent keeps serving, a freed slot is usable again, and the rules go
 with the agent (a SIGKILLed agent's rules go when the next one starts)."""
 import json
@@ -17,6 +18,7 @@ from test_api_tls import make_ca, make_cert
 PORT = 50561
 HOLD = harness.HERE / "tcp_hold.py"
 PER_PEER, TOTAL = 3, 5
+CLI6_SIBLING = "fd77::3"  # in CLI6's /64
 
 
 def kernel_can_count(backend):
@@ -50,6 +52,8 @@ class ApiTcpCapTest(CtlLabTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.lab.run(cls.lab.cli, ["ip", "addr", "add", "10.77.0.3/24", "dev", "c0"], check=True)
+        cls.lab.run(cls.lab.cli, ["ip", "-6", "addr", "add", f"{CLI6_SIBLING}/64", "dev", "c0",
+                                  "nodad"], check=True)
 
     def start_agent(self, backend="TCP_CONNECTION_CAP_AUTO"):
         d = self.certs = os.path.join(self.workdir, "pki")
@@ -93,6 +97,24 @@ class ApiTcpCapTest(CtlLabTestCase):
                 "--cert", f"{d}/admin.pem", "--key", f"{d}/admin.key", "--timeout", "5s"]
         return self.lab.run(self.lab.cli, argv + list(args), timeout=20)
 
+    def check_ipv6_peer_is_a_64(self):
+        """A second address in the client's /64 shares the first one's slots."""
+        held = []
+
+        def first_address_fills_its_slots():
+            outcomes, p = self.hold(RTR_CLI6, PER_PEER, src=CLI6)
+            if outcomes == ["ok"] * PER_PEER:
+                held.append(p)
+                return True
+            self.release(p)  # slots of connections just closed may not be free yet
+            return False
+
+        self.wait_until(first_address_fills_its_slots, f"{PER_PEER} IPv6 connections from {CLI6}")
+        outcomes, sibling = self.hold(RTR_CLI6, 1, src=CLI6_SIBLING)
+        self.release(sibling)
+        self.release(held[0])
+        self.assertEqual(outcomes, ["refused"], f"{CLI6_SIBLING} is in {CLI6}'s /64")
+
     @staticmethod
     def resets(agent):
         return int(Ctl(agent).ok("status")[0]["counters"].get("api_tcp_connections_reset", 0))
@@ -114,7 +136,8 @@ class ApiTcpCapTest(CtlLabTestCase):
         self.assertIn(f"nfr_agent_api_{pid}", tables)
         status = Ctl(a).ok("status")[0]
         self.assertEqual(status.get("api_tcp_connection_cap"),
-                         f"nftables: {PER_PEER} per source address, {TOTAL} in all, port {PORT}")
+                         f"nftables: {PER_PEER} per source (IPv4 address or IPv6 /64), {TOTAL} "
+                         f"in all, port {PORT}")
 
         # One address: PER_PEER connections, the next is reset by the kernel.
         outcomes, first = self.hold(RTR_CLI4, PER_PEER + 1, src=CLI4)
@@ -142,6 +165,7 @@ class ApiTcpCapTest(CtlLabTestCase):
         r = self.remote_ctl("-o", "json", "status")
         self.assertEqual(json.loads(r.stdout)["caller_role"], "admin", r.stderr)
         self.release(second)
+        self.check_ipv6_peer_is_a_64()
 
         # A SIGKILLed agent leaves its rules; the next agent removes them once its own are in.
         a.proc.send_signal(signal.SIGKILL)
@@ -165,11 +189,12 @@ class ApiTcpCapTest(CtlLabTestCase):
         rules = self.lab.run(self.lab.rtr, ["iptables", "-S", "INPUT"]).stdout
         self.assertIn(f'--comment "nfr-agent-api:{a.proc.pid}"', rules)
         self.assertRegex(Ctl(a).ok("status")[0]["api_tcp_connection_cap"],
-                         rf"^iptables(-nft|-legacy)?: {PER_PEER} per source address")
+                         rf"^iptables(-nft|-legacy)?: {PER_PEER} per source \(IPv4")
         outcomes, held = self.hold(RTR_CLI4, PER_PEER + 1, src=CLI4)
         self.assertEqual(outcomes, ["ok"] * PER_PEER + ["refused"], "per-address cap")
         self.release(held)
-        self.wait_until(lambda: self.resets(a) == 1, "api_tcp_connections_reset == 1")
+        self.check_ipv6_peer_is_a_64()
+        self.wait_until(lambda: self.resets(a) >= 2, "api_tcp_connections_reset >= 2")
         a.stop()
         for binary in ("iptables", "ip6tables"):
             rules = self.lab.run(self.lab.rtr, [binary, "-S", "INPUT"]).stdout
