@@ -246,11 +246,8 @@ int main(int argc, char** argv) {
     (*api)->Stop();
     return Fail(1, st.message());
   }
-  const absl::Time process_started = absl::Now();
-  const nfr::MetricsServer::Render render = [c = core->get(), l = link.get(), process_started] {
-    nfr::v1::AgentStatus st = nfr::AgentStatusReport(*c, process_started, 0);
-    if (l != nullptr) l->FillStatus(&st);
-    return nfr::RenderAgentMetrics(st);
+  const nfr::MetricsServer::Render render = [a = api->get()] {
+    return nfr::RenderAgentMetrics(a->Status());
   };
   std::unique_ptr<nfr::MetricsServer> metrics;
   if (!config.metrics().listen().empty()) {

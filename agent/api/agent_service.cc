@@ -4,6 +4,17 @@
 
 namespace nfr {
 
+nfr::v1::AgentStatus ApiStatusReport(ApiContext& api) {
+  nfr::v1::AgentStatus st = AgentStatusReport(*api.core, api.started, api.events_lost.load());
+  if (api.status_extra) api.status_extra(&st);
+  nfr::v1::AgentCounters* c = st.mutable_counters();
+  c->set_api_connections_refused(api.connections.refused.load());
+  c->set_api_connections_open(api.connections.open.load());
+  c->set_api_streams_refused(api.streams->refused());
+  c->set_api_rate_limited(api.changes->limited());
+  return st;
+}
+
 grpc::ServerUnaryReactor* AgentServiceImpl::GetStatus(grpc::CallbackServerContext* ctx,
                                                       const nfr::v1::GetStatusRequest*,
                                                       nfr::v1::AgentStatus* resp) {
@@ -13,13 +24,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetStatus(grpc::CallbackServerContex
     r->Finish(ToGrpc(s));
     return r;
   }
-  *resp = AgentStatusReport(*api_.core, api_.started, api_.events_lost.load());
-  if (api_.status_extra) api_.status_extra(resp);
-  nfr::v1::AgentCounters* c = resp->mutable_counters();
-  c->set_api_connections_refused(api_.connections.refused.load());
-  c->set_api_connections_open(api_.connections.open.load());
-  c->set_api_streams_refused(api_.streams->refused());
-  c->set_api_rate_limited(api_.changes->limited());
+  *resp = ApiStatusReport(api_);
   resp->set_caller(caller.identity);
   resp->set_caller_role(std::string(RoleName(caller.role)));
   r->Finish(grpc::Status::OK);

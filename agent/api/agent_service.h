@@ -6,6 +6,9 @@
 
 namespace nfr {
 
+// The agent's status as GetStatus reports it, without the caller's identity (also for metrics).
+nfr::v1::AgentStatus ApiStatusReport(ApiContext& api);
+
 class AgentServiceImpl final : public nfr::v1::AgentService::CallbackService {
  public:
   explicit AgentServiceImpl(ApiContext& api) : api_(api) {}

@@ -144,4 +144,6 @@ void ApiServer::Stop() {
 
 ApiServer::~ApiServer() { Stop(); }
 
+nfr::v1::AgentStatus ApiServer::Status() const { return ApiStatusReport(*ctx_); }
+
 }  // namespace nfr

@@ -43,6 +43,9 @@ class ApiServer {
   // core stops; stop it first).
   void Stop();
 
+  // What GetStatus reports, without the caller (for metrics).
+  nfr::v1::AgentStatus Status() const;
+
   int tcp_port() const { return tcp_port_; }  // 0 without TCP
   const std::string& unix_socket() const { return unix_socket_; }
 

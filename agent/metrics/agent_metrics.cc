@@ -65,6 +65,18 @@ std::string RenderAgentMetrics(const nfr::v1::AgentStatus& st) {
   p.Sample("nfr_watchers", static_cast<double>(c.watchers()));
   p.Family("nfr_events_lost_total", "counter", "Events discarded for slow watchers.");
   p.Sample("nfr_events_lost_total", static_cast<double>(c.events_lost()));
+  p.Family("nfr_api_connections_open", "gauge", "API connections on the Unix socket now.");
+  p.Sample("nfr_api_connections_open", static_cast<double>(c.api_connections_open()));
+  p.Family("nfr_api_refused_total", "counter",
+           "API requests or connections refused over a limit (api.limits), by limit.");
+  p.Sample("nfr_api_refused_total", static_cast<double>(c.api_connections_refused()),
+           {{"limit", "connections"}});
+  p.Sample("nfr_api_refused_total", static_cast<double>(c.api_tcp_connections_reset()),
+           {{"limit", "tcp_connection_cap"}});
+  p.Sample("nfr_api_refused_total", static_cast<double>(c.api_streams_refused()),
+           {{"limit", "streams"}});
+  p.Sample("nfr_api_refused_total", static_cast<double>(c.api_rate_limited()),
+           {{"limit", "changes_per_second"}});
   if (st.has_link()) {
     p.Family("nfr_link_connected", "gauge", "1 while the link to the fleet gateway is up.");
     p.Sample("nfr_link_connected", st.link().connected() ? 1 : 0);

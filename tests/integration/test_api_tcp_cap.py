@@ -7,6 +7,7 @@ over the cap are reset; the agent keeps serving, a freed slot is usable again, a
 with the agent (a SIGKILLed agent's rules go when the next one starts)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -19,6 +20,7 @@ PORT = 50561
 HOLD = harness.HERE / "tcp_hold.py"
 PER_PEER, TOTAL = 3, 5
 CLI6_SIBLING = "fd77::3"  # in CLI6's /64
+METRICS_PORT = 50562
 
 
 def kernel_can_count(backend):
@@ -71,6 +73,7 @@ class ApiTcpCapTest(CtlLabTestCase):
             # Idle connections stay for the whole test: the cap, not the deadline, bounds them.
             "limits": {"maxConnections": TOTAL, "maxConnectionsPerPeer": PER_PEER,
                        "handshakeTimeoutMs": 60000, "tcpConnectionCap": backend}})
+        a.config["metrics"] = {"listen": f"127.0.0.1:{METRICS_PORT}"}
         a.start()
         a.wait_log(r"API TCP connections capped by")
         return a
@@ -157,6 +160,10 @@ class ApiTcpCapTest(CtlLabTestCase):
         # Status counts what the kernel reset: at least the three connections and nfrctl's call.
         self.wait_until(lambda: self.resets(a) >= 4, "api_tcp_connections_reset >= 4")
         self.assertIn("connections reset", Ctl(a).ok("status", json_out=False))
+        metrics = self.lab.run(self.lab.rtr, ["curl", "-sf",
+                                              f"http://127.0.0.1:{METRICS_PORT}/metrics"]).stdout
+        m = re.search(r'^nfr_api_refused_total\{limit="tcp_connection_cap"\} (\d+)', metrics, re.M)
+        self.assertTrue(m and int(m.group(1)) >= 4, metrics)
 
         # Closed connections free their slots; a real mTLS call then gets through.
         self.release(first)
