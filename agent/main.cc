@@ -16,6 +16,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/api/api_server.h"
@@ -111,6 +112,16 @@ class TcpCapStatus {
   std::string text_;
   std::shared_ptr<nfr::datapath::TcpConnectionCap> cap_;
 };
+
+// The port of api.tcp_listen (validated "host:port", port 1-65535), or 0 without a TCP listener.
+int TcpListenPort(absl::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  int port = 0;
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port)) {
+    return 0;
+  }
+  return port;
+}
 
 // gRPC 1.51's TCP listener has no connection cap of its own: netfilter rules give it one
 // (docs/security.md "Limits"). AUTO goes on without a cap when no backend works, and says so.
@@ -238,14 +249,15 @@ int main(int argc, char** argv) {
     if (l != nullptr) l->FillStatus(s);
     tcp_cap.Fill(s);
   };
-  auto api = nfr::ApiServer::Start(core->get(), config.api(), api_options);
-  if (!api.ok()) return Fail(1, api.status().message());
-  if (auto st = CapTcpConnections(config.api(), (*api)->tcp_port(), &tcp_cap); !st.ok()) {
+  // The cap is in before the listener opens (config validation requires a port).
+  if (auto st = CapTcpConnections(config.api(), TcpListenPort(config.api().tcp_listen()), &tcp_cap);
+      !st.ok()) {
     if (link != nullptr) link->Stop();
     (*core)->Stop();
-    (*api)->Stop();
     return Fail(1, st.message());
   }
+  auto api = nfr::ApiServer::Start(core->get(), config.api(), api_options);
+  if (!api.ok()) return Fail(1, api.status().message());
   const nfr::MetricsServer::Render render = [a = api->get()] {
     return nfr::RenderAgentMetrics(a->Status());
   };

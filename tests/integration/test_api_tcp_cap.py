@@ -57,7 +57,7 @@ class ApiTcpCapTest(CtlLabTestCase):
         cls.lab.run(cls.lab.cli, ["ip", "-6", "addr", "add", f"{CLI6_SIBLING}/64", "dev", "c0",
                                   "nodad"], check=True)
 
-    def start_agent(self, backend="TCP_CONNECTION_CAP_AUTO"):
+    def start_agent(self, backend="TCP_CONNECTION_CAP_AUTO", wait=True):
         d = self.certs = os.path.join(self.workdir, "pki")
         if not os.path.isdir(d):
             os.makedirs(d)
@@ -74,8 +74,9 @@ class ApiTcpCapTest(CtlLabTestCase):
             "limits": {"maxConnections": TOTAL, "maxConnectionsPerPeer": PER_PEER,
                        "handshakeTimeoutMs": 60000, "tcpConnectionCap": backend}})
         a.config["metrics"] = {"listen": f"127.0.0.1:{METRICS_PORT}"}
-        a.start()
-        a.wait_log(r"API TCP connections capped by")
+        a.start(wait=wait)
+        if wait:
+            a.wait_log(r"API TCP connections capped by")
         return a
 
     def hold(self, addr, count, src=None):
@@ -188,6 +189,28 @@ class ApiTcpCapTest(CtlLabTestCase):
         a.stop()
         tables = self.lab.run(self.lab.rtr, ["nft", "list", "tables", "inet"]).stdout
         self.assertNotIn("nfr_agent_api_", tables, "rules removed at exit")
+
+    def test_cap_is_in_before_the_listener_and_goes_when_listening_fails(self):
+        if not kernel_can_count("nftables"):
+            self.skipTest("this kernel has no nft_connlimit (nftables ct count)")
+        squatter = self.lab.popen(self.lab.rtr, [
+            harness.PYTHON, "-c",
+            "import socket, sys\n"
+            "s = socket.socket(socket.AF_INET6)\n"
+            f"s.bind(('::', {PORT})); s.listen(); print('bound', flush=True); sys.stdin.read()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(squatter.stdout.readline().strip(), "bound")
+            a = self.start_agent("TCP_CONNECTION_CAP_NFTABLES", wait=False)
+            self.assertNotEqual(a.proc.wait(timeout=20 * harness.TIME_SCALE), 0, a.log())
+            log = a.log()
+            self.assertIn("API TCP connections capped by", log, "the cap goes in first")
+            self.assertIn(f"cannot start the gRPC server on [::]:{PORT}", log)
+            tables = self.lab.run(self.lab.rtr, ["nft", "list", "tables", "inet"]).stdout
+            self.assertNotIn("nfr_agent_api_", tables, "the failed agent's rules are gone")
+        finally:
+            squatter.stdin.close()
+            squatter.wait(timeout=10)
 
     def test_iptables_connlimit_backend(self):
         if not kernel_can_count("iptables"):
