@@ -225,6 +225,21 @@ class ApiTcpCapTest(CtlLabTestCase):
         self.release(held)
         self.check_ipv6_peer_is_a_64()
         self.wait_until(lambda: self.resets(a) >= 2, "api_tcp_connections_reset >= 2")
+
+        # A SIGKILLed agent's rules stay until the next agent removes them, in both families.
+        pid = a.proc.pid
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(timeout=10)
+        for binary in ("iptables", "ip6tables"):
+            rules = self.lab.run(self.lab.rtr, [binary, "-S", "INPUT"]).stdout
+            self.assertIn(f'--comment "nfr-agent-api:{pid}"', rules, binary)
+        a.start()
+        a.wait_log(r"API TCP connections capped by", timeout=20)
+        for binary in ("iptables", "ip6tables"):
+            rules = self.lab.run(self.lab.rtr, [binary, "-S", "INPUT"]).stdout
+            self.assertNotIn(f'--comment "nfr-agent-api:{pid}"', rules,
+                             f"{binary}: the killed agent's rules are removed")
+            self.assertIn(f'--comment "nfr-agent-api:{a.proc.pid}"', rules, binary)
         a.stop()
         for binary in ("iptables", "ip6tables"):
             rules = self.lab.run(self.lab.rtr, [binary, "-S", "INPUT"]).stdout
