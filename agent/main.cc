@@ -16,7 +16,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/api/api_server.h"
@@ -113,16 +112,6 @@ class TcpCapStatus {
   std::shared_ptr<nfr::datapath::TcpConnectionCap> cap_;
 };
 
-// The port of api.tcp_listen (validated "host:port", port 1-65535), or 0 without a TCP listener.
-int TcpListenPort(absl::string_view listen) {
-  const size_t colon = listen.rfind(':');
-  int port = 0;
-  if (colon == absl::string_view::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port)) {
-    return 0;
-  }
-  return port;
-}
-
 // gRPC 1.51's TCP listener has no connection cap of its own: netfilter rules give it one
 // (docs/security.md "Limits"). AUTO goes on without a cap when no backend works, and says so.
 absl::Status CapTcpConnections(const nfr::v1::ApiConfig& api, int port, TcpCapStatus* status) {
@@ -145,9 +134,9 @@ absl::Status CapTcpConnections(const nfr::v1::ApiConfig& api, int port, TcpCapSt
         absl::StrCat("none: no netfilter backend could install it (agent log), port ", port));
     return absl::OkStatus();
   }
-  nfr::LogLine(absl::StrCat("nfr-agent: API TCP connections capped by ", (*cap)->Describe()));
-  const std::string text = (*cap)->Describe();
-  status->Set(text, *std::move(cap));
+  std::string text = (*cap)->Describe();
+  nfr::LogLine(absl::StrCat("nfr-agent: API TCP connections capped by ", text));
+  status->Set(std::move(text), *std::move(cap));
   return absl::OkStatus();
 }
 
@@ -250,7 +239,8 @@ int main(int argc, char** argv) {
     tcp_cap.Fill(s);
   };
   // The cap is in before the listener opens (config validation requires a port).
-  if (auto st = CapTcpConnections(config.api(), TcpListenPort(config.api().tcp_listen()), &tcp_cap);
+  if (auto st =
+          CapTcpConnections(config.api(), nfr::ListenPort(config.api().tcp_listen()), &tcp_cap);
       !st.ok()) {
     if (link != nullptr) link->Stop();
     (*core)->Stop();

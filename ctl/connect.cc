@@ -185,12 +185,13 @@ int ReportRpcError(const std::string& what, const grpc::Status& status, const Ar
       // Over the agent's TCP connection cap, the kernel resets the SYN: that reads as refused.
       if (status.error_message().find("Connection refused") != std::string::npos &&
           args.Get("target", kDefaultTarget).rfind("unix:", 0) != 0) {
-        std::fprintf(stderr,
-                     "nfrctl: the connection to %s was refused: nothing listens there, or the "
-                     "agent's TCP connection cap is full (api.limits.max_connections_per_peer "
-                     "from one address, max_connections in all; `nfrctl status` on the agent's "
-                     "Unix socket shows it); close idle clients or raise the limit\n",
-                     args.Get("target", kDefaultTarget).c_str());
+        std::fprintf(
+            stderr,
+            "nfrctl: the connection to %s was refused: nothing listens there, or the "
+            "agent's TCP connection cap is full (api.limits.max_connections_per_peer "
+            "from one address or IPv6 /64, max_connections in all; `nfrctl status` on the agent's "
+            "Unix socket shows it); close idle clients or raise the limit\n",
+            args.Get("target", kDefaultTarget).c_str());
         return kExitRpc;
       }
       std::fprintf(stderr,

@@ -100,9 +100,7 @@ absl::Status ValidateSelection(const nfr::v1::SelectionConfig& s) {
 
 bool IsHostPort(absl::string_view s) {
   const size_t colon = s.rfind(':');
-  if (colon == absl::string_view::npos || colon == 0) return false;
-  uint32_t port;
-  if (!absl::SimpleAtoi(s.substr(colon + 1), &port) || port < 1 || port > 65535) return false;
+  if (colon == absl::string_view::npos || colon == 0 || ListenPort(s) == 0) return false;
   absl::string_view host = s.substr(0, colon);
   if (host.front() == '[') return host.size() > 2 && host.back() == ']';
   return host.find(':') == absl::string_view::npos;
@@ -186,6 +184,16 @@ absl::Status ValidateController(const nfr::v1::ControllerConfig& k) {
 }
 
 }  // namespace
+
+uint16_t ListenPort(absl::string_view host_port) {
+  const size_t colon = host_port.rfind(':');
+  uint32_t port = 0;
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(host_port.substr(colon + 1), &port) ||
+      port > 65535) {
+    return 0;
+  }
+  return static_cast<uint16_t>(port);
+}
 
 absl::Status ValidateConfig(const nfr::v1::AgentConfig& c) {
   if (auto s = ValidateInterfaces(c); !s.ok()) return s;

@@ -3,7 +3,10 @@
 // checked by the datapath when it attaches.
 #pragma once
 
+#include <cstdint>
+
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "nfr/v1/config.pb.h"
 
 namespace nfr {
@@ -19,5 +22,8 @@ inline constexpr uint32_t kMaxNewFlowRate = 1000000;
 inline constexpr uint32_t kMaxNewFlowBurst = 1000000;
 
 absl::Status ValidateConfig(const nfr::v1::AgentConfig& config);
+
+// The port of a listen address ("host:port", "[v6]:port"), or 0 when it has none.
+uint16_t ListenPort(absl::string_view host_port);
 
 }  // namespace nfr

@@ -23,6 +23,8 @@ pid_t Owner(const TcpCapSpec& spec) { return spec.owner != 0 ? spec.owner : getp
 
 std::string NftTable(pid_t owner) { return absl::StrCat(kTcpCapNftTablePrefix, owner); }
 
+std::string IptablesComment(pid_t owner) { return absl::StrCat(kTcpCapCommentPrefix, owner); }
+
 bool Alive(pid_t pid) { return kill(pid, 0) == 0 || errno == EPERM; }
 
 absl::StatusOr<std::vector<std::vector<std::string>>> InstallNft(const TcpCapSpec& spec) {
@@ -112,7 +114,7 @@ std::vector<std::string> TcpCapIptablesArgs(const TcpCapSpec& spec, bool v6, boo
           "-m",
           "comment",
           "--comment",
-          absl::StrCat(kTcpCapCommentPrefix, Owner(spec)),
+          IptablesComment(Owner(spec)),
           "-j",
           "REJECT",
           "--reject-with",
@@ -155,8 +157,8 @@ absl::StatusOr<std::unique_ptr<TcpConnectionCap>> TcpConnectionCap::Install(
 }
 
 std::string TcpConnectionCap::Describe() const {
-  return absl::StrCat(backend_, ": ", spec_.per_peer, " per source (IPv4 address or IPv6 /64), ", spec_.total,
-                      " in all, port ", spec_.port);
+  return absl::StrCat(backend_, ": ", spec_.per_peer, " per source (IPv4 address or IPv6 /64), ",
+                      spec_.total, " in all, port ", spec_.port);
 }
 
 uint64_t SumNftCounterPackets(absl::string_view listing) {
@@ -201,8 +203,7 @@ absl::StatusOr<uint64_t> TcpConnectionCap::ReadResets() const {
     }
     sum += backend_ == "nftables"
                ? SumNftCounterPackets(r->out)
-               : SumIptablesCommentPackets(r->out,
-                                           absl::StrCat(kTcpCapCommentPrefix, Owner(spec_)));
+               : SumIptablesCommentPackets(r->out, IptablesComment(Owner(spec_)));
   }
   return sum;
 }
