@@ -59,8 +59,10 @@ double TimeScale() {
 std::string Nfrctl() {
   std::string cmd;
   for (const std::string& w : ExecPrefix()) cmd += w + " ";
-  return cmd + NFRCTL_PATH;
+  return cmd + NfrctlPath();
 }
+
+std::string NfrctlPath() { return NFRCTL_PATH; }
 
 TestPki MakePki(const std::string& dir,
                 const std::vector<std::pair<std::string, std::string>>& clients) {

@@ -32,6 +32,8 @@ struct CommandResult {
 CommandResult RunCommand(const std::string& cmd);
 // The nfrctl binary built alongside the tests.
 std::string Nfrctl();
+// The nfrctl binary itself (Nfrctl() without the exec prefix).
+std::string NfrctlPath();
 // $NFR_TEST_EXEC_PREFIX split at spaces: what runs a binary built for the target (the cross tier
 // sets "qemu-ARCH-static -L SYSROOT"; the host kernel has no binfmt_misc entry for it). Empty
 // natively. Nfrctl() and re-executed test binaries go through it.

@@ -214,10 +214,17 @@ class UnixAuthTest : public AuthTest {
     AuthTest::SetUp();
     Shell("chmod 0755 " + dir_);
     api_config_.set_socket_group("nogroup");
+    // A copy nobody can run: the build tree may sit under a directory only root can enter
+    // (a clone in `mktemp -d`).
+    ASSERT_EQ(Shell("cp " + NfrctlPath() + " " + dir_ + "/nfrctl && chmod 0755 " +
+                    dir_ + "/nfrctl"),
+              0);
   }
   CommandResult AsNobody(const std::string& args) {
-    return RunCommand("setpriv --reuid=65534 --regid=65534 --clear-groups " + Nfrctl() +
-                      " --target unix://" + dir_ + "/agent.sock " + args);
+    std::string ctl;
+    for (const std::string& w : ExecPrefix()) ctl += w + " ";
+    return RunCommand("setpriv --reuid=65534 --regid=65534 --clear-groups " + ctl + dir_ +
+                      "/nfrctl --target unix://" + dir_ + "/agent.sock " + args);
   }
 };
 
